@@ -1,0 +1,72 @@
+export interface UsageRecord {
+  request_id: string;
+  tenant_id: string;
+  key_id: string | null;
+  endpoint: string;
+  model: string;
+  model_digest: string | null;
+  prompt_tokens: number;
+  output_tokens: number;
+  load_duration: number;
+  prompt_eval_duration: number;
+  eval_duration: number;
+  total_duration: number;
+  status: "ok" | "error" | "cancelled";
+  runner_id: string | null;
+  created_at: number;
+}
+
+/** Idempotent by request_id: a retried write of the same request never double counts. */
+export async function recordUsage(db: D1Database, r: UsageRecord): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO usage (request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens, output_tokens,
+        load_duration, prompt_eval_duration, eval_duration, total_duration, status, runner_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING`,
+    )
+    .bind(
+      r.request_id,
+      r.tenant_id,
+      r.key_id,
+      r.endpoint,
+      r.model,
+      r.model_digest,
+      r.prompt_tokens,
+      r.output_tokens,
+      r.load_duration,
+      r.prompt_eval_duration,
+      r.eval_duration,
+      r.total_duration,
+      r.status,
+      r.runner_id,
+      r.created_at,
+    )
+    .run();
+}
+
+const DAY_MS = 86_400_000;
+
+/** Usage by UTC day and model, for a tenant's own view and the admin API. */
+export async function usageSummary(db: D1Database, tenantId: string, since?: string, until?: string) {
+  const from = since ? Date.parse(since) : 0;
+  const to = until ? Date.parse(until) : Number.MAX_SAFE_INTEGER;
+  const { results } = await db
+    .prepare(
+      `SELECT (created_at / ${DAY_MS}) AS day, model, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+        SUM(output_tokens) AS output_tokens, SUM(total_duration) AS total_duration
+       FROM usage WHERE tenant_id = ? AND created_at >= ? AND created_at < ?
+       GROUP BY day, model ORDER BY day, model`,
+    )
+    .bind(tenantId, Number.isNaN(from) ? 0 : from, Number.isNaN(to) ? Number.MAX_SAFE_INTEGER : to)
+    .all<{
+      day: number;
+      model: string;
+      requests: number;
+      prompt_tokens: number;
+      output_tokens: number;
+      total_duration: number;
+    }>();
+  return {
+    usage: results.map((r) => ({ ...r, day: new Date(r.day * DAY_MS).toISOString().slice(0, 10) })),
+  };
+}

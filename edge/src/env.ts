@@ -1,0 +1,23 @@
+import type { Scheduler } from "./scheduler/scheduler";
+import type { TenantLimiter } from "./scheduler/limiter";
+
+export interface Env {
+  DB: D1Database;
+  BLOBS: R2Bucket;
+  SCHEDULER: DurableObjectNamespace<Scheduler>;
+  LIMITER: DurableObjectNamespace<TenantLimiter>;
+  /** Admin API secret (Worker secret; .dev.vars locally). */
+  ADMIN_KEY?: string;
+  /** Shared secret between edge and runners. */
+  RUNNER_SECRET?: string;
+  CORRAL_VERSION: string;
+  ALLOW_PRIVATE_REGISTRIES?: string;
+}
+
+/** What the auth middleware puts on the context for tenant routes. */
+export interface TenantVars {
+  tenantId: string;
+  keyId: string;
+}
+
+export type AppBindings = { Bindings: Env; Variables: TenantVars };

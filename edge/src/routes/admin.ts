@@ -1,0 +1,54 @@
+import { ApiError } from "@corral/protocol";
+import { Hono } from "hono";
+import { z } from "zod";
+import { requireAdmin } from "../auth";
+import { readJson } from "../body";
+import { usageSummary } from "../db/usage";
+import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
+import type { AppBindings } from "../env";
+
+const CreateTenant = z.object({ name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/) });
+const IssueKey = z.object({
+  label: z.string().max(200).optional(),
+  // Only for operators who bring their own secret (the local stack's CORRAL_DEV_KEY).
+  key: z.string().min(8).max(512).regex(/^\S+$/).optional(),
+});
+const quota = z.number().int().nonnegative().nullable().optional();
+const Quotas = z.object({ storage_bytes: quota, requests_per_minute: quota, concurrent_requests: quota });
+
+async function tenantOr404(db: D1Database, id: string) {
+  const tenant = await getTenant(db, id);
+  if (!tenant) throw new ApiError(404, "tenant not found");
+  return tenant;
+}
+
+export const adminRoutes = new Hono<AppBindings>()
+  .use("*", requireAdmin)
+  .get("/tenants", async (c) => c.json({ tenants: await listTenants(c.env.DB) }))
+  .post("/tenants", async (c) => {
+    const { name } = await readJson(c, CreateTenant);
+    return c.json(await createTenant(c.env.DB, name), 201);
+  })
+  .get("/tenants/:tenant", async (c) => c.json(await tenantOr404(c.env.DB, c.req.param("tenant"))))
+  .put("/tenants/:tenant/quotas", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const quotas = await readJson(c, Quotas);
+    return c.json(await setQuotas(c.env.DB, tenant.id, quotas));
+  })
+  .get("/tenants/:tenant/keys", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    return c.json({ keys: await listKeys(c.env.DB, tenant.id) });
+  })
+  .post("/tenants/:tenant/keys", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const { label, key } = await readJson(c, IssueKey);
+    return c.json(await issueKey(c.env.DB, tenant.id, label ?? null, key), 201);
+  })
+  .delete("/keys/:key", async (c) => {
+    if (!(await revokeKey(c.env.DB, c.req.param("key")))) throw new ApiError(404, "key not found");
+    return c.json({ revoked: true });
+  })
+  .get("/tenants/:tenant/usage", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    return c.json(await usageSummary(c.env.DB, tenant.id, c.req.query("since"), c.req.query("until")));
+  });

@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+// Unit tests that run in Node: protocol/ and gpu-runner/. Worker tests run inside workerd (edge/vitest.config.ts),
+// cross-process tests in test/vitest.config.ts.
+export default defineConfig({
+  test: {
+    include: ["protocol/src/**/*.test.ts", "gpu-runner/src/**/*.test.ts", "scripts/**/*.test.ts"],
+    testTimeout: 60_000,
+    pool: "forks",
+  },
+});
