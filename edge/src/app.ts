@@ -1,23 +1,54 @@
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
-import { requireTenant } from "./auth";
+import { requireRunner, requireTenant } from "./auth";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
 import { adminRoutes } from "./routes/admin";
+import { blobsRoutes } from "./routes/blobs";
+import { chatRoutes } from "./routes/chat";
+import { copyRoutes } from "./routes/copy";
+import { createRoutes } from "./routes/create";
+import { deleteRoutes } from "./routes/delete";
+import { embedRoutes } from "./routes/embed";
+import { generateRoutes } from "./routes/generate";
+import { internalRoutes } from "./routes/internal";
+import { psRoutes } from "./routes/ps";
+import { pullRoutes } from "./routes/pull";
+import { pushRoutes } from "./routes/push";
 import { rootRoutes } from "./routes/root";
+import { showRoutes } from "./routes/show";
 import { tagsRoutes } from "./routes/tags";
+import { usageRoutes } from "./routes/usage";
 
-/** The route table, top to bottom. Every /api/* route below the auth line needs a tenant key. */
+/** The route table, top to bottom. Each module is one API resource and mounts its own paths under its prefix. */
 export function createApp() {
   const app = new Hono<AppBindings>();
   app.onError(toErrorResponse);
   app.notFound((c) => c.json({ error: "404 page not found" }, 404));
 
+  // Open: Ollama clients probe these before sending a key.
   app.route("/", rootRoutes);
-  app.route("/admin", adminRoutes);
 
+  // Operators (admin secret) and runners (runner secret).
+  app.route("/admin", adminRoutes);
+  app.use("/internal/*", requireRunner);
+  app.route("/internal", internalRoutes);
+
+  // Tenants (API key).
   app.use("/api/*", requireTenant);
+  app.route("/api", generateRoutes);
+  app.route("/api", chatRoutes);
+  app.route("/api", embedRoutes);
+  app.route("/api", createRoutes);
+  app.route("/api", blobsRoutes);
   app.route("/api", tagsRoutes);
+  app.route("/api", showRoutes);
+  app.route("/api", copyRoutes);
+  app.route("/api", deleteRoutes);
+  app.route("/api", pullRoutes);
+  app.route("/api", pushRoutes);
+  app.route("/api", psRoutes);
+  app.route("/api", usageRoutes);
 
   app.all("/api/*", () => {
     throw new ApiError(404, "404 page not found");

@@ -1,6 +1,14 @@
+/**
+ * Models: one row per (tenant, normalised name) holding the manifest text, plus one model_layers row per digest
+ * the manifest references. Writes are single D1 batches (one transaction), so a reader sees either the old model
+ * or the new one with all its layer rows, never a mix.
+ */
+
 export interface ModelRow {
   tenant_id: string;
+  /** Lower-cased full name (`registry.ollama.ai/library/x:latest`): the identity. */
   name: string;
+  /** Ollama's shortest display form, case as first written. */
   display_name: string;
   manifest: string;
   digest: string;
@@ -10,8 +18,65 @@ export interface ModelRow {
 
 export async function listModels(db: D1Database, tenantId: string): Promise<ModelRow[]> {
   const { results } = await db
-    .prepare("SELECT * FROM models WHERE tenant_id = ? ORDER BY modified_at DESC")
+    .prepare("SELECT * FROM models WHERE tenant_id = ? ORDER BY modified_at DESC, name")
     .bind(tenantId)
     .all<ModelRow>();
   return results;
+}
+
+export async function getModel(db: D1Database, tenantId: string, name: string): Promise<ModelRow | null> {
+  return db.prepare("SELECT * FROM models WHERE tenant_id = ? AND name = ?").bind(tenantId, name).first<ModelRow>();
+}
+
+/**
+ * Statements that make `row` the model under its name, referencing exactly `digests`, and record the tenant's
+ * ownership of those blobs. Each layer row takes its digest from the blobs table: if a blob row vanished (GC won
+ * a race) the NOT NULL constraint fails and the whole batch rolls back, so no manifest can point at a missing blob.
+ */
+export function putModelStatements(db: D1Database, row: ModelRow, digests: readonly string[]): D1PreparedStatement[] {
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO models (tenant_id, name, display_name, manifest, digest, size, modified_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET manifest = excluded.manifest, digest = excluded.digest,
+           size = excluded.size, modified_at = excluded.modified_at`,
+      )
+      .bind(row.tenant_id, row.name, row.display_name, row.manifest, row.digest, row.size, row.modified_at),
+    db.prepare("DELETE FROM model_layers WHERE tenant_id = ? AND name = ?").bind(row.tenant_id, row.name),
+  ];
+  for (const digest of new Set(digests)) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO model_layers (tenant_id, name, digest)
+           VALUES (?, ?, (SELECT digest FROM blobs WHERE digest = ?))`,
+        )
+        .bind(row.tenant_id, row.name, digest),
+      db
+        .prepare(
+          `INSERT INTO blob_owners (tenant_id, digest, created_at) VALUES (?, ?, ?)
+           ON CONFLICT (tenant_id, digest) DO UPDATE SET created_at = excluded.created_at`,
+        )
+        .bind(row.tenant_id, digest, row.modified_at),
+    );
+  }
+  return statements;
+}
+
+/** Deletes the model row (its model_layers rows go with it: ON DELETE CASCADE, and explicitly for safety). */
+export function deleteModelStatements(db: D1Database, tenantId: string, name: string): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM model_layers WHERE tenant_id = ? AND name = ?").bind(tenantId, name),
+    db.prepare("DELETE FROM models WHERE tenant_id = ? AND name = ?").bind(tenantId, name),
+  ];
+}
+
+/** Digests a model references, read from its layer rows (the same set its manifest names). */
+export async function modelDigests(db: D1Database, tenantId: string, name: string): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT digest FROM model_layers WHERE tenant_id = ? AND name = ?")
+    .bind(tenantId, name)
+    .all<{ digest: string }>();
+  return results.map((r) => r.digest);
 }

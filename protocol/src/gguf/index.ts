@@ -1,2 +1,26 @@
+export {
+  describeModel,
+  formatFixedGo,
+  humanNumber,
+  type ModelDescription,
+  metadataNumber,
+  modelInfo,
+  ollamaTensorTypeName,
+  parameterCount,
+  shortestFloat32,
+  type TensorDescription,
+  tensorsInfo,
+} from "./describe";
+export {
+  DEFAULT_GGUF_LIMITS,
+  type GgufEntry,
+  type GgufHeader,
+  type GgufLimits,
+  type GgufScalar,
+  type GgufTensorInfo,
+  type GgufValue,
+  readGgufHeader,
+} from "./reader";
+export { type ByteSource, bytesSource, GgufError, isGgufError } from "./source";
 export * from "./types";
 export * from "./writer";

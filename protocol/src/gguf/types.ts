@@ -126,14 +126,16 @@ export function ggmlTensorBytes(type: number, dims: readonly number[]): number |
 }
 
 /**
- * `general.file_type` (llama.cpp's `llama_ftype`) → the name Ollama shows as `quantization_level`
- * (ollama fs/ggml/type.go `FileType.String`). Unknown numbers read "unknown", as in Ollama.
+ * `general.file_type` (llama.cpp's `llama_ftype`) → the name Ollama shows as `quantization_level`. Exactly the
+ * set ollama fs/ggml/type.go `FileType.String` names (4, once Q4_1_F16, is Ollama's MXFP4); every other number,
+ * the IQ* types included, reads "unknown" there too.
  */
 const FILE_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [0, "F32"],
   [1, "F16"],
   [2, "Q4_0"],
   [3, "Q4_1"],
+  [4, "MXFP4"],
   [7, "Q8_0"],
   [8, "Q5_0"],
   [9, "Q5_1"],
@@ -146,23 +148,8 @@ const FILE_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [16, "Q5_K_S"],
   [17, "Q5_K_M"],
   [18, "Q6_K"],
-  [19, "IQ2_XXS"],
-  [20, "IQ2_XS"],
   [21, "Q2_K_S"],
-  [22, "IQ3_XS"],
-  [23, "IQ3_XXS"],
-  [24, "IQ1_S"],
-  [25, "IQ4_NL"],
-  [26, "IQ3_S"],
-  [27, "IQ3_M"],
-  [28, "IQ2_S"],
-  [29, "IQ2_M"],
-  [30, "IQ4_XS"],
-  [31, "IQ1_M"],
   [32, "BF16"],
-  [36, "TQ1_0"],
-  [37, "TQ2_0"],
-  [38, "MXFP4"],
 ]);
 
 export function fileTypeName(fileType: number): string {

@@ -67,47 +67,58 @@ export class GgufByteWriter {
     return this.bytes(textEncoder.encode(text));
   }
   bytes(data: Uint8Array): this {
-    this.buf.set(data, this.reserve(data.length));
+    const at = this.reserve(data.length);
+    this.buf.set(data, at);
     return this;
   }
   u8(n: number): this {
-    this.view.setUint8(this.reserve(1), n);
+    const at = this.reserve(1);
+    this.view.setUint8(at, n);
     return this;
   }
   i8(n: number): this {
-    this.view.setInt8(this.reserve(1), n);
+    const at = this.reserve(1);
+    this.view.setInt8(at, n);
     return this;
   }
   u16(n: number): this {
-    this.view.setUint16(this.reserve(2), n, true);
+    const at = this.reserve(2);
+    this.view.setUint16(at, n, true);
     return this;
   }
   i16(n: number): this {
-    this.view.setInt16(this.reserve(2), n, true);
+    const at = this.reserve(2);
+    this.view.setInt16(at, n, true);
     return this;
   }
   u32(n: number): this {
-    this.view.setUint32(this.reserve(4), n, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, n, true);
     return this;
   }
   i32(n: number): this {
-    this.view.setInt32(this.reserve(4), n, true);
+    const at = this.reserve(4);
+    this.view.setInt32(at, n, true);
     return this;
   }
   u64(n: number | bigint): this {
-    this.view.setBigUint64(this.reserve(8), BigInt(n), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(n), true);
     return this;
   }
   i64(n: number | bigint): this {
-    this.view.setBigInt64(this.reserve(8), BigInt(n), true);
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, BigInt(n), true);
     return this;
   }
   f32(n: number): this {
-    this.view.setFloat32(this.reserve(4), n, true);
+    const at = this.reserve(4);
+    this.view.setFloat32(at, n, true);
     return this;
   }
   f64(n: number): this {
-    this.view.setFloat64(this.reserve(8), n, true);
+    const at = this.reserve(8);
+    this.view.setFloat64(at, n, true);
     return this;
   }
   bool(b: boolean): this {

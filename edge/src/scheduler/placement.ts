@@ -1,0 +1,147 @@
+/**
+ * Which runner serves a request: pure functions over the runners' last heartbeats and the scheduler's leases, so
+ * the rules are testable without a Durable Object.
+ *
+ * Order of preference:
+ *   1. a runner holding the model (loaded, or being loaded for an earlier lease) with a free sequence;
+ *   2. a runner with free memory to load it;
+ *   3. a runner where unloading idle models makes room (the runner unloads them by keep_alive order).
+ * Ties go to the runner with the most free sequences / memory, then the lowest id, so placement is deterministic.
+ */
+import type { LoadedModel } from "@corral/protocol";
+import type { Lease, RunnerState } from "./types";
+
+export function isReady(runner: RunnerState, now: number): boolean {
+  return !runner.draining_self && !runner.draining_operator && runner.unhealthy_until <= now && runner.slots > 0;
+}
+
+/** Leases grouped per runner and model, counted once per placement pass. */
+export class LeaseIndex {
+  private readonly byRunner = new Map<string, Map<string, Lease[]>>();
+
+  constructor(leases: Iterable<Lease>) {
+    for (const lease of leases) {
+      let models = this.byRunner.get(lease.runner_id);
+      if (!models) {
+        models = new Map();
+        this.byRunner.set(lease.runner_id, models);
+      }
+      const list = models.get(lease.model_blob);
+      if (list) list.push(lease);
+      else models.set(lease.model_blob, [lease]);
+    }
+  }
+
+  models(runnerId: string): Map<string, Lease[]> {
+    return this.byRunner.get(runnerId) ?? new Map();
+  }
+
+  count(runnerId: string, modelBlob?: string): number {
+    const models = this.models(runnerId);
+    if (modelBlob !== undefined) return models.get(modelBlob)?.length ?? 0;
+    let total = 0;
+    for (const list of models.values()) total += list.length;
+    return total;
+  }
+}
+
+const findLoaded = (runner: RunnerState, modelBlob: string): LoadedModel | undefined =>
+  runner.loaded.find((m) => m.model_blob === modelBlob);
+
+/** Sequences a model being loaded will get: what the runner gives its other models, else its slot count. */
+function provisionalSequences(runner: RunnerState): number {
+  let most = 0;
+  for (const m of runner.loaded) most = Math.max(most, m.sequences);
+  return most > 0 ? most : runner.slots;
+}
+
+/**
+ * Free sequences for `modelBlob` on `runner`, or null when the runner neither holds nor is loading it.
+ * Bounded by the runner-wide slot count too.
+ */
+export function freeSequences(runner: RunnerState, modelBlob: string, leases: LeaseIndex): number | null {
+  const mine = leases.count(runner.id, modelBlob);
+  const loaded = findLoaded(runner, modelBlob);
+  if (!loaded && mine === 0) return null;
+  const sequences = loaded && loaded.sequences > 0 ? loaded.sequences : provisionalSequences(runner);
+  const runnerFree = runner.slots - leases.count(runner.id);
+  return Math.max(0, Math.min(sequences - mine, runnerFree));
+}
+
+export interface MemoryView {
+  /** Free memory after reserving what models being loaded for current leases will take. */
+  available: number;
+  /** Memory held by loaded models nobody uses: the runner frees it when it must load another. */
+  reclaimable: number;
+}
+
+export function memoryView(runner: RunnerState, leases: LeaseIndex): MemoryView {
+  let reserved = 0;
+  for (const [modelBlob, list] of leases.models(runner.id)) {
+    if (findLoaded(runner, modelBlob)) continue;
+    reserved += Math.max(0, ...list.map((l) => l.bytes));
+  }
+  let reclaimable = 0;
+  for (const m of runner.loaded) {
+    if (m.busy_sequences === 0 && leases.count(runner.id, m.model_blob) === 0) reclaimable += m.size;
+  }
+  return { available: runner.memory_free - reserved, reclaimable };
+}
+
+export interface PlacementRequest {
+  model_blob: string;
+  estimated_bytes: number;
+  exclude?: readonly string[];
+}
+
+/** The runner to serve `req` now, or null when it has to wait. */
+export function chooseRunner(
+  req: PlacementRequest,
+  runners: Iterable<RunnerState>,
+  leases: LeaseIndex,
+  now: number,
+): RunnerState | null {
+  const excluded = new Set(req.exclude ?? []);
+  const ready = [...runners].filter((r) => isReady(r, now) && !excluded.has(r.id)).sort((a, b) => cmp(a.id, b.id));
+
+  let best: { runner: RunnerState; score: number } | null = null;
+  for (const runner of ready) {
+    const free = freeSequences(runner, req.model_blob, leases);
+    if (free !== null && free > 0 && (!best || free > best.score)) best = { runner, score: free };
+  }
+  if (best) return best.runner;
+
+  // Loading somewhere new: only runners without the model (a runner that holds it is full, see above).
+  const canStart = ready.filter(
+    (r) => freeSequences(r, req.model_blob, leases) === null && leases.count(r.id) < r.slots,
+  );
+  let roomy: { runner: RunnerState; score: number } | null = null;
+  let afterUnload: { runner: RunnerState; score: number } | null = null;
+  for (const runner of canStart) {
+    // A runner that cannot measure its memory (0 total) is trusted to manage it itself.
+    if (runner.memory_total === 0) {
+      roomy ??= { runner, score: Number.POSITIVE_INFINITY };
+      continue;
+    }
+    const { available, reclaimable } = memoryView(runner, leases);
+    if (available >= req.estimated_bytes) {
+      if (!roomy || available > roomy.score) roomy = { runner, score: available };
+    } else if (available + reclaimable >= req.estimated_bytes) {
+      if (!afterUnload || available + reclaimable > afterUnload.score)
+        afterUnload = { runner, score: available + reclaimable };
+    }
+  }
+  return roomy?.runner ?? afterUnload?.runner ?? null;
+}
+
+/** True when no registered runner could ever hold the model, however idle the fleet gets. */
+export function tooLargeForFleet(estimatedBytes: number, runners: Iterable<RunnerState>): boolean {
+  let any = false;
+  for (const r of runners) {
+    any = true;
+    if (r.memory_total === 0 || r.memory_total >= estimatedBytes) return false;
+  }
+  return any;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,0 +1,139 @@
+/**
+ * `npm start`: the whole corral stack on one machine, offline — the edge Worker under `wrangler dev` (local D1, R2 and
+ * Durable Objects persisted under the state dir), one CPU runner, a dev tenant and the built-in tiny models.
+ *
+ * Env: PORT (edge, default 11434), RUNNER_PORT (default PORT+1), CORRAL_DEV_KEY (the dev tenant's key),
+ * CORRAL_STATE_DIR (default .corral), RUNNERS (number of CPU runners, default 1), THREADS (per runner).
+ */
+import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
+import { builtInModels } from "./stack/built-in-models";
+import { loadDevState, saveDevState } from "./stack/dev-state";
+import { type ManagedProcess, startProcess, stopProcess, waitForHttp } from "./stack/processes";
+import { EdgeClient, ensureDevTenant, ensureModel } from "./stack/provision";
+
+const root = resolve(import.meta.dirname, "..");
+const port = Number(process.env.PORT ?? 11434);
+const runnerBasePort = Number(process.env.RUNNER_PORT ?? port + 1);
+const runnerCount = Math.max(1, Number(process.env.RUNNERS ?? 1));
+const stateDir = resolve(root, process.env.CORRAL_STATE_DIR ?? ".corral");
+const quiet = process.env.CORRAL_QUIET === "1";
+const threads = process.env.THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / runnerCount)));
+const wranglerEnv = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" };
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+
+const children: ManagedProcess[] = [];
+let stopping = false;
+
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  console.log("\nstopping corral…");
+  await Promise.all(children.map((p) => stopProcess(p)));
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+async function main() {
+  const started = Date.now();
+  const logDir = join(stateDir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const state = loadDevState(stateDir);
+  const persistTo = join(stateDir, "wrangler");
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  await runOnce(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], wranglerEnv);
+
+  const edge = startProcess(
+    "edge",
+    bin("wrangler"),
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      persistTo,
+      "--inspector-port",
+      String(port + 1000),
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "warn",
+      "--var",
+      `ADMIN_KEY:${state.admin_key}`,
+      "--var",
+      `RUNNER_SECRET:${state.runner_secret}`,
+    ],
+    { cwd: root, env: wranglerEnv, logFile: join(logDir, "edge.log"), echo: !quiet },
+  );
+  children.push(edge);
+  watchForCrash(edge);
+  await waitForHttp(`${baseUrl}/`, 90_000);
+
+  for (let i = 0; i < runnerCount; i++) {
+    const runnerPort = runnerBasePort + i;
+    const runner = startProcess("runner" + (runnerCount > 1 ? `-${i}` : ""), bin("tsx"), ["gpu-runner/src/main.ts"], {
+      cwd: root,
+      env: {
+        PORT: String(runnerPort),
+        HOST: "127.0.0.1",
+        RUNNER_ID: `local-${i}`,
+        RUNNER_URL: `http://127.0.0.1:${runnerPort}`,
+        EDGE_URL: baseUrl,
+        RUNNER_SECRET: state.runner_secret,
+        CACHE_DIR: join(stateDir, `runner-${i}-cache`),
+        THREADS: threads,
+        GPU: process.env.GPU ?? "false",
+      },
+      logFile: join(logDir, `runner-${i}.log`),
+      echo: !quiet,
+    });
+    children.push(runner);
+    watchForCrash(runner);
+  }
+
+  const client = new EdgeClient(baseUrl, state.admin_key);
+  const key = await ensureDevTenant(client, { explicitKey: process.env.CORRAL_DEV_KEY, persistedKey: state.dev_key });
+  if (!process.env.CORRAL_DEV_KEY) saveDevState(stateDir, { ...state, dev_key: key });
+  for (const model of builtInModels()) await ensureModel(baseUrl, key, model.name, model.gguf);
+  await Promise.all(
+    Array.from({ length: runnerCount }, (_, i) => waitForHttp(`http://127.0.0.1:${runnerBasePort + i}/`, 60_000, () => true)),
+  );
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`
+corral is ready in ${seconds}s — Ollama API at ${baseUrl}
+  API key (dev tenant): ${key}
+  admin key:            ${state.admin_key}
+  try:
+    curl ${baseUrl}/api/generate -H "Authorization: Bearer ${key}" -d '{"model": "tiny", "prompt": "Why is the sky blue?"}'
+  Ctrl-C stops everything; state persists under ${stateDir}.
+`);
+}
+
+function watchForCrash(p: ManagedProcess) {
+  void p.exited.then((code) => {
+    if (stopping) return;
+    console.error(`${p.name} exited unexpectedly (code ${code}); see ${join(stateDir, "logs")}`);
+    void shutdown(1);
+  });
+}
+
+async function runOnce(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  const p = startProcess("setup", command, args, {
+    cwd: root,
+    env,
+    logFile: join(stateDir, "logs", "setup.log"),
+    echo: false,
+  });
+  const code = await p.exited;
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} failed (code ${code}); see ${stateDir}/logs/setup.log`);
+}
+
+main().catch(async (err) => {
+  console.error(`corral failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  await shutdown(1);
+});

@@ -1,0 +1,48 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * Production deploy of corral with SST: the edge Worker on Cloudflare with its D1 database, R2 bucket and Durable
+ * Objects — the same resources wrangler.toml declares for the local stack. The GPU runner fleet on AWS is added by
+ * infra/ (see infra/README.md). `sst deploy --stage prod`.
+ */
+export default $config({
+  app(input) {
+    return {
+      name: "corral",
+      home: "cloudflare",
+      removal: input?.stage === "prod" ? "retain" : "remove",
+      providers: { cloudflare: "6.13.0", aws: "6.66.2" },
+    };
+  },
+  async run() {
+    const db = new sst.cloudflare.D1("Db");
+    const blobs = new sst.cloudflare.Bucket("Blobs");
+    const adminKey = new sst.Secret("AdminKey");
+    const runnerSecret = new sst.Secret("RunnerSecret");
+
+    const edge = new sst.cloudflare.Worker("Edge", {
+      handler: "edge/src/index.ts",
+      url: true,
+      transform: {
+        worker: (args) => {
+          args.compatibilityDate = "2026-04-26";
+          args.compatibilityFlags = ["nodejs_compat"];
+          // Binding names match wrangler.toml, so the Worker code is the same in both deploys.
+          args.bindings = [
+            { type: "d1", name: "DB", id: db.databaseId },
+            { type: "r2_bucket", name: "BLOBS", bucketName: blobs.name },
+            { type: "durable_object_namespace", name: "SCHEDULER", className: "Scheduler" },
+            { type: "durable_object_namespace", name: "LIMITER", className: "TenantLimiter" },
+            { type: "plain_text", name: "CORRAL_VERSION", text: "0.1.0" },
+            { type: "plain_text", name: "ALLOW_PRIVATE_REGISTRIES", text: "false" },
+            { type: "secret_text", name: "ADMIN_KEY", text: adminKey.value },
+            { type: "secret_text", name: "RUNNER_SECRET", text: runnerSecret.value },
+          ];
+          args.migrations = { newTag: "v1", newSqliteClasses: ["Scheduler", "TenantLimiter"] };
+        },
+      },
+    });
+
+    return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
+  },
+});

@@ -1,0 +1,20 @@
+import type { TestProject } from "vitest/node";
+import { type RunningStack, startStack } from "./harness";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    stack: { url: string; key: string; adminKey: string };
+  }
+}
+
+let stack: RunningStack | undefined;
+
+/** One shared stack for the cross-process tests; tests needing a special fleet start their own. */
+export async function setup(project: TestProject) {
+  stack = await startStack();
+  project.provide("stack", { url: stack.url, key: stack.key, adminKey: stack.adminKey });
+}
+
+export async function teardown() {
+  await stack?.stop();
+}

@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const repoRoot = resolve(import.meta.dirname, "..");
+
+export interface RunningStack {
+  url: string;
+  key: string;
+  adminKey: string;
+  stateDir: string;
+  runnerPorts: number[];
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+async function freePortBlock(): Promise<number> {
+  // The stack uses PORT, PORT+1..PORT+runners and PORT+1000 (inspector); probe the first and hope for the rest.
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const ok = await new Promise<boolean>((res) => {
+      const s = createServer();
+      s.once("error", () => res(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+/** Starts the stack exactly as `npm start` does (same script), in a throwaway state dir, and waits for its banner. */
+export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningStack> {
+  const port = await freePortBlock();
+  const stateDir = mkdtempSync(join(tmpdir(), "corral-stack-"));
+  const key = `corral-test-${randomBytes(16).toString("hex")}`;
+  const runners = opts.runners ?? 1;
+  const child: ChildProcess = spawn(join(repoRoot, "node_modules/.bin/tsx"), ["scripts/start.ts"], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      PORT: String(port),
+      RUNNERS: String(runners),
+      CORRAL_DEV_KEY: key,
+      CORRAL_STATE_DIR: stateDir,
+      CORRAL_QUIET: "1",
+      THREADS: "1",
+      ...opts.env,
+    },
+  });
+  let out = "";
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  const ready = new Promise<void>((res, rej) => {
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("corral is ready")) res();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    void exited.then(() => rej(new Error(`stack exited before it was ready:\n${out}`)));
+  });
+  const timeout = setTimeout(() => child.pid && process.kill(-child.pid, "SIGTERM"), 180_000);
+  const stop = async () => {
+    if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGTERM");
+    await exited;
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  try {
+    await ready;
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    clearTimeout(timeout);
+  }
+  const adminKey = /admin key:\s+(\S+)/.exec(out)?.[1] ?? "";
+  return {
+    url: `http://127.0.0.1:${port}`,
+    key,
+    adminKey,
+    stateDir,
+    runnerPorts: Array.from({ length: runners }, (_, i) => port + 1 + i),
+    output: () => out,
+    stop,
+  };
+}
