@@ -178,7 +178,8 @@ class HeaderParser {
     const values: GgufScalar[] = [];
     if (itemType === GgufValueType.STRING) {
       const what = `string in array ${quote(key)}`;
-      for (let i = 0; i < n; i++) values.push(await this.string(what, this.limits.maxStringBytes));
+      const max = this.limits.maxStringBytes;
+      for (let i = 0; i < n; i++) values.push(this.c.stringIfBuffered(max) ?? (await this.string(what, max)));
     } else {
       await this.c.need(n * itemBytes, `array ${quote(key)}`);
       for (let i = 0; i < n; i++) values.push(this.readFixed(itemType));

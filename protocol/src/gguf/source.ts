@@ -92,6 +92,25 @@ export class SourceCursor {
     return got.length === length ? got : got.subarray(0, length);
   }
 
+  /** Whether the next `n` bytes are already in the window, so they can be read without awaiting. */
+  buffered(n: number): boolean {
+    return this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length;
+  }
+
+  /**
+   * Reads a GGUF string synchronously when it is entirely in the window and within `maxBytes`; otherwise consumes
+   * nothing and returns undefined, leaving the caller to take the awaiting path (which also reports errors).
+   */
+  stringIfBuffered(maxBytes: number): string | undefined {
+    if (!this.buffered(8)) return undefined;
+    const at = this.pos - this.bufStart;
+    const high = this.view.getUint32(at + 4, true);
+    const len = this.view.getUint32(at, true);
+    if (high !== 0 || len > maxBytes || !this.buffered(8 + len)) return undefined;
+    this.pos += 8;
+    return this.utf8(len);
+  }
+
   private take(n: number): number {
     const at = this.pos - this.bufStart;
     if (at < 0 || at + n > this.buf.length) throw new GgufError("internal read past window");
@@ -132,6 +151,16 @@ export class SourceCursor {
   /** Invalid UTF-8 becomes U+FFFD, as Go's JSON encoding of the same string would. */
   utf8(n: number): string {
     const at = this.take(n);
+    // Short ASCII strings (most tokens and keys) are far cheaper to build directly than through TextDecoder.
+    if (n <= 32) {
+      let ascii = "";
+      for (let i = at; i < at + n; i++) {
+        const byte = this.buf[i]!;
+        if (byte >= 0x80) return textDecoder.decode(this.buf.subarray(at, at + n));
+        ascii += String.fromCharCode(byte);
+      }
+      return ascii;
+    }
     return textDecoder.decode(this.buf.subarray(at, at + n));
   }
 }
