@@ -8,3 +8,4 @@ export * from "./ndjson";
 export * from "./options";
 export * from "./schemas";
 export * from "./types";
+export * from "./runner";

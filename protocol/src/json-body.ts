@@ -40,7 +40,14 @@ function goQuoteChar(char: string): string {
     const firstByte = new TextEncoder().encode(char)[0]!;
     return firstByte >= 0xa0 ? `'${String.fromCharCode(firstByte)}'` : `'\\u00${firstByte.toString(16)}'`;
   }
-  const escapes: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\v": "\\v" };
+  const escapes: Record<string, string> = {
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\v": "\\v",
+  };
   if (escapes[char]) return `'${escapes[char]}'`;
   if (char === "\x07") return "'\\a'";
   if (char === "\\") return "'\\\\'";
@@ -178,12 +185,12 @@ function scanFirstJsonValue(text: string): number {
         fail("after array element");
       }
     }
-    if (c === '"') return scanString();
-    if (c === "-" || isDigit(c)) return scanNumber();
-    if (c === "t") return scanLiteral("true");
-    if (c === "f") return scanLiteral("false");
-    if (c === "n") return scanLiteral("null");
-    fail("looking for beginning of value");
+    if (c === '"') scanString();
+    else if (c === "-" || isDigit(c)) scanNumber();
+    else if (c === "t") scanLiteral("true");
+    else if (c === "f") scanLiteral("false");
+    else if (c === "n") scanLiteral("null");
+    else fail("looking for beginning of value");
   };
 
   scanValue(0);

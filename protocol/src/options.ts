@@ -99,7 +99,12 @@ export function isOptionName(name: string): name is OptionName {
   return Object.hasOwn(OPTION_KINDS, name);
 }
 
-const GO_KIND_NAME: Record<OptionKind, string> = { int: "integer", float: "float32", bool: "boolean", strings: "array" };
+const GO_KIND_NAME: Record<OptionKind, string> = {
+  int: "integer",
+  float: "float32",
+  bool: "boolean",
+  strings: "array",
+};
 
 /**
  * Validates an options map the way Ollama's Options.FromMap does: unknown keys and null values are ignored,

@@ -36,28 +36,38 @@ export function refineWith<I, O>(fn: (value: I) => O) {
   };
 }
 
-/** Index of the first byte Go's base64.StdEncoding would refuse, or -1 when the text decodes. */
-export function base64ErrorOffset(text: string): number {
-  let data = 0; // alphabet characters seen
-  let padding = 0;
-  let lastIndex = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x0a || c === 0x0d) continue; // Go skips newlines
-    lastIndex = i;
-    const inAlphabet =
-      (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f;
-    if (c === 0x3d /* = */) {
-      // Padding may only finish a quantum that has at least two data characters.
-      if ((data + padding) % 4 < 2 || padding === 2) return i;
-      padding++;
-    } else if (!inAlphabet || padding > 0) {
-      return i;
+const isBase64Char = (c: number) =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f;
+const isNewline = (c: number) => c === 0x0a || c === 0x0d;
+
+/**
+ * Offset Go's base64.StdEncoding reports for the first problem (its decodeQuantum walk: newlines skipped,
+ * padding required, nothing after padding), or -1 when the text decodes.
+ */
+export function base64ErrorOffset(src: string): number {
+  const n = src.length;
+  let si = 0;
+  for (;;) {
+    for (let j = 0; j < 4; j++) {
+      if (si === n) return j === 0 ? -1 : si - j;
+      const c = src.charCodeAt(si++);
+      if (isBase64Char(c)) continue;
+      if (isNewline(c)) {
+        j--;
+        continue;
+      }
+      if (c !== 0x3d /* = */ || j < 2) return si - 1;
+      if (j === 2) {
+        // A quantum with two data characters needs "==".
+        while (si < n && isNewline(src.charCodeAt(si))) si++;
+        if (si === n) return n;
+        if (src.charCodeAt(si) !== 0x3d) return si - 1;
+        si++;
+      }
+      while (si < n && isNewline(src.charCodeAt(si))) si++;
+      return si < n ? si : -1;
     }
-    if (inAlphabet) data++;
   }
-  if ((data + padding) % 4 !== 0) return (data + padding) % 4 === 1 ? lastIndex : text.length;
-  return -1;
 }
 
 /** A base64-encoded image, validated with Go's base64 rules (Ollama decodes images into []byte). */
@@ -116,11 +126,27 @@ function goTypeFor(expected: string, path: ReadonlyArray<string | number>): stri
   }
 }
 
+/** Fields decoded into Go maps: keys below them are data, and Go leaves them out of its error's field path. */
+const MAP_FIELDS = new Set(["files", "adapters", "options", "parameters", "arguments", "format", "info"]);
+
+/** Go's dotted field path for an error: struct field names only, no slice indices, nothing inside a map. */
+function goFieldPath(path: ReadonlyArray<string | number>): string {
+  const names: string[] = [];
+  for (const key of path) {
+    if (typeof key !== "string") continue;
+    names.push(key);
+    if (MAP_FIELDS.has(key)) break;
+  }
+  return names.join(".");
+}
+
 function issueMessage(issue: z.ZodIssue, typeName: string, body: unknown): string {
   if (issue.code === z.ZodIssueCode.custom) return issue.message;
-  const field = issue.path.filter((key) => typeof key === "string").join(".");
+  const field = goFieldPath(issue.path);
   if (issue.code === z.ZodIssueCode.invalid_type) {
     const actual = valueAt(body, issue.path);
+    // Go would decode a zero value; the few fields corral insists on get a plain sentence.
+    if (actual === undefined) return `${field} is required`;
     // Go names a number that does not fit an int field by its literal: "number 1.5".
     const kind = typeof actual === "number" && issue.expected === "integer" ? `number ${actual}` : jsonKind(actual);
     return `json: cannot unmarshal ${kind} into Go struct field ${typeName}.${field} of type ${goTypeFor(issue.expected, issue.path)}`;

@@ -7,12 +7,7 @@ import { requireDigest } from "./digest";
 import { ApiError } from "./errors";
 import { parseModelName } from "./names";
 import { validateOptions } from "./options";
-import {
-  INVALID_MODEL_NAME_MESSAGE,
-  MODEL_REQUIRED_MESSAGE,
-  messageSchema,
-  optionsField,
-} from "./schema-fields";
+import { INVALID_MODEL_NAME_MESSAGE, MODEL_REQUIRED_MESSAGE, messageSchema, optionsField } from "./schema-fields";
 import { def, opt, refineWith } from "./schema-helpers";
 
 /** Go's io/fs.ValidPath: slash-separated, unrooted, no empty, `.` or `..` elements (only "." alone). */
@@ -82,7 +77,10 @@ export const createRequestSchema = z
       const quantize = request.quantize || quantization || undefined;
       const hasSource = Boolean(request.from || request.files || request.modelfile);
       if (!hasSource && path) {
-        throw new ApiError(400, 'reading a Modelfile from a server path is not supported; send its text as "modelfile"');
+        throw new ApiError(
+          400,
+          'reading a Modelfile from a server path is not supported; send its text as "modelfile"',
+        );
       }
       if (!hasSource) throw new ApiError(400, "neither 'from' or 'files' was specified");
       return { ...normalised, quantize };
@@ -97,7 +95,8 @@ export const copyRequestSchema = z
   })
   .transform(
     refineWith((request) => {
-      if (!parseModelName(request.source)) throw new ApiError(400, `source ${JSON.stringify(request.source)} is invalid`);
+      if (!parseModelName(request.source))
+        throw new ApiError(400, `source ${JSON.stringify(request.source)} is invalid`);
       if (!parseModelName(request.destination)) {
         throw new ApiError(400, `destination ${JSON.stringify(request.destination)} is invalid`);
       }

@@ -50,15 +50,11 @@ describe("Sha256", () => {
 
   it("agrees with node:crypto for random inputs split into random chunks", () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ maxLength: 700 }),
-        fc.array(fc.nat(), { maxLength: 12 }),
-        (bytes, cuts) => {
-          const hasher = new Sha256();
-          for (const chunk of splitAt(bytes, cuts)) hasher.update(chunk);
-          expect(hasher.hexDigest()).toBe(nodeSha256(bytes));
-        },
-      ),
+      fc.property(fc.uint8Array({ maxLength: 700 }), fc.array(fc.nat(), { maxLength: 12 }), (bytes, cuts) => {
+        const hasher = new Sha256();
+        for (const chunk of splitAt(bytes, cuts)) hasher.update(chunk);
+        expect(hasher.hexDigest()).toBe(nodeSha256(bytes));
+      }),
       { numRuns: 300 },
     );
   });

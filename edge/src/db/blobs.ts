@@ -137,3 +137,34 @@ export function unpinStatement(db: D1Database, holder: string): D1PreparedStatem
 export async function unpin(db: D1Database, holder: string): Promise<void> {
   await unpinStatement(db, holder).run();
 }
+
+/** Blob rows for many digests at once (missing ones are absent from the map). */
+export async function blobRows(db: D1Database, digests: readonly string[]): Promise<Map<string, BlobRow>> {
+  const unique = [...new Set(digests)];
+  const out = new Map<string, BlobRow>();
+  if (unique.length === 0) return out;
+  const results = await db.batch(unique.map((d) => db.prepare("SELECT * FROM blobs WHERE digest = ?").bind(d)));
+  for (const r of results) {
+    const row = r.results[0] as BlobRow | undefined;
+    if (row) out.set(row.digest, row);
+  }
+  return out;
+}
+
+/** Which of `digests` the tenant can see (owns, or a model of its uses). */
+export async function visibleDigests(db: D1Database, tenantId: string, digests: readonly string[]): Promise<Set<string>> {
+  const unique = [...new Set(digests)];
+  if (unique.length === 0) return new Set();
+  const results = await db.batch(
+    unique.map((d) =>
+      db
+        .prepare(
+          `SELECT ?1 AS digest WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?1) AND (
+             EXISTS (SELECT 1 FROM blob_owners WHERE digest = ?1 AND tenant_id = ?2) OR
+             EXISTS (SELECT 1 FROM model_layers WHERE digest = ?1 AND tenant_id = ?2))`,
+        )
+        .bind(d, tenantId),
+    ),
+  );
+  return new Set(results.flatMap((r) => (r.results as { digest: string }[]).map((row) => row.digest)));
+}

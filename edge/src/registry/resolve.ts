@@ -3,7 +3,7 @@
  * request, so it is one D1 batch (the model row and the inline text of its small layers); R2 is read only for a
  * small layer that has no inline copy.
  */
-import type { ResolvedModel } from "@corral/protocol";
+import type { ResolvedModel } from "@corral/protocol/runner";
 import type { Env } from "../env";
 import { type Layer, type Manifest, MediaType, parseManifest } from "./manifest";
 import { modelNotFound, tenantModelName } from "./names";

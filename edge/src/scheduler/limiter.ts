@@ -32,7 +32,9 @@ export class TenantLimiter extends DurableObject<Env> {
     super(ctx, env);
     const sql = ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS active (request_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS bucket (id INTEGER PRIMARY KEY CHECK (id = 1), tokens REAL, updated_at INTEGER)");
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS bucket (id INTEGER PRIMARY KEY CHECK (id = 1), tokens REAL, updated_at INTEGER)",
+    );
   }
 
   async acquire(requestId: string, quotas: LimitQuotas): Promise<PermitResult> {
@@ -57,7 +59,9 @@ export class TenantLimiter extends DurableObject<Env> {
     const rpm = quotas.requests_per_minute;
     if (rpm !== null) {
       const perMs = rpm / MINUTE_MS;
-      const row = sql.exec<{ tokens: number; updated_at: number }>("SELECT tokens, updated_at FROM bucket").toArray()[0];
+      const row = sql
+        .exec<{ tokens: number; updated_at: number }>("SELECT tokens, updated_at FROM bucket")
+        .toArray()[0];
       // A lowered quota caps the saved allowance; a new tenant starts with a full minute's worth.
       const saved = row ? Math.min(rpm, row.tokens + (now - row.updated_at) * perMs) : rpm;
       if (saved < 1) {

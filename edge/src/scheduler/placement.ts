@@ -8,7 +8,7 @@
  *   3. a runner where unloading idle models makes room (the runner unloads them by keep_alive order).
  * Ties go to the runner with the most free sequences / memory, then the lowest id, so placement is deterministic.
  */
-import type { LoadedModel } from "@corral/protocol";
+import type { LoadedModel } from "@corral/protocol/runner";
 import type { Lease, RunnerState } from "./types";
 
 export function isReady(runner: RunnerState, now: number): boolean {

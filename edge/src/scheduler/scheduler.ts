@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { RunnerStatus } from "@corral/protocol";
+import type { RunnerStatus } from "@corral/protocol/runner";
 import type { Env } from "../env";
 import { FairQueue, type Waiting } from "./fair-queue";
 import { chooseRunner, LeaseIndex, tooLargeForFleet } from "./placement";

@@ -2,7 +2,7 @@
  * What the Scheduler Durable Object keeps and answers. Everything here crosses the DO RPC boundary, so it is plain
  * data (structured-clonable): no classes, no functions.
  */
-import type { LoadedModel } from "@corral/protocol";
+import type { LoadedModel } from "@corral/protocol/runner";
 
 /** One runner as the scheduler knows it: its last heartbeat plus the scheduler's own marks. */
 export interface RunnerState {

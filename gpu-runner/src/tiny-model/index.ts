@@ -8,8 +8,8 @@ export {
   SCRIPTED_SENTENCE,
   SCRIPTED_TOOL_CALL,
   SCRIPTED_TOOL_CALL_FUNCTION,
-  SENTENCE_SCRIPT,
   type ScriptName,
+  SENTENCE_SCRIPT,
   scriptText,
   TOOL_CALL_SCRIPT,
 } from "./scripts";

@@ -106,7 +106,12 @@ export function writeLlamaGguf(input: LlamaGgufInput): Uint8Array {
     if (values.length !== elementCount(dims)) throw new Error(`${name}: ${values.length} values for [${dims}]`);
     const isVector = dims.length === 1;
     const type = isVector ? "f32" : input.weightType;
-    tensors.push({ name, dims, type: isVector ? GgmlType.F32 : GGML_TYPE_OF[type], data: encodeTensorData(values, type) });
+    tensors.push({
+      name,
+      dims,
+      type: isVector ? GgmlType.F32 : GGML_TYPE_OF[type],
+      data: encodeTensorData(values, type),
+    });
   };
   add("token_embd.weight", shapes.tokenEmbedding, input.weights.tokenEmbedding);
   input.weights.layers.forEach((layer, i) => {

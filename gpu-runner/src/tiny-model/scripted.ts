@@ -1,4 +1,10 @@
-import { elementCount, type LlamaLayerWeights, llamaTensorShapes, TINY_MODEL_HYPERPARAMETERS, writeLlamaGguf } from "./llama-gguf";
+import {
+  elementCount,
+  type LlamaLayerWeights,
+  llamaTensorShapes,
+  TINY_MODEL_HYPERPARAMETERS,
+  writeLlamaGguf,
+} from "./llama-gguf";
 import { MODEL_SCRIPTS, type ModelScript, type ScriptName, scriptText } from "./scripts";
 import { TOKEN_TYPE_NORMAL, tinyVocabulary } from "./tokenizer";
 

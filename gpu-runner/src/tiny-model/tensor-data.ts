@@ -55,14 +55,14 @@ export function float32ToFloat16Bits(value: number): number {
 function encodeF32(values: Float32Array): Uint8Array {
   const out = new Uint8Array(values.length * 4);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
   return out;
 }
 
 function encodeF16(values: Float32Array): Uint8Array {
   const out = new Uint8Array(values.length * 2);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setUint16(i * 2, float32ToFloat16Bits(v), true));
+  for (let i = 0; i < values.length; i++) view.setUint16(i * 2, float32ToFloat16Bits(values[i]!), true);
   return out;
 }
 

@@ -1,0 +1,211 @@
+/**
+ * Planning a create: every check and every read happens here, before a byte is written or a progress line is
+ * sent, so any bad input (name, digest, blob, GGUF header, template, parameter) is a plain 4xx that changed
+ * nothing. The plan then holds the exact layers, blobs and manifest that commit (create.ts) writes.
+ */
+import { ApiError, type Options } from "@corral/protocol";
+import { digestOf } from "@corral/protocol/digest";
+import type { CreateRequest } from "@corral/protocol/schemas-models";
+import { blobRows, visibleDigests } from "../db/blobs";
+import type { Env } from "../env";
+import { type CreateSource, createSource } from "./create-source";
+import { cachedSummary, type GgufSummary, readHeader, summarise } from "./gguf";
+import {
+  CONFIG_MEDIA_TYPE,
+  configJson,
+  type EncodedManifest,
+  encodeManifest,
+  GGUF_MEDIA_TYPES,
+  goJson,
+  type Layer,
+  MediaType,
+  sortedKeys,
+} from "./manifest";
+import type { TenantModelName } from "./names";
+import { requireModelName } from "./names";
+import { layerText, loadModel } from "./resolve";
+import { checkGoTemplate } from "./template";
+
+/** A small layer created from request text: stored in R2 and inline in D1. */
+export interface NewBlob {
+  digest: string;
+  size: number;
+  content: string;
+}
+
+export interface CreatePlan {
+  tenantId: string;
+  name: TenantModelName;
+  /** One "parsing GGUF" line per GGUF file named by the request. */
+  parsedFiles: number;
+  layers: Layer[];
+  /** Progress line per layer, in layer order. */
+  statuses: string[];
+  config: Layer;
+  newBlobs: NewBlob[];
+  /** Header summaries read for the first time, to cache on commit. */
+  summaries: Map<string, GgufSummary>;
+  manifest: EncodedManifest;
+  /** Summary of the weights layer (for config, tags and show). */
+  weights: GgufSummary;
+}
+
+interface Draft {
+  layer: Layer;
+  status: string;
+  summary?: GgufSummary;
+}
+
+const encoder = new TextEncoder();
+
+export const QUANTIZE_UNSUPPORTED =
+  "quantize is not supported yet: upload a GGUF that is already quantized to the type you want";
+
+export async function planCreate(env: Env, tenantId: string, request: CreateRequest): Promise<CreatePlan> {
+  if (request.quantize) throw new ApiError(400, QUANTIZE_UNSUPPORTED);
+  const name = requireModelName(request.model);
+  const source = createSource(request);
+  const summaries = new Map<string, GgufSummary>();
+  const drafts: Draft[] = [];
+  let baseParams: Options = {};
+
+  if (source.from) {
+    const base = await loadModel(env, tenantId, source.from.input);
+    const from = base.display_name;
+    const rows = await blobRows(env.DB, base.manifest.layers.map((l) => l.digest));
+    for (const l of base.manifest.layers) {
+      const layer: Layer = { mediaType: l.mediaType, digest: l.digest, size: l.size, from };
+      if (l.name) layer.name = l.name;
+      const draft: Draft = { layer, status: `using existing layer ${l.digest}` };
+      if (GGUF_MEDIA_TYPES.has(l.mediaType)) draft.summary = await summaryOf(env, l.digest, l.size, rows, summaries);
+      if (l.mediaType === MediaType.params) baseParams = parseParams(await layerText(env, base, l));
+      drafts.push(draft);
+    }
+  } else {
+    drafts.push(...(await ggufDrafts(env, tenantId, source.files, null, summaries)));
+  }
+  drafts.push(...(await ggufDrafts(env, tenantId, source.adapters, MediaType.adapter, summaries)));
+
+  const models = drafts.filter((d) => d.layer.mediaType === MediaType.model);
+  if (models.length === 0) throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
+  if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
+  const weights = models[0]!.summary!;
+
+  const newBlobs: NewBlob[] = [];
+  const textLayers = await textDrafts(env, tenantId, drafts, source, baseParams, newBlobs);
+
+  const configText = configJson({
+    model_format: "gguf",
+    model_family: weights.family,
+    model_families: [weights.family],
+    model_type: weights.parameter_size,
+    file_type: weights.quantization_level,
+    architecture: "amd64",
+    os: "linux",
+  });
+  const config = newBlob(configText, newBlobs);
+  const configLayer: Layer = { mediaType: CONFIG_MEDIA_TYPE, digest: config.digest, size: config.size };
+  const layers = textLayers.map((d) => d.layer);
+  return {
+    tenantId,
+    name,
+    parsedFiles: source.from ? 0 : source.files.length + source.adapters.length,
+    layers,
+    statuses: textLayers.map((d) => d.status),
+    config: configLayer,
+    newBlobs,
+    summaries,
+    manifest: encodeManifest(configLayer, layers),
+    weights,
+  };
+}
+
+async function summaryOf(
+  env: Env,
+  digest: string,
+  size: number,
+  rows: Map<string, { gguf: string | null }>,
+  fresh: Map<string, GgufSummary>,
+): Promise<GgufSummary> {
+  const cached = cachedSummary(rows.get(digest)?.gguf ?? null) ?? fresh.get(digest);
+  if (cached) return cached;
+  const summary = summarise(await readHeader(env, digest, size));
+  fresh.set(digest, summary);
+  return summary;
+}
+
+/** GGUF files named by digest: each must be a blob the tenant can see and a valid GGUF. */
+async function ggufDrafts(
+  env: Env,
+  tenantId: string,
+  files: [string, string][],
+  forcedType: string | null,
+  fresh: Map<string, GgufSummary>,
+): Promise<Draft[]> {
+  const digests = files.map(([, d]) => d);
+  const [visible, rows] = await Promise.all([visibleDigests(env.DB, tenantId, digests), blobRows(env.DB, digests)]);
+  const drafts: Draft[] = [];
+  for (const [fileName, digest] of files) {
+    const row = rows.get(digest);
+    if (!row || !visible.has(digest)) {
+      throw new ApiError(400, `blob ${digest} not found: upload it with POST /api/blobs/${digest} first`);
+    }
+    const summary = await summaryOf(env, digest, row.size, rows, fresh);
+    const layer: Layer = { mediaType: forcedType ?? summary.mediaType, digest, size: row.size };
+    if (fileName) layer.from = fileName;
+    drafts.push({ layer, status: `using existing layer ${digest}`, summary });
+  }
+  return drafts;
+}
+
+function newBlob(content: string, newBlobs: NewBlob[]): NewBlob {
+  const bytes = encoder.encode(content);
+  const blob = { digest: digestOf(bytes), size: bytes.length, content };
+  if (!newBlobs.some((b) => b.digest === blob.digest)) newBlobs.push(blob);
+  return blob;
+}
+
+/** Ollama's setTemplate/setSystem/setLicense/setParameters/setMessages, in that order, over the base layers. */
+async function textDrafts(
+  env: Env,
+  tenantId: string,
+  base: Draft[],
+  source: CreateSource,
+  baseParams: Options,
+  newBlobs: NewBlob[],
+): Promise<Draft[]> {
+  let drafts = [...base];
+  const add = (mediaType: string, content: string, replace: boolean) => {
+    if (replace) drafts = drafts.filter((d) => d.layer.mediaType !== mediaType);
+    const blob = newBlob(content, newBlobs);
+    drafts.push({ layer: { mediaType, digest: blob.digest, size: blob.size }, status: "" });
+  };
+
+  if (source.template) {
+    checkGoTemplate(source.template);
+    add(MediaType.template, source.template, true);
+  }
+  if (source.system) add(MediaType.system, source.system, true);
+  for (const license of source.licenses) add(MediaType.license, license, false);
+  const params = { ...baseParams, ...source.parameters } as Record<string, unknown>;
+  if (Object.keys(params).length > 0) add(MediaType.params, goJson(sortedKeys(params)), true);
+  if (source.messages.length > 0) add(MediaType.messages, goJson(source.messages), true);
+
+  // "using existing" only for content this tenant can already see: anything else would reveal other tenants' text.
+  const fresh = drafts.filter((d) => !d.status).map((d) => d.layer.digest);
+  const visible = await visibleDigests(env.DB, tenantId, fresh);
+  return drafts.map((d) => {
+    if (d.status) return d;
+    const verb = visible.has(d.layer.digest) ? "using existing layer" : "creating new layer";
+    return { ...d, status: `${verb} ${d.layer.digest}` };
+  });
+}
+
+function parseParams(text: string): Options {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Options) : {};
+  } catch {
+    return {};
+  }
+}

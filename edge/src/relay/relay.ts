@@ -1,0 +1,257 @@
+/**
+ * The inference path: validate, admit (quotas), resolve the model, get a runner from the scheduler, forward, and
+ * relay the runner's answer — streams byte for byte, metered on the way. A runner that fails before the client got
+ * a byte is replaced (bounded attempts); after that the stream ends with an error line.
+ */
+import {
+  parseChatRequest,
+  parseEmbeddingRequest,
+  parseEmbedRequest,
+  parseGenerateRequest,
+  parseJsonBody,
+} from "@corral/protocol";
+import { type ResolvedModel, RUNNER_HEADER_REQUEST_ID, type RunnerInferenceRequest } from "@corral/protocol/runner";
+import type { Context } from "hono";
+import type { AppBindings } from "../env";
+import { resolveModel } from "../registry/resolve";
+import type { Grant, ReleaseOutcome } from "../scheduler/types";
+import {
+  cancelledError,
+  describeError,
+  errorLine,
+  RETRYABLE_RUNNER_STATUSES,
+  runnersFailedError,
+  tooManyRequests,
+} from "./failures";
+import { acquireLease } from "./lease";
+import { StreamMeter, usageOfJson, zeroUsage } from "./meter";
+import { type Endpoint, InferenceRun } from "./run";
+
+/** Attempts per request: the first runner plus retries on others after failures before the first byte. */
+export const MAX_ATTEMPTS = 3;
+
+const PARSERS: Record<Endpoint, (body: unknown) => { model: string; stream?: boolean }> = {
+  generate: parseGenerateRequest,
+  chat: parseChatRequest,
+  embed: parseEmbedRequest,
+  embeddings: parseEmbeddingRequest,
+};
+
+const NDJSON = "application/x-ndjson";
+const JSON_UTF8 = "application/json; charset=utf-8";
+
+export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint): Promise<Response> {
+  const body = parseJsonBody(await c.req.text());
+  const request = PARSERS[endpoint](body);
+  const run = new InferenceRun(
+    { env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+    { tenantId: c.get("tenantId"), keyId: c.get("keyId") ?? null, endpoint, model: request.model },
+  );
+
+  const permit = await run.admit();
+  if (!permit.ok) return tooManyRequests(permit);
+  let model: ResolvedModel;
+  try {
+    model = await resolveModel(c.env, run.info.tenantId, request.model);
+  } catch (err) {
+    run.abandon();
+    throw err;
+  }
+  run.modelDigest = model.digest;
+
+  // One signal for the whole request: the client going away aborts the wait, the upstream fetch and the relay.
+  const abort = new AbortController();
+  const clientSignal = c.req.raw.signal as AbortSignal | undefined;
+  if (clientSignal?.aborted) abort.abort();
+  clientSignal?.addEventListener("abort", () => abort.abort(), { once: true });
+
+  const streaming = (endpoint === "generate" || endpoint === "chat") && request.stream !== false;
+  // The runner gets the client's own (validated) body and re-reads it with the same schema.
+  const payload: RunnerInferenceRequest = {
+    request_id: run.requestId,
+    model,
+    request: body as Record<string, unknown>,
+  };
+  try {
+    return await dispatch(run, model, JSON.stringify(payload), streaming, abort);
+  } catch (err) {
+    run.finish(abort.signal.aborted ? "cancelled" : "error", zeroUsage());
+    throw err;
+  }
+}
+
+async function dispatch(
+  run: InferenceRun,
+  model: ResolvedModel,
+  payload: string,
+  streaming: boolean,
+  abort: AbortController,
+): Promise<Response> {
+  const exclude: string[] = [];
+  let lastError = "no runner tried";
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const grant = await acquireLease(run, model, exclude, abort.signal);
+    run.hold(grant);
+    const result = await forward(run, grant, payload, streaming, abort);
+    switch (result.kind) {
+      case "retry":
+        run.releaseLease(result.release);
+        exclude.push(grant.runner_id);
+        lastError = result.error;
+        continue;
+      case "cancelled":
+        run.finish("cancelled", zeroUsage());
+        throw cancelledError();
+      case "answered":
+        return result.response;
+    }
+  }
+  run.finish("error", zeroUsage());
+  throw runnersFailedError(lastError);
+}
+
+type Attempt =
+  | { kind: "retry"; error: string; release: ReleaseOutcome }
+  | { kind: "cancelled" }
+  | { kind: "answered"; response: Response };
+
+/** One runner, one try. Nothing reaches the client until the runner's first body bytes have arrived. */
+async function forward(
+  run: InferenceRun,
+  grant: Grant,
+  payload: string,
+  streaming: boolean,
+  abort: AbortController,
+): Promise<Attempt> {
+  const { signal } = abort;
+  const failed = (err: unknown, release: ReleaseOutcome = "failed_before_first_byte"): Attempt =>
+    signal.aborted ? { kind: "cancelled" } : { kind: "retry", error: describeError(err), release };
+
+  let response: Response;
+  try {
+    response = await fetch(`${grant.url.replace(/\/+$/, "")}/v1/${run.info.endpoint}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${run.env.RUNNER_SECRET ?? ""}`,
+        "content-type": "application/json",
+        [RUNNER_HEADER_REQUEST_ID]: run.requestId,
+      },
+      body: payload,
+      signal,
+    });
+  } catch (err) {
+    return failed(err);
+  }
+
+  if (RETRYABLE_RUNNER_STATUSES.has(response.status)) {
+    await response.body?.cancel().catch(() => {});
+    // Busy or draining, not broken: try elsewhere without marking it unhealthy.
+    return { kind: "retry", error: `runner answered ${response.status}`, release: "error" };
+  }
+  if (!response.ok || !response.body) {
+    // The runner judged the request (bad option, unsupported feature...): its status and Ollama text go through.
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      return failed(err);
+    }
+    run.finish("error", zeroUsage());
+    return { kind: "answered", response: new Response(text, { status: response.status, headers: jsonHeaders() }) };
+  }
+
+  const reader = response.body.getReader();
+  let first: Uint8Array;
+  try {
+    const read = await reader.read();
+    if (read.done) return failed(new Error("runner closed the response before the first byte"));
+    first = read.value;
+  } catch (err) {
+    return failed(err);
+  }
+
+  if (streaming) return { kind: "answered", response: relayStream(run, reader, first, abort) };
+
+  // One JSON object: read it whole, so a runner dying halfway is still invisible to the client (and retried).
+  const chunks: Uint8Array[] = [first];
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+  } catch (err) {
+    return failed(err, "failed_after_first_byte");
+  }
+  const bytes = concat(chunks);
+  const { usage, error } = usageOfJson(new TextDecoder().decode(bytes));
+  run.finish(error === undefined ? "ok" : "error", usage);
+  return { kind: "answered", response: new Response(bytes, { status: response.status, headers: jsonHeaders() }) };
+}
+
+/**
+ * Passes the runner's NDJSON through chunk by chunk (pull-driven, so the client's pace is the runner's pace) and
+ * meters it on the way. Every ending — final chunk, runner failure, client gone — finishes the run exactly once.
+ */
+function relayStream(
+  run: InferenceRun,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array,
+  abort: AbortController,
+): Response {
+  const meter = new StreamMeter();
+  meter.observe(first);
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(first);
+    },
+    async pull(controller) {
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (err) {
+        if (abort.signal.aborted) {
+          run.finish("cancelled", meter.partialUsage());
+        } else if (meter.done) {
+          run.finish("ok", meter.usage);
+        } else {
+          controller.enqueue(errorLine(`runner failed mid-stream: ${describeError(err)}`));
+          run.finish("error", meter.partialUsage(), "failed_after_first_byte");
+        }
+        controller.close();
+        return;
+      }
+      if (!read.done) {
+        meter.observe(read.value);
+        controller.enqueue(read.value);
+        return;
+      }
+      meter.end();
+      if (meter.done) {
+        run.finish("ok", meter.usage);
+      } else if (meter.error !== undefined) {
+        // The runner reported its own failure in-stream; the client already has that line.
+        run.finish("error", meter.partialUsage());
+      } else {
+        controller.enqueue(errorLine("runner closed the stream before the final chunk"));
+        run.finish("error", meter.partialUsage(), "failed_after_first_byte");
+      }
+      controller.close();
+    },
+    cancel() {
+      abort.abort();
+      reader.cancel().catch(() => {});
+      run.finish("cancelled", meter.partialUsage());
+    },
+  });
+  return new Response(body, { headers: { "content-type": NDJSON } });
+}
+
+const jsonHeaders = () => ({ "content-type": JSON_UTF8 });
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * The runner's settings, read from the environment once at start. Every value is checked here so a typo fails
+ * the start with a clear message instead of misbehaving later.
+ */
+import { availableParallelism, hostname, totalmem } from "node:os";
+import { resolve } from "node:path";
+
+export type GpuSetting = "auto" | false | "cuda" | "vulkan" | "metal";
+
+export type BlobSourceConfig =
+  | { kind: "edge" }
+  | {
+      kind: "s3";
+      bucket: string;
+      region: string;
+      endpoint?: string;
+      accessKeyId?: string;
+      secretAccessKey?: string;
+      keyPrefix: string;
+      forcePathStyle: boolean;
+    };
+
+export interface RunnerConfig {
+  port: number;
+  host: string;
+  runnerId: string;
+  /** How the edge reaches this runner (sent in heartbeats). */
+  runnerUrl: string;
+  /** The edge; heartbeats and (by default) blobs go there. Without it the runner runs standalone. */
+  edgeUrl?: string;
+  secret: string;
+  cacheDir: string;
+  cacheMaxBytes: number;
+  threads: number;
+  parallel: number;
+  memoryBudgetBytes: number;
+  gpu: GpuSetting;
+  defaultNumCtx: number;
+  defaultKeepAliveMs: number;
+  maxWaiting: number;
+  heartbeatIntervalMs: number;
+  blobSource: BlobSourceConfig;
+}
+
+type Env = Record<string, string | undefined>;
+
+const GiB = 1024 ** 3;
+
+function integer(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+  return value;
+}
+
+function text(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === "" ? undefined : raw;
+}
+
+function gpuSetting(raw: string | undefined): GpuSetting {
+  switch (raw ?? "auto") {
+    case "auto":
+      return "auto";
+    case "false":
+    case "off":
+    case "cpu":
+      return false;
+    case "cuda":
+    case "vulkan":
+    case "metal":
+      return raw as GpuSetting;
+    default:
+      throw new Error(`GPU must be auto, false, cuda, vulkan or metal, got "${raw}"`);
+  }
+}
+
+export function loadConfig(env: Env = process.env): RunnerConfig {
+  const secret = text(env, "RUNNER_SECRET");
+  if (!secret) throw new Error("RUNNER_SECRET is required: the edge authenticates to the runner with it");
+  const port = integer(env, "PORT", 11435);
+  const host = text(env, "HOST") ?? "127.0.0.1";
+  const edgeUrl = text(env, "EDGE_URL")?.replace(/\/+$/, "");
+  const source = text(env, "BLOB_SOURCE") ?? "edge";
+  let blobSource: BlobSourceConfig;
+  if (source === "edge") {
+    if (!edgeUrl) throw new Error("EDGE_URL is required when BLOB_SOURCE=edge");
+    blobSource = { kind: "edge" };
+  } else if (source === "s3") {
+    const bucket = text(env, "S3_BUCKET");
+    if (!bucket) throw new Error("S3_BUCKET is required when BLOB_SOURCE=s3");
+    blobSource = {
+      kind: "s3",
+      bucket,
+      region: text(env, "S3_REGION") ?? text(env, "AWS_REGION") ?? "auto",
+      endpoint: text(env, "S3_ENDPOINT"),
+      accessKeyId: text(env, "S3_ACCESS_KEY_ID"),
+      secretAccessKey: text(env, "S3_SECRET_ACCESS_KEY"),
+      keyPrefix: env.S3_KEY_PREFIX ?? "blobs/",
+      forcePathStyle: text(env, "S3_FORCE_PATH_STYLE") === "true",
+    };
+  } else {
+    throw new Error(`BLOB_SOURCE must be "edge" or "s3", got "${source}"`);
+  }
+  // Like OLLAMA_KEEP_ALIVE in seconds: negative keeps models loaded forever.
+  const keepAliveSeconds = integer(env, "DEFAULT_KEEP_ALIVE_SECONDS", 300, Number.MIN_SAFE_INTEGER);
+  return {
+    port,
+    host,
+    runnerId: text(env, "RUNNER_ID") ?? `${hostname()}-${port}`,
+    runnerUrl: text(env, "RUNNER_URL") ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    edgeUrl,
+    secret,
+    cacheDir: resolve(text(env, "CACHE_DIR") ?? "./.corral/runner-cache"),
+    cacheMaxBytes: integer(env, "CACHE_MAX_BYTES", 50 * GiB, 1),
+    // node-llama-cpp's own default is max(cores, 4): on a 2-core machine that oversubscribes ~300x slower.
+    threads: integer(env, "THREADS", availableParallelism(), 1),
+    parallel: integer(env, "PARALLEL", 4, 1),
+    memoryBudgetBytes: integer(env, "MEMORY_BUDGET_BYTES", Math.floor(totalmem() * 0.8), 1),
+    gpu: gpuSetting(text(env, "GPU")),
+    defaultNumCtx: integer(env, "NUM_CTX", 4096, 16),
+    defaultKeepAliveMs: keepAliveSeconds < 0 ? Number.POSITIVE_INFINITY : keepAliveSeconds * 1000,
+    maxWaiting: integer(env, "MAX_QUEUE", 64, 0),
+    heartbeatIntervalMs: integer(env, "HEARTBEAT_INTERVAL_MS", 2000, 100),
+    blobSource,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * What every inference handler gets and the small pieces they share: the chunk envelope, final stats in
+ * Ollama's field order (zero values left out, as Go's omitempty does), and the model spec for the pool.
+ */
+import type { ResolvedModel } from "@corral/protocol/runner";
+import type { Llama } from "node-llama-cpp";
+import type { Clock } from "../clock";
+import type { RunnerMetrics } from "../metrics";
+import type { ModelPool, ModelSpec } from "../model-pool";
+import type { CompletionResult } from "./completion";
+import type { ResponseSink } from "./respond";
+
+export interface InferenceDeps {
+  pool: ModelPool;
+  llama: Llama;
+  clock: Clock;
+  metrics?: RunnerMetrics;
+}
+
+export interface InferenceCall {
+  model: ResolvedModel;
+  /** The client's request body as the edge validated it; handlers parse it again with protocol's schemas. */
+  body: Record<string, unknown>;
+  signal: AbortSignal;
+  sink: ResponseSink;
+  /** When the runner received the request (for total_duration). */
+  receivedNs: bigint;
+}
+
+export interface Usage {
+  promptTokens: number;
+  generatedTokens: number;
+}
+
+export const NO_USAGE: Usage = { promptTokens: 0, generatedTokens: 0 };
+
+export function modelSpec(model: ResolvedModel, numBatch: number | undefined): ModelSpec {
+  return { modelBlob: model.model_blob, modelSize: model.model_size, adapters: model.adapters, numBatch };
+}
+
+export function envelope(call: InferenceCall, clock: Clock): { model: string; created_at: string } {
+  return { model: call.model.name, created_at: new Date(clock.now()).toISOString() };
+}
+
+/** Go's omitempty drops zero durations and counts; clients treat a missing field as 0. */
+function nonZero(fields: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value > 0));
+}
+
+export function finalStats(
+  call: InferenceCall,
+  clock: Clock,
+  loadDurationNs: number,
+  result: Pick<CompletionResult, "promptEvalCount" | "promptEvalDurationNs" | "evalCount" | "evalDurationNs">,
+): Record<string, number> {
+  return nonZero({
+    total_duration: Number(clock.monotonicNs() - call.receivedNs),
+    load_duration: loadDurationNs,
+    prompt_eval_count: result.promptEvalCount,
+    prompt_eval_duration: result.promptEvalDurationNs,
+    eval_count: result.evalCount,
+    eval_duration: result.evalDurationNs,
+  });
+}
+
+export function quoteName(call: InferenceCall): string {
+  return JSON.stringify(call.model.name);
+}
+
+export type { Llama };

@@ -1,0 +1,93 @@
+/**
+ * One generation on one sequence: the shared core of generate and chat. The prompt's tokens go through
+ * node-llama-cpp's LlamaCompletion (which reuses the sequence's cached prefix, applies stop strings and
+ * grammars, and batches with the instance's other sequences); text streams out through `onText`.
+ */
+import { LlamaCompletion, type LlamaGrammar, type Token } from "node-llama-cpp";
+import type { Clock } from "../clock";
+import { cancelled } from "../errors";
+import type { ModelInstance } from "../model-instance";
+import type { InferenceSettings } from "./options";
+
+export type DoneReason = "stop" | "length";
+
+export interface CompletionRequest {
+  instance: ModelInstance;
+  /** The formatted prompt's tokens (special tokens parsed); a leading BOS is added if the model wants one. */
+  tokens: Token[];
+  settings: InferenceSettings;
+  grammar?: LlamaGrammar;
+  signal: AbortSignal;
+  clock: Clock;
+  onText(text: string): void;
+}
+
+export interface CompletionResult {
+  text: string;
+  doneReason: DoneReason;
+  promptEvalCount: number;
+  promptEvalDurationNs: number;
+  evalCount: number;
+  evalDurationNs: number;
+}
+
+/** The tokens LlamaCompletion will evaluate: it prepends BOS itself, so a BOS the template wrote is dropped. */
+export function withoutLeadingBos(instance: ModelInstance, tokens: Token[]): { tokens: Token[]; evaluated: number } {
+  const { bos, shouldPrependBosToken } = instance.model.tokens;
+  if (!shouldPrependBosToken || bos === null) return { tokens, evaluated: tokens.length };
+  const rest = tokens[0] === bos ? tokens.slice(1) : tokens;
+  return { tokens: rest, evaluated: rest.length + 1 };
+}
+
+export async function runCompletion(request: CompletionRequest): Promise<CompletionResult> {
+  const { instance, settings, signal, clock } = request;
+  const { tokens, evaluated } = withoutLeadingBos(instance, request.tokens);
+  const lease = await instance.acquireSequence(tokens, signal);
+  const sequence = lease.sequence;
+  const completion = new LlamaCompletion({ contextSequence: sequence });
+  const meterBefore = sequence.tokenMeter.getState();
+  const started = clock.monotonicNs();
+  let firstToken: bigint | undefined;
+  let failed = false;
+  try {
+    const { response, metadata } = await completion.generateCompletionWithMeta(tokens, {
+      signal,
+      // A client that goes away ends the loop at the next token instead of throwing from deep inside it.
+      stopOnAbortSignal: true,
+      maxTokens: settings.maxTokens,
+      disableContextShift: settings.fillContext,
+      temperature: settings.temperature,
+      topK: settings.topK,
+      topP: settings.topP,
+      minP: settings.minP,
+      seed: settings.seed,
+      repeatPenalty: settings.repeatPenalty,
+      grammar: request.grammar,
+      customStopTriggers: settings.stop.length ? settings.stop : undefined,
+      onToken: () => {
+        firstToken ??= clock.monotonicNs();
+      },
+      onTextChunk: (text) => {
+        if (text !== "" && !signal.aborted) request.onText(text);
+      },
+    });
+    if (metadata.stopReason === "abort" || signal.aborted) throw cancelled();
+    const ended = clock.monotonicNs();
+    const promptEnd = firstToken ?? ended;
+    return {
+      text: response,
+      doneReason: metadata.stopReason === "maxTokens" ? "length" : "stop",
+      promptEvalCount: evaluated,
+      promptEvalDurationNs: Number(promptEnd - started),
+      evalCount: sequence.tokenMeter.diff(meterBefore).usedOutputTokens,
+      evalDurationNs: Number(ended - promptEnd),
+    };
+  } catch (err) {
+    failed = !signal.aborted;
+    throw signal.aborted ? cancelled() : err;
+  } finally {
+    completion.dispose();
+    // After a failure mid-evaluation the KV cache may not match the sequence's tokens; start it clean.
+    lease.release({ reset: failed });
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * POST /v1/generate: Ollama's /api/generate on a resolved model. Order of checks follows Ollama's
+ * GenerateHandler: unload (empty prompt, keep_alive 0), raw conflicts (in the schema), images, capabilities
+ * (insert for suffix, thinking), load, empty prompt → "load", then formatting and generation.
+ */
+import { parseKeepAlive } from "@corral/protocol/duration";
+import { ApiError } from "@corral/protocol/errors";
+import { parseGenerateRequest } from "@corral/protocol/schemas";
+import type { Token } from "node-llama-cpp";
+import { type InferenceCall, type InferenceDeps, envelope, finalStats, modelSpec, NO_USAGE, quoteName, type Usage } from "./call";
+import { runCompletion } from "./completion";
+import { grammarForFormat } from "./grammar";
+import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx, resolveSettings } from "./options";
+import { formatGeneratePrompt, promptFormat, resolveThink } from "./prompt";
+import { ThinkingParser } from "./thinking";
+
+export const NO_VISION_MESSAGE = "this runner has no vision backend (node-llama-cpp 3.22 runs text-only models)";
+
+export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): Promise<Usage> {
+  const { pool, clock } = deps;
+  const request = parseGenerateRequest(call.body);
+  const keepAliveMs = parseKeepAlive(request.keep_alive);
+
+  if (request.prompt === "" && keepAliveMs === 0) {
+    await pool.expireModel(call.model.model_blob);
+    call.sink.json({ ...envelope(call, clock), response: "", done: true, done_reason: "unload" });
+    return NO_USAGE;
+  }
+  if (request.images?.length) {
+    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+  }
+
+  const options = mergeModelAndRequestOptions(call.model.params, request.options);
+  const lease = await pool.acquire(
+    modelSpec(call.model, requestedNumBatch(options)),
+    requestedNumCtx(options),
+    keepAliveMs,
+  );
+  try {
+    const { instance } = lease;
+    const template = request.template || call.model.template;
+    const format = promptFormat(instance, request.raw ? undefined : template);
+    if (request.suffix && !format.capabilities.insert) {
+      throw new ApiError(400, `${quoteName(call)} does not support insert`);
+    }
+    const think = resolveThink(call, format, request.think);
+
+    if (request.prompt === "") {
+      call.sink.json({ ...envelope(call, clock), response: "", done: true, done_reason: "load" });
+      return NO_USAGE;
+    }
+
+    const settings = resolveSettings(options, instance.spec.numCtx);
+    const grammar = await grammarForFormat(deps.llama, request.format);
+    const prompt = formatGeneratePrompt({
+      instance,
+      format,
+      raw: request.raw ?? false,
+      template,
+      system: request.system || call.model.system,
+      // Ollama leaves the messages layer out when the client continues from a context.
+      messages: request.context ? [] : (call.model.messages as never),
+      prompt: request.prompt,
+      suffix: request.suffix,
+      context: request.context as Token[] | undefined,
+      think,
+    });
+
+    const thinking =
+      think.enabled && format.thinkingTags
+        ? new ThinkingParser(format.thinkingTags, prompt.text.trimEnd().endsWith(format.thinkingTags.open))
+        : undefined;
+    const emit = (response: string, thinkingText: string) => {
+      if (response === "" && thinkingText === "") return;
+      call.sink.chunk({
+        ...envelope(call, clock),
+        response,
+        ...(thinkingText ? { thinking: thinkingText } : {}),
+        done: false,
+      });
+    };
+
+    const result = await runCompletion({
+      instance,
+      tokens: prompt.tokens,
+      settings,
+      grammar,
+      signal: call.signal,
+      clock,
+      onText: (text) => {
+        if (!thinking) return emit(text, "");
+        const split = thinking.add(text);
+        emit(split.content, split.thinking);
+      },
+    });
+    if (thinking) {
+      const rest = thinking.finish();
+      emit(rest.content, rest.thinking);
+    }
+
+    const context = request.raw ? undefined : instance.model.tokenize(prompt.text + result.text, true);
+    call.sink.end({
+      ...envelope(call, clock),
+      response: "",
+      done: true,
+      done_reason: result.doneReason,
+      ...(context ? { context } : {}),
+      ...finalStats(call, clock, lease.loadDurationNs, result),
+    });
+    return { promptTokens: result.promptEvalCount, generatedTokens: result.evalCount };
+  } finally {
+    lease.release();
+  }
+}

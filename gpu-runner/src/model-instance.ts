@@ -1,0 +1,184 @@
+/**
+ * One loaded model instance: a LlamaContext over shared weights with PARALLEL sequences. node-llama-cpp batches
+ * the sequences of one context together, so concurrent requests on one instance share every decode.
+ * Sequences are created once and handed out per request; a released sequence keeps its KV cache, and the next
+ * request gets the free sequence whose cached tokens share the longest prefix with its prompt.
+ */
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type { BlobLease } from "./blob-cache";
+import { busy, cancelled } from "./errors";
+
+export interface InstanceSpec {
+  modelBlob: string;
+  modelSize: number;
+  adapters: readonly { digest: string; size: number }[];
+  /** Context length of each sequence (num_ctx). */
+  numCtx: number;
+  numBatch?: number;
+}
+
+/** Load-time settings identify an instance: a request with a different num_ctx needs its own context. */
+export function instanceKey(spec: InstanceSpec): string {
+  const adapters = spec.adapters.map((a) => a.digest).join(",");
+  return `${spec.modelBlob}|${adapters}|ctx=${spec.numCtx}|batch=${spec.numBatch ?? "default"}`;
+}
+
+export interface SequenceLease {
+  readonly sequence: LlamaContextSequence;
+  /** Gives the sequence back; `reset` drops its KV cache (after a failure mid-evaluation). Idempotent. */
+  release(options?: { reset?: boolean }): void;
+}
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  busy: boolean;
+}
+
+interface Waiter {
+  tokens: readonly Token[] | undefined;
+  resolve(lease: SequenceLease): void;
+  reject(err: unknown): void;
+}
+
+export interface MemoryEstimate {
+  ram: number;
+  vram: number;
+}
+
+export class ModelInstance {
+  private readonly slots: Slot[];
+  private readonly waiters: Waiter[] = [];
+  private embeddingContext?: Promise<LlamaEmbeddingContext>;
+  private disposing?: Promise<void>;
+  /** Requests holding this instance (sequences or embeddings); it never unloads while > 0. */
+  users = 0;
+  keepAliveMs: number;
+  /** Epoch ms at which an idle instance unloads; Infinity for keep_alive < 0. */
+  expiresAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    readonly key: string,
+    readonly spec: InstanceSpec,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    readonly contextMemory: MemoryEstimate,
+    private readonly adapterLeases: readonly BlobLease[],
+    private readonly options: { maxWaiting: number; threads: number; onDisposed: () => void },
+    keepAliveMs: number,
+  ) {
+    this.keepAliveMs = keepAliveMs;
+    this.slots = Array.from({ length: context.totalSequences }, () => ({ sequence: context.getSequence(), busy: false }));
+  }
+
+  get disposed(): boolean {
+    return this.disposing !== undefined;
+  }
+
+  get totalSequences(): number {
+    return this.slots.length;
+  }
+
+  get busySequences(): number {
+    return this.slots.filter((slot) => slot.busy).length;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /**
+   * A free sequence, preferring the one whose cached tokens best match `tokens`; waits (FIFO, bounded) when all
+   * are busy. The wait ends with 499 when `signal` aborts and 503 when the queue is full.
+   */
+  acquireSequence(tokens: readonly Token[] | undefined, signal?: AbortSignal): Promise<SequenceLease> {
+    if (this.disposed) return Promise.reject(new Error("model instance is unloaded"));
+    if (signal?.aborted) return Promise.reject(cancelled());
+    const slot = this.pickFreeSlot(tokens);
+    if (slot) return Promise.resolve(this.leaseSlot(slot));
+    if (this.waiters.length >= this.options.maxWaiting) return Promise.reject(busy());
+    return new Promise<SequenceLease>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(cancelled());
+      };
+      const waiter: Waiter = {
+        tokens,
+        resolve: (lease) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(lease);
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private pickFreeSlot(tokens: readonly Token[] | undefined): Slot | undefined {
+    let best: Slot | undefined;
+    let bestShared = -1;
+    for (const slot of this.slots) {
+      if (slot.busy) continue;
+      const shared = tokens ? slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
+      if (shared > bestShared) {
+        best = slot;
+        bestShared = shared;
+      }
+    }
+    return best;
+  }
+
+  private leaseSlot(slot: Slot): SequenceLease {
+    slot.busy = true;
+    let released = false;
+    return {
+      sequence: slot.sequence,
+      release: ({ reset = false } = {}) => {
+        if (released) return;
+        released = true;
+        const handOver = () => {
+          slot.busy = false;
+          const next = this.waiters.shift();
+          if (next && !this.disposed) next.resolve(this.leaseSlot(slot));
+        };
+        if (reset && !slot.sequence.disposed) {
+          slot.sequence.clearHistory().then(handOver, handOver);
+        } else {
+          handOver();
+        }
+      },
+    };
+  }
+
+  /** The embedding context, created on first use with room for a whole input in one batch. */
+  embeddings(): Promise<LlamaEmbeddingContext> {
+    if (this.disposed) return Promise.reject(new Error("model instance is unloaded"));
+    this.embeddingContext ??= this.model.createEmbeddingContext({
+      contextSize: this.spec.numCtx,
+      batchSize: this.spec.numCtx,
+      threads: this.options.threads,
+    });
+    this.embeddingContext.catch(() => {
+      this.embeddingContext = undefined;
+    });
+    return this.embeddingContext;
+  }
+
+  /** Frees the context, its sequences and the adapters' blob leases. Idempotent; waiters get an error. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      for (const waiter of this.waiters.splice(0)) waiter.reject(busy("model was unloaded, please try again"));
+      const embedding = this.embeddingContext;
+      this.embeddingContext = undefined;
+      await embedding?.then((ctx) => ctx.dispose()).catch(() => {});
+      await this.context.dispose().catch(() => {});
+      for (const lease of this.adapterLeases) lease.release();
+      this.options.onDisposed();
+    })();
+    return this.disposing;
+  }
+}
