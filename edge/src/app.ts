@@ -12,6 +12,7 @@ import { deleteRoutes } from "./routes/delete";
 import { embedRoutes } from "./routes/embed";
 import { generateRoutes } from "./routes/generate";
 import { internalRoutes } from "./routes/internal";
+import { openaiRoutes } from "./routes/openai";
 import { psRoutes } from "./routes/ps";
 import { pullRoutes } from "./routes/pull";
 import { pushRoutes } from "./routes/push";
@@ -49,6 +50,10 @@ export function createApp() {
   app.route("/api", pushRoutes);
   app.route("/api", psRoutes);
   app.route("/api", usageRoutes);
+
+  // OpenAI-compatible endpoints beside Ollama's, as Ollama itself offers them.
+  app.use("/v1/*", requireTenant);
+  app.route("/v1", openaiRoutes);
 
   app.all("/api/*", () => {
     throw new ApiError(404, "404 page not found");

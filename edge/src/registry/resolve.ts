@@ -3,6 +3,7 @@
  * request, so it is one D1 batch (the model row and the inline text of its small layers); R2 is read only for a
  * small layer that has no inline copy.
  */
+import type { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
 import type { Env } from "../env";
 import { type Layer, type Manifest, MediaType, parseManifest } from "./manifest";
@@ -17,6 +18,8 @@ export interface LoadedModel {
   size: number;
   modified_at: number;
   manifest: Manifest;
+  /** The stored manifest text, byte for byte (its digest is the model's identity). */
+  manifestText: string;
   /** Inline text of small layers (config, template, system, params, messages, license) by digest. */
   contents: Map<string, string>;
 }
@@ -25,9 +28,14 @@ export interface LoadedModel {
  * Loads a tenant's model, or throws Ollama's 404 — for invalid names and other tenants' models too, so the
  * answer never reveals that a name exists elsewhere.
  */
-export async function loadModel(env: Env, tenantId: string, name: string): Promise<LoadedModel> {
+export async function loadModel(
+  env: Env,
+  tenantId: string,
+  name: string,
+  notFound: (name: string) => ApiError = modelNotFound,
+): Promise<LoadedModel> {
   const parsed = tenantModelName(name);
-  if (!parsed) throw modelNotFound(name);
+  if (!parsed) throw notFound(name);
   const [modelResult, contentResult] = await env.DB.batch([
     env.DB.prepare(
       "SELECT display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ? AND name = ?",
@@ -40,7 +48,7 @@ export async function loadModel(env: Env, tenantId: string, name: string): Promi
   const row = modelResult?.results[0] as
     | { display_name: string; manifest: string; digest: string; size: number; modified_at: number }
     | undefined;
-  if (!row) throw modelNotFound(name);
+  if (!row) throw notFound(name);
   const contents = new Map<string, string>();
   for (const r of (contentResult?.results ?? []) as { digest: string; content: string }[]) {
     contents.set(r.digest, r.content);
@@ -52,6 +60,7 @@ export async function loadModel(env: Env, tenantId: string, name: string): Promi
     size: row.size,
     modified_at: row.modified_at,
     manifest: parseManifest(row.manifest),
+    manifestText: row.manifest,
     contents,
   };
 }

@@ -1,4 +1,43 @@
+import { ApiError, copyRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { putModelStatements } from "../db/models";
 import type { AppBindings } from "../env";
+import { manifestDigests } from "../registry/manifest";
+import { requireModelName } from "../registry/names";
+import { readRequest } from "../registry/request";
+import { loadModel } from "../registry/resolve";
 
-export const copyRoutes = new Hono<AppBindings>();
+/**
+ * `POST /api/copy`: the destination gets the source's manifest as is (same digest), in one D1 batch. If the
+ * source is deleted meanwhile and its blobs collected, the batch's layer rows cannot find their blobs and the
+ * copy fails as not found, instead of creating a model that points at nothing.
+ */
+export const copyRoutes = new Hono<AppBindings>().post("/copy", async (c) => {
+  const request = await readRequest(c, copyRequestSchema);
+  const tenantId = c.get("tenantId");
+  const notFound = () => new ApiError(404, `model ${JSON.stringify(request.source)} not found`);
+  const source = await loadModel(c.env, tenantId, request.source, notFound);
+  const destination = requireModelName(request.destination);
+  if (destination.key === source.key) return c.body(null, 200);
+  try {
+    await c.env.DB.batch(
+      putModelStatements(
+        c.env.DB,
+        {
+          tenant_id: tenantId,
+          name: destination.key,
+          display_name: destination.display,
+          manifest: source.manifestText,
+          digest: source.digest,
+          size: source.size,
+          modified_at: Date.now(),
+        },
+        manifestDigests(source.manifest),
+      ),
+    );
+  } catch (err) {
+    if (String(err).includes("NOT NULL constraint failed")) throw notFound();
+    throw err;
+  }
+  return c.body(null, 200);
+});

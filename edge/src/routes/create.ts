@@ -1,4 +1,43 @@
+import { createRequestSchema } from "@corral/protocol";
+import type { ProgressResponse } from "@corral/protocol/types";
+import { ndjsonStream } from "@corral/protocol";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
+import { commitCreate } from "../registry/create";
+import { planCreate } from "../registry/create-plan";
+import { readRequest } from "../registry/request";
 
-export const createRoutes = new Hono<AppBindings>();
+/**
+ * `POST /api/create`, both forms (new: from/files/adapters/...; seed: name + modelfile). Every check runs before
+ * the first progress line, so bad input is a plain 4xx; a failure while writing becomes an `{"error"}` line.
+ */
+export const createRoutes = new Hono<AppBindings>().post("/create", async (c) => {
+  const request = await readRequest(c, createRequestSchema);
+  const plan = await planCreate(c.env, c.get("tenantId"), request);
+  const progress = commitCreate(c.env, plan);
+
+  if (!request.stream) {
+    let last: ProgressResponse | undefined;
+    for await (const line of progress) last = line;
+    return c.json(last);
+  }
+  // The first line is awaited here, so a failure before any output still gets its own status code.
+  const first = await progress.next();
+  return new Response(ndjsonStream(withErrorLine(first, progress)), {
+    headers: { "content-type": "application/x-ndjson" },
+  });
+});
+
+async function* withErrorLine(
+  first: IteratorResult<ProgressResponse>,
+  rest: AsyncGenerator<ProgressResponse>,
+): AsyncGenerator<ProgressResponse | { error: string }> {
+  if (first.done) return;
+  yield first.value;
+  try {
+    yield* rest;
+  } catch (err) {
+    if (!(err instanceof Error && err.name === "ApiError")) console.error("create failed", err);
+    yield { error: err instanceof Error && err.name === "ApiError" ? err.message : "internal server error" };
+  }
+}

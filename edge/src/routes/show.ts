@@ -1,4 +1,10 @@
+import { showRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
+import { readRequest } from "../registry/request";
+import { showModel } from "../registry/show";
 
-export const showRoutes = new Hono<AppBindings>();
+export const showRoutes = new Hono<AppBindings>().post("/show", async (c) => {
+  const request = await readRequest(c, showRequestSchema);
+  return c.json(await showModel(c.env, c.get("tenantId"), request));
+});

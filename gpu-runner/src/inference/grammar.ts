@@ -3,7 +3,7 @@
  * object its schema-to-GBNF converter. Grammars are cached per schema text (building one parses GBNF in C++).
  */
 import { ApiError } from "@corral/protocol/errors";
-import type { GbnfJsonSchema, Llama, LlamaGrammar } from "node-llama-cpp";
+import type { Llama, LlamaGrammar } from "node-llama-cpp";
 
 const MAX_CACHED = 32;
 const cache = new WeakMap<Llama, Map<string, Promise<LlamaGrammar>>>();
@@ -35,7 +35,8 @@ export async function grammarForFormat(llama: Llama, format: ResponseFormat | un
 async function build(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar> {
   if (format === "json") return llama.getGrammarFor("json");
   try {
-    return await llama.createGrammarForJsonSchema(format as GbnfJsonSchema);
+    // The client's schema is checked by node-llama-cpp at run time; its static types cannot describe it.
+    return await llama.createGrammarForJsonSchema(format as never);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     throw new ApiError(400, `invalid JSON schema in format: ${detail}`);

@@ -124,7 +124,8 @@ export class ToolCallParser {
       this.state = "calling";
     }
     const calls = this.takeCalls();
-    if (this.state === "done") {
+    // takeCalls may have decided the output is not a tool call after all.
+    if ((this.state as string) === "done") {
       content += this.buffer;
       this.buffer = "";
     }

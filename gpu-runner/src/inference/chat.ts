@@ -1,0 +1,125 @@
+/**
+ * POST /v1/chat: Ollama's /api/chat on a resolved model. The model's messages layer goes before the history,
+ * its system prompt first unless the client sent one; tools go into the template and the model's tool-call
+ * output comes back as `message.tool_calls`; `think` splits thinking from content for models that have it.
+ */
+import { parseKeepAlive } from "@corral/protocol/duration";
+import { ApiError } from "@corral/protocol/errors";
+import type { Message } from "@corral/protocol/schema-fields";
+import { parseChatRequest } from "@corral/protocol/schemas";
+import { type InferenceCall, type InferenceDeps, envelope, finalStats, modelSpec, NO_USAGE, quoteName, type Usage } from "./call";
+import { runCompletion } from "./completion";
+import { NO_VISION_MESSAGE } from "./generate";
+import { grammarForFormat } from "./grammar";
+import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx, resolveSettings } from "./options";
+import { formatChatPrompt, promptFormat, resolveThink } from "./prompt";
+import { ThinkingParser } from "./thinking";
+import { type ToolCall, ToolCallParser } from "./tools";
+
+const emptyAssistant = { role: "assistant", content: "" };
+
+export async function handleChat(deps: InferenceDeps, call: InferenceCall): Promise<Usage> {
+  const { pool, clock } = deps;
+  const request = parseChatRequest(call.body);
+  const keepAliveMs = parseKeepAlive(request.keep_alive);
+
+  if (request.messages.length === 0 && keepAliveMs === 0) {
+    await pool.expireModel(call.model.model_blob);
+    call.sink.json({ ...envelope(call, clock), message: emptyAssistant, done: true, done_reason: "unload" });
+    return NO_USAGE;
+  }
+  if (request.messages.some((message) => message.images?.length)) {
+    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+  }
+
+  const options = mergeModelAndRequestOptions(call.model.params, request.options);
+  const lease = await pool.acquire(
+    modelSpec(call.model, requestedNumBatch(options)),
+    requestedNumCtx(options),
+    keepAliveMs,
+  );
+  try {
+    const { instance } = lease;
+    const format = promptFormat(instance, call.model.template);
+    const tools = request.tools ?? [];
+    if (tools.length > 0 && !format.capabilities.tools) {
+      throw new ApiError(400, `${quoteName(call)} does not support tools`);
+    }
+    const think = resolveThink(call, format, request.think);
+
+    if (request.messages.length === 0) {
+      call.sink.json({ ...envelope(call, clock), message: emptyAssistant, done: true, done_reason: "load" });
+      return NO_USAGE;
+    }
+
+    const layer = call.model.messages as unknown as Message[];
+    let messages: Message[] = [...layer, ...request.messages];
+    if (request.messages[0]?.role !== "system" && call.model.system) {
+      messages = [{ role: "system", content: call.model.system }, ...messages];
+    }
+
+    const settings = resolveSettings(options, instance.spec.numCtx);
+    const grammar = await grammarForFormat(deps.llama, request.format);
+    const prompt = formatChatPrompt({
+      instance,
+      format,
+      template: call.model.template,
+      messages,
+      tools,
+      think,
+      truncate: request.truncate,
+    });
+
+    const thinking =
+      think.enabled && format.thinkingTags
+        ? new ThinkingParser(format.thinkingTags, prompt.text.trimEnd().endsWith(format.thinkingTags.open))
+        : undefined;
+    const toolParser = tools.length
+      ? new ToolCallParser(
+          format.toolCallTag,
+          tools.map((tool) => tool.function.name),
+        )
+      : undefined;
+
+    const emit = (content: string, thinkingText: string, calls: ToolCall[]) => {
+      if (content === "" && thinkingText === "" && calls.length === 0) return;
+      const message: Record<string, unknown> = { role: "assistant", content };
+      if (thinkingText) message.thinking = thinkingText;
+      if (calls.length) message.tool_calls = calls;
+      call.sink.chunk({ ...envelope(call, clock), message, done: false });
+    };
+    const route = (content: string, thinkingText: string, final: boolean) => {
+      if (!toolParser) return emit(content, thinkingText, []);
+      const parsed = toolParser.add(content);
+      const rest = final ? toolParser.finish() : { content: "", calls: [] };
+      emit(parsed.content + rest.content, thinkingText, [...parsed.calls, ...rest.calls]);
+    };
+
+    const result = await runCompletion({
+      instance,
+      tokens: prompt.tokens,
+      settings,
+      grammar,
+      signal: call.signal,
+      clock,
+      onText: (text) => {
+        if (!thinking) return route(text, "", false);
+        const split = thinking.add(text);
+        route(split.content, split.thinking, false);
+      },
+    });
+    const rest = thinking?.finish() ?? { content: "", thinking: "" };
+    route(rest.content, rest.thinking, true);
+
+    call.sink.end({
+      ...envelope(call, clock),
+      message: emptyAssistant,
+      done: true,
+      done_reason: result.doneReason,
+      ...finalStats(call, clock, lease.loadDurationNs, result),
+    });
+    return { promptTokens: result.promptEvalCount, generatedTokens: result.evalCount };
+  } finally {
+    lease.release();
+  }
+}

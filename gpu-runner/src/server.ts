@@ -1,0 +1,237 @@
+/**
+ * The runner's HTTP API (node:http), reached only by the edge. Every request carries
+ * `Authorization: Bearer <RUNNER_SECRET>`; routes are those of protocol/src/runner.ts:
+ *   POST /v1/generate | /v1/chat | /v1/embed | /v1/embeddings   RunnerInferenceRequest → Ollama NDJSON / JSON
+ *   GET  /v1/ps                                                  → RunnerStatus
+ *   GET  /metrics                                                → Prometheus text
+ * Failures answer Ollama's `{"error": "..."}` with the status from toErrorResponse.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApiError } from "@corral/protocol/errors";
+import { parseJsonBody } from "@corral/protocol/json-body";
+import { RUNNER_HEADER_REQUEST_ID, type RunnerStatus, RunnerInferenceRequestSchema } from "@corral/protocol/runner";
+import type { Llama } from "node-llama-cpp";
+import type { BlobCache } from "./blob-cache";
+import type { Clock } from "./clock";
+import { toErrorResponse } from "./errors";
+import type { InferenceCall, InferenceDeps, Usage } from "./inference/call";
+import { handleChat } from "./inference/chat";
+import { handleEmbed, handleEmbeddings } from "./inference/embed";
+import { handleGenerate } from "./inference/generate";
+import { createSink, mergeChatChunks, mergeGenerateChunks, type ChunkMerger } from "./inference/respond";
+import type { RunnerMetrics } from "./metrics";
+import type { ModelPool } from "./model-pool";
+
+/** Largest request body accepted: long chat histories fit, nothing unbounded does. */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface RunnerIdentity {
+  id: string;
+  url: string;
+  parallel: number;
+  memoryBudgetBytes: number;
+}
+
+export interface RunnerServerDeps {
+  secret: string;
+  pool: ModelPool;
+  blobs: BlobCache;
+  llama: Llama;
+  clock: Clock;
+  metrics: RunnerMetrics;
+  identity: RunnerIdentity;
+  log?(message: string): void;
+}
+
+export interface RunnerServer {
+  readonly server: Server;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Current status, as sent in heartbeats. */
+  status(): RunnerStatus;
+  readonly draining: boolean;
+  setDraining(draining: boolean): void;
+  /** Stops accepting requests and waits for the running ones to finish. */
+  close(): Promise<void>;
+  /** Requests being served right now. */
+  readonly activeRequests: number;
+}
+
+type Handler = (deps: InferenceDeps, call: InferenceCall) => Promise<Usage>;
+
+const INFERENCE_ROUTES: Record<string, { handler: Handler; merge: ChunkMerger; name: string }> = {
+  "/v1/generate": { handler: handleGenerate, merge: mergeGenerateChunks, name: "generate" },
+  "/v1/chat": { handler: handleChat, merge: mergeChatChunks, name: "chat" },
+  "/v1/embed": { handler: handleEmbed, merge: mergeGenerateChunks, name: "embed" },
+  "/v1/embeddings": { handler: handleEmbeddings, merge: mergeGenerateChunks, name: "embeddings" },
+};
+
+function secretMatches(header: string | undefined, secret: string): boolean {
+  const presented = Buffer.from(header?.startsWith("Bearer ") ? header.slice(7) : "", "utf8");
+  const expected = Buffer.from(secret, "utf8");
+  // timingSafeEqual needs equal lengths; comparing against itself keeps the time independent of the guess.
+  const same = presented.length === expected.length;
+  return timingSafeEqual(same ? presented : expected, expected) && same;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent) return;
+  const body = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new ApiError(413, "request body too large");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new ApiError(413, "request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
+  const { pool, blobs, clock, metrics, identity } = deps;
+  const inferenceDeps: InferenceDeps = { pool, llama: deps.llama, clock, metrics };
+  let draining = false;
+  let active = 0;
+  let idle: (() => void) | undefined;
+
+  const status = (): RunnerStatus => {
+    const loaded = pool.ps();
+    const used = pool.memoryUsed;
+    return {
+      id: identity.id,
+      url: identity.url,
+      slots: loaded.reduce((sum, m) => sum + m.sequences, 0),
+      busy_slots: loaded.reduce((sum, m) => sum + m.busy_sequences, 0),
+      memory_total: identity.memoryBudgetBytes,
+      memory_free: Math.max(0, identity.memoryBudgetBytes - used),
+      loaded,
+      draining,
+    };
+  };
+
+  async function serveInference(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const route = INFERENCE_ROUTES[path]!;
+    const controller = new AbortController();
+    // The edge hanging up (client gone) is the only cancellation signal: it reaches the generation loop.
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const receivedNs = clock.monotonicNs();
+    let sink: ReturnType<typeof createSink> | undefined;
+    let status = 200;
+    try {
+      if (draining) throw new ApiError(503, "runner is draining");
+      const parsed = RunnerInferenceRequestSchema.safeParse(parseJsonBody(await readBody(req)));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new ApiError(400, `invalid runner request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
+      }
+      const { model, request, request_id } = parsed.data;
+      res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
+      const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
+      sink = createSink(res, stream, route.merge);
+      const usage = await route.handler(inferenceDeps, { model, body: request, signal: controller.signal, sink, receivedNs });
+      metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
+    } catch (err) {
+      const failure = toErrorResponse(err, controller.signal);
+      status = failure.status;
+      if (failure.status >= 500) deps.log?.(`${path}: ${failure.status} ${failure.message}`);
+      if (controller.signal.aborted) {
+        res.destroy();
+      } else if (sink?.started) {
+        // The status line is gone; Ollama ends a broken stream with an error line.
+        if (!res.writableEnded) res.end(`${JSON.stringify({ error: failure.message })}\n`);
+      } else {
+        sendJson(res, failure.status, { error: failure.message });
+      }
+    } finally {
+      metrics.recordRequest(route.name, status);
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!secretMatches(req.headers.authorization, deps.secret)) {
+      sendJson(res, 401, { error: "unauthorized" });
+      return;
+    }
+    const path = new URL(req.url ?? "/", "http://runner").pathname;
+    if (INFERENCE_ROUTES[path]) {
+      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
+      return serveInference(req, res, path);
+    }
+    if (path === "/v1/ps") {
+      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
+      return sendJson(res, 200, status());
+    }
+    if (path === "/metrics") {
+      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
+      const loaded = pool.loadedInstances;
+      const body = metrics.render({
+        busySequences: loaded.reduce((sum, i) => sum + i.busySequences, 0),
+        totalSequences: loaded.reduce((sum, i) => sum + i.totalSequences, 0),
+        loadedModels: loaded.length,
+        cacheBytes: blobs.totalBytes,
+        memoryUsedBytes: pool.memoryUsed,
+        draining,
+      });
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(body);
+      return;
+    }
+    sendJson(res, 404, { error: "not found" });
+  }
+
+  const server = createServer((req, res) => {
+    active++;
+    res.on("close", () => {
+      active--;
+      if (active === 0) idle?.();
+    });
+    handle(req, res).catch((err) => {
+      const failure = toErrorResponse(err);
+      sendJson(res, failure.status, { error: failure.message });
+    });
+  });
+  // Generations stream for minutes; Node's default request timeout (5 min) would cut long ones.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  return {
+    server,
+    status,
+    get draining() {
+      return draining;
+    },
+    get activeRequests() {
+      return active;
+    },
+    setDraining(value) {
+      draining = value;
+    },
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close() {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (active > 0) await new Promise<void>((resolve) => (idle = resolve));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
