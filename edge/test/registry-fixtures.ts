@@ -1,7 +1,8 @@
 /** Shared helpers of the registry tests: GGUF fixtures, upload/create shortcuts, and D1+R2 snapshots. */
+
+import { env } from "cloudflare:test";
 import { GgmlType, GgufByteWriter, GgufValueType, kv, writeGguf } from "@corral/protocol";
 import { digestOf } from "@corral/protocol/digest";
-import { env } from "cloudflare:test";
 import { expect } from "vitest";
 import { call } from "./helpers";
 
@@ -62,7 +63,13 @@ export const badGgufs: Record<string, () => Uint8Array> = {
     w.kv(kv.u32("general.alignment", 0));
     return w.bytes(new Uint8Array(64)).finish();
   },
-  "huge key/tensor counts": () => new GgufByteWriter().magic().u32(3).u64(1n << 60n).u64(1n << 60n).finish(),
+  "huge key/tensor counts": () =>
+    new GgufByteWriter()
+      .magic()
+      .u32(3)
+      .u64(1n << 60n)
+      .u64(1n << 60n)
+      .finish(),
 };
 
 export const digest = (bytes: Uint8Array) => digestOf(bytes);

@@ -1,7 +1,10 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createApp } from "../src/app";
 import { QUEUE_FULL_MESSAGE } from "../src/relay/failures";
 import { call, newTenant } from "./helpers";
 import {
+  bindings,
   eventually,
   fakeRunners,
   globalScheduler,
@@ -44,22 +47,6 @@ const lines = (text: string) =>
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-/** A stream whose chunks the test releases one at a time; `cancelled` settles when the reader goes away. */
-function controlledStream() {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let onCancel!: () => void;
-  const cancelled = new Promise<void>((r) => {
-    onCancel = r;
-  });
-  const stream = new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
-    },
-    cancel: () => onCancel(),
-  });
-  return { stream, controller, cancelled };
-}
 
 describe("relay", () => {
   it("streams the runner's NDJSON unchanged and records one usage row from the final chunk", async () => {
@@ -170,9 +157,13 @@ describe("relay", () => {
     await heartbeat(runnerStatus("r2"));
     const fake = runners({
       r1: () => {
-        const { stream, controller } = controlledStream();
-        controller.enqueue(ndjsonLine({ model: "tiny", response: "par", done: false }));
-        queueMicrotask(() => controller.error(new Error("runner process exited")));
+        let pulls = 0;
+        const stream = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (pulls++ === 0) controller.enqueue(ndjsonLine({ model: "tiny", response: "par", done: false }));
+            else controller.error(new Error("runner process exited"));
+          },
+        });
         return new Response(stream);
       },
       r2: streamingRunner(["never"]),
@@ -251,25 +242,56 @@ describe("relay", () => {
     expect(await usageRows(tenant.id)).toHaveLength(0);
   });
 
-  it("aborts the upstream stream when the client goes away, and records the request as cancelled", async () => {
-    await heartbeat(runnerStatus("r1", { loaded: [loaded(model.modelBlob)] }));
-    const upstream = controlledStream();
-    runners({
-      r1: () => {
-        upstream.controller.enqueue(ndjsonLine({ model: "tiny", response: "a", done: false }));
-        return new Response(upstream.stream);
-      },
-    });
-    const res = await generate();
-    const reader = res.body!.getReader();
-    expect((await reader.read()).done).toBe(false);
-    await reader.cancel();
-    await upstream.cancelled;
-    await eventually(async () =>
-      expect(await usageRows(tenant.id)).toMatchObject([{ status: "cancelled", output_tokens: 1 }]),
-    );
-    await eventually(async () => expect((await globalScheduler().stats()).totals.busy_sequences).toBe(0));
-  });
+  // Through SELF a cancelled body never reaches the Worker (the test pipe does not propagate it), so these two
+  // call the app in-process, where the client's side of the response and the request signal are the real objects.
+  it.each([
+    ["cancels the response body", "body"],
+    ["aborts the request", "signal"],
+  ] as const)(
+    "aborts the upstream stream when the client %s, and records the request as cancelled",
+    async (_l, how) => {
+      await heartbeat(runnerStatus("r1", { loaded: [loaded(model.modelBlob)] }));
+      const upstream = { cancelled: false };
+      runners({
+        // An endless generation.
+        r1: () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              pull(controller) {
+                controller.enqueue(ndjsonLine({ model: "tiny", response: "a", done: false }));
+              },
+              cancel() {
+                upstream.cancelled = true;
+              },
+            }),
+          ),
+      });
+      const client = new AbortController();
+      const ctx = createExecutionContext();
+      const request = new Request("http://corral.test/api/generate", {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "tiny", prompt: "hi" }),
+        signal: client.signal,
+      });
+      const res = await createApp().fetch(request, bindings, ctx);
+      const reader = res.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      expect((await reader.read()).done).toBe(false);
+      if (how === "body") {
+        await reader.cancel();
+      } else {
+        client.abort();
+        await eventually(async () => expect((await reader.read()).done).toBe(true));
+      }
+      await waitOnExecutionContext(ctx);
+      expect(upstream.cancelled).toBe(true);
+      const rows = await usageRows(tenant.id);
+      expect(rows).toMatchObject([{ status: "cancelled" }]);
+      expect(rows[0]?.output_tokens).toBeGreaterThanOrEqual(2);
+      expect((await globalScheduler().stats()).totals.busy_sequences).toBe(0);
+    },
+  );
 
   it("never bills a final chunk twice: metering reads only the done line", async () => {
     await heartbeat(runnerStatus("r1", { loaded: [loaded(model.modelBlob)] }));

@@ -7,8 +7,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { ApiError } from "@corral/protocol/errors";
 import { digestToFileName, parseDigest } from "@corral/protocol/digest";
+import { ApiError } from "@corral/protocol/errors";
 import type { BlobSource, ByteRange } from "./blob-source";
 import { type Clock, systemClock } from "./clock";
 import { busy } from "./errors";
@@ -148,7 +148,9 @@ export class BlobCache {
     const limit = this.options.maxBytes;
     let total = this.totalBytes + this.reserved;
     if (total + incoming <= limit) return;
-    const candidates = [...this.entries].filter(([, e]) => e.leases === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    const candidates = [...this.entries]
+      .filter(([, e]) => e.leases === 0)
+      .sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
     for (const [digest, entry] of candidates) {
       if (total + incoming <= limit) break;
       // Leased or already removed while an earlier deletion was awaited.
@@ -163,9 +165,13 @@ export class BlobCache {
   }
 
   private async download(digest: string, expectedSize: number | undefined): Promise<void> {
-    const reservation = expectedSize ?? 0;
+    let reservation = expectedSize ?? 0;
     await this.makeRoom(reservation);
     this.reserved += reservation;
+    const unreserve = () => {
+      this.reserved -= reservation;
+      reservation = 0;
+    };
     const temp = `${this.pathFor(digest)}.${randomUUID()}${PARTIAL_SUFFIX}`;
     try {
       let result: { size: number; hex: string };
@@ -184,12 +190,13 @@ export class BlobCache {
       if (expectedSize !== undefined && result.size !== expectedSize) {
         throw new Error(`blob ${digest} has ${result.size} bytes, expected ${expectedSize}`);
       }
-      this.reserved -= reservation;
-      if (result.size > reservation) await this.makeRoom(result.size - reservation);
+      const reserved = reservation;
+      unreserve();
+      if (result.size > reserved) await this.makeRoom(result.size - reserved);
       await rename(temp, this.pathFor(digest));
       this.entries.set(digest, { size: result.size, lastUsed: this.clock.now(), leases: 0 });
     } catch (err) {
-      this.reserved = Math.max(0, this.reserved - reservation);
+      unreserve();
       await rm(temp, { force: true });
       throw err;
     }
@@ -226,7 +233,9 @@ export class BlobCache {
     let nextToStart = 0;
     let failure: unknown;
     const waiters: (() => void)[] = [];
-    const wake = () => waiters.splice(0).forEach((resolve) => resolve());
+    const wake = () => {
+      for (const resolve of waiters.splice(0)) resolve();
+    };
     const abort = new AbortController();
 
     const file = await open(temp, "w");

@@ -1,8 +1,25 @@
 /**
  * The runner's settings, read from the environment once at start. Every value is checked here so a typo fails
  * the start with a clear message instead of misbehaving later.
+ *
+ *   RUNNER_SECRET (required)  shared secret: the edge's Bearer token to us, ours to the edge
+ *   PORT=11435 HOST=127.0.0.1 where to listen; RUNNER_URL (default http://HOST:PORT) is what the edge calls
+ *   RUNNER_ID (default <hostname>-<port>)    EDGE_URL  heartbeats and, by default, blobs go there
+ *   BLOB_SOURCE=edge|s3       s3: S3_BUCKET (required), S3_REGION|AWS_REGION (auto), S3_ENDPOINT,
+ *                             S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_KEY_PREFIX (blobs/), S3_FORCE_PATH_STYLE
+ *   CACHE_DIR=./.corral/runner-cache  CACHE_MAX_BYTES=50 GiB
+ *   THREADS (cores)  PARALLEL=4 (sequences per model)  GPU=auto|false|cuda|vulkan|metal
+ *   MEMORY_BUDGET_BYTES (default: 90% of VRAM on a GPU, 80% of RAM on CPU)
+ *   NUM_CTX=4096  DEFAULT_KEEP_ALIVE_SECONDS=300 (negative: forever)  MAX_QUEUE=64 (waiting requests per model)
+ *   HEARTBEAT_INTERVAL_MS=2000
  */
 import { availableParallelism, hostname, totalmem } from "node:os";
+
+/** Models live in VRAM when there is a GPU, in RAM otherwise; some headroom stays free for the rest. */
+export function defaultMemoryBudget(vramTotalBytes: number | undefined): number {
+  return vramTotalBytes ? Math.floor(vramTotalBytes * 0.9) : Math.floor(totalmem() * 0.8);
+}
+
 import { resolve } from "node:path";
 
 export type GpuSetting = "auto" | false | "cuda" | "vulkan" | "metal";
@@ -33,7 +50,8 @@ export interface RunnerConfig {
   cacheMaxBytes: number;
   threads: number;
   parallel: number;
-  memoryBudgetBytes: number;
+  /** Unset: decided once the GPU is known (see defaultMemoryBudget). */
+  memoryBudgetBytes?: number;
   gpu: GpuSetting;
   defaultNumCtx: number;
   defaultKeepAliveMs: number;
@@ -117,7 +135,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     // node-llama-cpp's own default is max(cores, 4): on a 2-core machine that oversubscribes ~300x slower.
     threads: integer(env, "THREADS", availableParallelism(), 1),
     parallel: integer(env, "PARALLEL", 4, 1),
-    memoryBudgetBytes: integer(env, "MEMORY_BUDGET_BYTES", Math.floor(totalmem() * 0.8), 1),
+    memoryBudgetBytes: env.MEMORY_BUDGET_BYTES ? integer(env, "MEMORY_BUDGET_BYTES", 0, 1) : undefined,
     gpu: gpuSetting(text(env, "GPU")),
     defaultNumCtx: integer(env, "NUM_CTX", 4096, 16),
     defaultKeepAliveMs: keepAliveSeconds < 0 ? Number.POSITIVE_INFINITY : keepAliveSeconds * 1000,

@@ -67,7 +67,10 @@ export class ModelInstance {
     keepAliveMs: number,
   ) {
     this.keepAliveMs = keepAliveMs;
-    this.slots = Array.from({ length: context.totalSequences }, () => ({ sequence: context.getSequence(), busy: false }));
+    this.slots = Array.from({ length: context.totalSequences }, () => ({
+      sequence: context.getSequence(),
+      busy: false,
+    }));
   }
 
   get disposed(): boolean {

@@ -4,8 +4,9 @@
  * last lease ends the keep_alive timer starts (0 unloads at once, negative never). Loading beyond the memory
  * budget first unloads idle instances in keep_alive expiry order.
  */
-import type { LoadedModel } from "@corral/protocol/runner";
+
 import { ApiError } from "@corral/protocol/errors";
+import type { LoadedModel } from "@corral/protocol/runner";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import { type Clock, systemClock, type TimerHandle } from "./clock";
@@ -99,20 +100,24 @@ export class ModelPool {
       const spec: InstanceSpec = { ...model, numCtx: clampNumCtx(numCtx ?? this.options.defaultNumCtx, weights.model) };
       const key = instanceKey(spec);
       instance = this.instances.get(key);
+      // A new instance comes out of load() already held for the request that loaded it, so nothing can
+      // unload it before that request starts; requests that waited on the same load add their own hold.
+      let holding = false;
       while (!instance || instance.disposed) {
         let load = this.loading.get(key);
+        holding = !load;
         if (!load) {
           load = this.load(key, spec, weights, keepAliveMs).finally(() => this.loading.delete(key));
           this.loading.set(key, load);
         }
         instance = await load;
       }
+      if (!holding) instance.users++;
     } finally {
       this.releaseWeights(model.modelBlob);
     }
     this.timers.get(instance)?.cancel();
     this.timers.delete(instance);
-    instance.users++;
     instance.keepAliveMs = keepAliveMs ?? this.defaultKeepAlive;
     instance.expiresAt = this.clock.now() + instance.keepAliveMs;
     const loadDurationNs = Number(this.clock.monotonicNs() - started);
@@ -189,7 +194,9 @@ export class ModelPool {
           threads: this.options.threads,
           batchSize: spec.numBatch,
           failedCreationRemedy: false,
-          lora: adapterLeases.length ? { adapters: adapterLeases.map((lease) => ({ filePath: lease.path })) } : undefined,
+          lora: adapterLeases.length
+            ? { adapters: adapterLeases.map((lease) => ({ filePath: lease.path })) }
+            : undefined,
         });
         const instance: ModelInstance = new ModelInstance(
           key,
@@ -206,6 +213,7 @@ export class ModelPool {
           keepAliveMs ?? this.defaultKeepAlive,
         );
         held.users++;
+        instance.users = 1;
         this.instances.set(key, instance);
         this.options.onChange?.();
         return instance;

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { ApiError } from "@corral/protocol/errors";
 import { parseJsonBody } from "@corral/protocol/json-body";
-import { RUNNER_HEADER_REQUEST_ID, type RunnerStatus, RunnerInferenceRequestSchema } from "@corral/protocol/runner";
+import { RUNNER_HEADER_REQUEST_ID, RunnerInferenceRequestSchema, type RunnerStatus } from "@corral/protocol/runner";
 import type { Llama } from "node-llama-cpp";
 import type { BlobCache } from "./blob-cache";
 import type { Clock } from "./clock";
@@ -20,7 +20,7 @@ import type { InferenceCall, InferenceDeps, Usage } from "./inference/call";
 import { handleChat } from "./inference/chat";
 import { handleEmbed, handleEmbeddings } from "./inference/embed";
 import { handleGenerate } from "./inference/generate";
-import { createSink, mergeChatChunks, mergeGenerateChunks, type ChunkMerger } from "./inference/respond";
+import { type ChunkMerger, createSink, mergeChatChunks, mergeGenerateChunks } from "./inference/respond";
 import type { RunnerMetrics } from "./metrics";
 import type { ModelPool } from "./model-pool";
 
@@ -78,7 +78,10 @@ function secretMatches(header: string | undefined, secret: string): boolean {
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   if (res.headersSent) return;
   const body = JSON.stringify(value);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -138,7 +141,12 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
       const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
       sink = createSink(res, stream, route.merge);
-      const usage = await route.handler(inferenceDeps, { model, body: request, signal: controller.signal, sink, receivedNs });
+      // The client's `model` field names the tenant's model; the runner only needs it to be present.
+      const body = {
+        ...request,
+        model: typeof request.model === "string" && request.model ? request.model : model.name,
+      };
+      const usage = await route.handler(inferenceDeps, { model, body, signal: controller.signal, sink, receivedNs });
       metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
     } catch (err) {
       const failure = toErrorResponse(err, controller.signal);

@@ -31,7 +31,9 @@ export async function visibleBlob(db: D1Database, tenantId: string, digest: stri
 /** Bytes a tenant is charged for: every blob it owns, counted once. */
 export async function storageUsed(db: D1Database, tenantId: string): Promise<number> {
   const row = await db
-    .prepare("SELECT COALESCE(SUM(b.size), 0) AS used FROM blob_owners o JOIN blobs b ON b.digest = o.digest WHERE o.tenant_id = ?")
+    .prepare(
+      "SELECT COALESCE(SUM(b.size), 0) AS used FROM blob_owners o JOIN blobs b ON b.digest = o.digest WHERE o.tenant_id = ?",
+    )
     .bind(tenantId)
     .first<{ used: number }>();
   return row?.used ?? 0;
@@ -41,7 +43,12 @@ export async function storageUsed(db: D1Database, tenantId: string): Promise<num
  * Refuses, before any byte is stored, an upload that would take the tenant past its storage quota. A blob the
  * tenant already owns costs nothing more.
  */
-export async function assertStorageQuota(db: D1Database, tenantId: string, digest: string, size: number): Promise<void> {
+export async function assertStorageQuota(
+  db: D1Database,
+  tenantId: string,
+  digest: string,
+  size: number,
+): Promise<void> {
   const row = await db
     .prepare(
       `SELECT t.quota_storage_bytes AS quota,
@@ -152,7 +159,11 @@ export async function blobRows(db: D1Database, digests: readonly string[]): Prom
 }
 
 /** Which of `digests` the tenant can see (owns, or a model of its uses). */
-export async function visibleDigests(db: D1Database, tenantId: string, digests: readonly string[]): Promise<Set<string>> {
+export async function visibleDigests(
+  db: D1Database,
+  tenantId: string,
+  digests: readonly string[],
+): Promise<Set<string>> {
   const unique = [...new Set(digests)];
   if (unique.length === 0) return new Set();
   const results = await db.batch(

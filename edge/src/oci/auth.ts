@@ -105,7 +105,8 @@ export async function fetchToken(
   } catch {
     throw new ApiError(502, "token endpoint answered with invalid JSON");
   }
-  const token = (body as { token?: unknown; access_token?: unknown }).token ?? (body as { access_token?: unknown }).access_token;
+  const token =
+    (body as { token?: unknown; access_token?: unknown }).token ?? (body as { access_token?: unknown }).access_token;
   if (typeof token !== "string" || token === "" || /[\r\n]/.test(token)) {
     throw new ApiError(502, "token endpoint answered without a token");
   }

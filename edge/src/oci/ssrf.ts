@@ -82,7 +82,7 @@ const V4_RANGES: [base: string, bits: number, reason: string][] = [
 function ipv4Reason(address: number): string | null {
   for (const [base, bits, reason] of V4_RANGES) {
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    if (((address & mask) >>> 0) === (parseIpv4(base)! & mask) >>> 0) return reason;
+    if ((address & mask) >>> 0 === (parseIpv4(base)! & mask) >>> 0) return reason;
   }
   return null;
 }
@@ -102,7 +102,8 @@ export function parseIpv6(text: string): number[] | null {
   }
   const halves = s.split("::");
   if (halves.length > 2) return null;
-  const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? Number.parseInt(g, 16) : Number.NaN)));
+  const parse = (part: string) =>
+    part === "" ? [] : part.split(":").map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? Number.parseInt(g, 16) : Number.NaN));
   const head = parse(halves[0]!);
   const rest = halves.length === 2 ? parse(halves[1]!) : [];
   const groups = [...head, ...rest, ...tail];

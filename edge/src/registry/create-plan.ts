@@ -6,7 +6,7 @@
 import { ApiError, type Options } from "@corral/protocol";
 import { digestOf } from "@corral/protocol/digest";
 import type { CreateRequest } from "@corral/protocol/schemas-models";
-import { blobRows, visibleDigests } from "../db/blobs";
+import { blobRows, pinForWriteOrWait, unpin, visibleDigests } from "../db/blobs";
 import type { Env } from "../env";
 import { type CreateSource, createSource } from "./create-source";
 import { cachedSummary, type GgufSummary, readHeader, summarise } from "./gguf";
@@ -19,6 +19,7 @@ import {
   goJson,
   type Layer,
   MediaType,
+  manifestDigests,
   sortedKeys,
 } from "./manifest";
 import type { TenantModelName } from "./names";
@@ -35,6 +36,8 @@ export interface NewBlob {
 
 export interface CreatePlan {
   tenantId: string;
+  /** Holder of the write pins taken while planning; commit releases them with its final batch. */
+  holder: string;
   name: TenantModelName;
   /** One "parsing GGUF" line per GGUF file named by the request. */
   parsedFiles: number;
@@ -61,18 +64,47 @@ const encoder = new TextEncoder();
 export const QUANTIZE_UNSUPPORTED =
   "quantize is not supported yet: upload a GGUF that is already quantized to the type you want";
 
+/**
+ * Plans a create. The blobs it names are pinned first thing (before their visibility is even checked), so a
+ * delete running at the same time cannot release or collect them from under it; on failure the pins go.
+ */
 export async function planCreate(env: Env, tenantId: string, request: CreateRequest): Promise<CreatePlan> {
   if (request.quantize) throw new ApiError(400, QUANTIZE_UNSUPPORTED);
   const name = requireModelName(request.model);
   const source = createSource(request);
+  const holder = `create-${crypto.randomUUID()}`;
+  try {
+    return await plan(env, tenantId, name, source, holder);
+  } catch (err) {
+    await unpin(env.DB, holder);
+    throw err;
+  }
+}
+
+async function plan(
+  env: Env,
+  tenantId: string,
+  name: TenantModelName,
+  source: CreateSource,
+  holder: string,
+): Promise<CreatePlan> {
+  await pinForWriteOrWait(
+    env.DB,
+    [...source.files, ...source.adapters].map(([, d]) => d),
+    holder,
+  );
   const summaries = new Map<string, GgufSummary>();
   const drafts: Draft[] = [];
   let baseParams: Options = {};
 
   if (source.from) {
     const base = await loadModel(env, tenantId, source.from.input);
+    await pinForWriteOrWait(env.DB, manifestDigests(base.manifest), holder);
     const from = base.display_name;
-    const rows = await blobRows(env.DB, base.manifest.layers.map((l) => l.digest));
+    const rows = await blobRows(
+      env.DB,
+      base.manifest.layers.map((l) => l.digest),
+    );
     for (const l of base.manifest.layers) {
       const layer: Layer = { mediaType: l.mediaType, digest: l.digest, size: l.size, from };
       if (l.name) layer.name = l.name;
@@ -87,7 +119,8 @@ export async function planCreate(env: Env, tenantId: string, request: CreateRequ
   drafts.push(...(await ggufDrafts(env, tenantId, source.adapters, MediaType.adapter, summaries)));
 
   const models = drafts.filter((d) => d.layer.mediaType === MediaType.model);
-  if (models.length === 0) throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
+  if (models.length === 0)
+    throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
 
@@ -108,6 +141,7 @@ export async function planCreate(env: Env, tenantId: string, request: CreateRequ
   const layers = textLayers.map((d) => d.layer);
   return {
     tenantId,
+    holder,
     name,
     parsedFiles: source.from ? 0 : source.files.length + source.adapters.length,
     layers,

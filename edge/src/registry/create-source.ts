@@ -22,12 +22,17 @@ export interface CreateSource {
   messages: { role: string; content: string }[];
 }
 
-export const SERVER_PATH_REFUSED = "FROM and ADAPTER must name a model or a blob digest (sha256:...); server paths are not allowed";
+export const SERVER_PATH_REFUSED =
+  "FROM and ADAPTER must name a model or a blob digest (sha256:...); server paths are not allowed";
 
 /** Anything that reads like a file path rather than a model name is refused outright. */
 function looksLikePath(s: string): boolean {
   return (
-    /^[/.~\\]/.test(s) || s.includes("\\") || /^[A-Za-z]:/.test(s) || /\.(gguf|bin|safetensors)$/i.test(s) || s.includes("..")
+    /^[/.~\\]/.test(s) ||
+    s.includes("\\") ||
+    /^[A-Za-z]:/.test(s) ||
+    /\.(gguf|bin|safetensors)$/i.test(s) ||
+    s.includes("..")
   );
 }
 

@@ -2,7 +2,7 @@
  * Committing a planned create (create-plan.ts) while reporting Ollama's progress lines.
  *
  * Order of writes, so that a model appears only when all of it exists and nothing is left half-written:
- * 1. pin every digest the manifest references (GC keeps away from them from now on);
+ * 1. pin every digest the manifest references (planning pinned the existing ones already; GC keeps away);
  * 2. store the new small layers in R2 (content-addressed, so a failure afterwards leaves only bytes that the
  *    sweep collects);
  * 3. ONE D1 batch: blob rows and ownership for the new layers, cached GGUF summaries, the model row, its
@@ -27,12 +27,15 @@ export async function* commitCreate(env: Env, plan: CreatePlan): AsyncGenerator<
   const db = env.DB;
   for (let i = 0; i < plan.parsedFiles; i++) yield { status: "parsing GGUF" };
 
-  const holder = `create-${crypto.randomUUID()}`;
+  const holder = plan.holder;
   const referenced = manifestDigests(plan.manifest.manifest);
   await pinForWriteOrWait(db, referenced, holder);
   let pinned = true;
   try {
-    const existing = await blobRows(db, plan.newBlobs.map((b) => b.digest));
+    const existing = await blobRows(
+      db,
+      plan.newBlobs.map((b) => b.digest),
+    );
     for (const blob of plan.newBlobs) {
       if (existing.has(blob.digest)) continue;
       await env.BLOBS.put(blobKey(blob.digest), blob.content, { sha256: blob.digest.slice("sha256:".length) });

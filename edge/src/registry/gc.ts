@@ -62,8 +62,8 @@ export async function collectBlobs(env: Env, candidates: readonly string[], now 
 
 /**
  * After a model is deleted: the tenant stops owning the blobs that model used unless another of its models uses
- * them or the tenant re-uploaded them after the model was written (a create about to use them); then whatever
- * nothing needs is collected.
+ * them, the tenant re-uploaded them after the model was written, or a create running now has pinned them (it is
+ * about to use them); then whatever nothing needs is collected.
  */
 export async function releaseModelBlobs(
   env: Env,
@@ -76,8 +76,9 @@ export async function releaseModelBlobs(
     [...new Set(digests)].map((digest) =>
       env.DB.prepare(
         `DELETE FROM blob_owners WHERE tenant_id = ?1 AND digest = ?2 AND created_at <= ?3
-           AND NOT EXISTS (SELECT 1 FROM model_layers WHERE tenant_id = ?1 AND digest = ?2)`,
-      ).bind(tenantId, digest, modelWrittenAt),
+           AND NOT EXISTS (SELECT 1 FROM model_layers WHERE tenant_id = ?1 AND digest = ?2)
+           AND NOT EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?2 AND kind = 'write' AND expires_at > ?4)`,
+      ).bind(tenantId, digest, modelWrittenAt, Date.now()),
     ),
   );
   return collectBlobs(env, digests);
@@ -122,5 +123,9 @@ export async function sweepBlobs(env: Env, now = Date.now(), limit = 50): Promis
     .bind(now, limit)
     .all<{ digest: string }>();
   await db.prepare("DELETE FROM blob_pins WHERE expires_at < ?").bind(now).run();
-  return collectBlobs(env, orphans.results.map((r) => r.digest), now);
+  return collectBlobs(
+    env,
+    orphans.results.map((r) => r.digest),
+    now,
+  );
 }

@@ -158,7 +158,11 @@ export async function uploadPart(
 
   const hasher = row.hash_state === null ? new ResumableSha256() : ResumableSha256.fromState(row.hash_state);
   if (!hasher || hasher.bytes !== (n - 1) * row.part_size) throw new ApiError(500, "upload state is corrupt");
-  const { stream, done: pumped } = hashedFixedLength(body ?? new ReadableStream({ start: (c) => c.close() }), hasher, length);
+  const { stream, done: pumped } = hashedFixedLength(
+    body ?? new ReadableStream({ start: (c) => c.close() }),
+    hasher,
+    length,
+  );
   const r2 = env.BLOBS.resumeMultipartUpload(row.r2_key, row.r2_upload_id);
   const [uploaded, pump] = await Promise.allSettled([r2.uploadPart(n, stream), pumped]);
   if (pump.status === "rejected") throw pump.reason;

@@ -6,7 +6,7 @@
 import { ApiError, formatParameters, type Options } from "@corral/protocol";
 import type { ShowRequest } from "@corral/protocol/schemas-models";
 import type { ModelDetails, ShowResponse } from "@corral/protocol/types";
-import { blobRows } from "../db/blobs";
+import { blobRows, saveGgufSummary } from "../db/blobs";
 import type { Env } from "../env";
 import { cachedSummary, type GgufSummary, readHeader, summarise, verboseInfo } from "./gguf";
 import { type Layer, MediaType, sortedKeys } from "./manifest";
@@ -47,7 +47,12 @@ export function detailsFromConfig(configText: string | null | undefined, parentM
 export async function weightsSummary(env: Env, weights: Layer | undefined): Promise<GgufSummary | null> {
   if (!weights) return null;
   const row = (await blobRows(env.DB, [weights.digest])).get(weights.digest);
-  return cachedSummary(row?.gguf ?? null) ?? summarise(await readHeader(env, weights.digest, weights.size));
+  const cached = cachedSummary(row?.gguf ?? null);
+  if (cached) return cached;
+  // Blobs that arrived without a summary (e.g. by pull) are parsed once, then served from D1.
+  const summary = summarise(await readHeader(env, weights.digest, weights.size));
+  await saveGgufSummary(env.DB, weights.digest, JSON.stringify(summary));
+  return summary;
 }
 
 /** Go's %v of an option value (what `ollama show --modelfile` prints after PARAMETER). */
@@ -55,14 +60,22 @@ const goValue = (v: unknown) => String(v);
 
 export function renderModelfile(
   model: LoadedModel,
-  parts: { template: string; system?: string; params: Record<string, unknown>; licenses: string[]; messages: { role?: unknown; content?: unknown }[] },
+  parts: {
+    template: string;
+    system?: string;
+    params: Record<string, unknown>;
+    licenses: string[];
+    messages: { role?: unknown; content?: unknown }[];
+  },
 ): string {
   const commands: ModelfileCommand[] = [];
   for (const l of model.manifest.layers) {
     // Server paths never leave the edge; a digest is what FROM/ADAPTER accept back.
-    if (l.mediaType === MediaType.model || l.mediaType === MediaType.projector) commands.push({ name: "model", args: l.digest });
+    if (l.mediaType === MediaType.model || l.mediaType === MediaType.projector)
+      commands.push({ name: "model", args: l.digest });
   }
-  for (const l of model.manifest.layers) if (l.mediaType === MediaType.adapter) commands.push({ name: "adapter", args: l.digest });
+  for (const l of model.manifest.layers)
+    if (l.mediaType === MediaType.adapter) commands.push({ name: "adapter", args: l.digest });
   commands.push({ name: "template", args: parts.template });
   if (parts.system) commands.push({ name: "system", args: parts.system });
   for (const [key, value] of Object.entries(sortedKeys(parts.params))) {

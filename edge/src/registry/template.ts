@@ -21,7 +21,10 @@ export function checkGoTemplate(template: string): void {
     if (open < 0) break;
     const close = template.indexOf("}}", open + 2);
     if (close < 0) throw new ApiError(400, "template error: unclosed action");
-    const inner = template.slice(open + 2, close).replace(/^-\s*/, "").trim();
+    const inner = template
+      .slice(open + 2, close)
+      .replace(/^-\s*/, "")
+      .trim();
     if (!inner.startsWith("/*")) {
       const word = /^[a-z]+/.exec(inner)?.[0] ?? "";
       if (OPENERS.has(word)) depth++;

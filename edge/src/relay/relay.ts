@@ -4,6 +4,7 @@
  * a byte is replaced (bounded attempts); after that the stream ends with an error line.
  */
 import {
+  ApiError,
   parseChatRequest,
   parseEmbeddingRequest,
   parseEmbedRequest,
@@ -19,6 +20,7 @@ import {
   cancelledError,
   describeError,
   errorLine,
+  NO_RUNNER_MESSAGE,
   RETRYABLE_RUNNER_STATUSES,
   runnersFailedError,
   tooManyRequests,
@@ -90,7 +92,16 @@ async function dispatch(
   const exclude: string[] = [];
   let lastError = "no runner tried";
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const grant = await acquireLease(run, model, exclude, abort.signal);
+    let grant: Grant;
+    try {
+      grant = await acquireLease(run, model, exclude, abort.signal);
+    } catch (err) {
+      // After failed attempts, "no runner left to try" is best explained by why the others failed.
+      if (attempt > 0 && err instanceof ApiError && err.message === NO_RUNNER_MESSAGE) {
+        throw runnersFailedError(lastError);
+      }
+      throw err;
+    }
     run.hold(grant);
     const result = await forward(run, grant, payload, streaming, abort);
     switch (result.kind) {
@@ -197,6 +208,8 @@ function relayStream(
 ): Response {
   const meter = new StreamMeter();
   meter.observe(first);
+  // The upstream fetch's signal stops a real connection; cancelling the reader also ends a read in progress.
+  abort.signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(first);
@@ -223,7 +236,9 @@ function relayStream(
         return;
       }
       meter.end();
-      if (meter.done) {
+      if (abort.signal.aborted && !meter.done) {
+        run.finish("cancelled", meter.partialUsage());
+      } else if (meter.done) {
         run.finish("ok", meter.usage);
       } else if (meter.error !== undefined) {
         // The runner reported its own failure in-stream; the client already has that line.

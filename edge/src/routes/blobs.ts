@@ -19,7 +19,9 @@ import { requireContentLength, storeBlob } from "../registry/upload";
  * beyond the request-body cap (edge/UPLOADS.md). A blob the tenant neither owns nor uses reads as missing.
  */
 export const blobsRoutes = new Hono<AppBindings>()
-  .on("HEAD", "/blobs/:digest", async (c) => {
+  // Hono dispatches HEAD to GET routes; Ollama has only HEAD here, so a real GET is an unknown route.
+  .get("/blobs/:digest", async (c) => {
+    if (c.req.method !== "HEAD") throw new ApiError(404, "404 page not found");
     const digest = requireDigest(c.req.param("digest"));
     if (!(await visibleBlob(c.env.DB, c.get("tenantId"), digest))) {
       throw new ApiError(404, `blob ${JSON.stringify(c.req.param("digest"))} not found`);
@@ -46,7 +48,15 @@ export const blobsRoutes = new Hono<AppBindings>()
     const n = c.req.param("n");
     if (!/^\d{1,5}$/.test(n)) throw new ApiError(400, "invalid part number");
     const length = requireContentLength(c.req.header("content-length"));
-    const status = await uploadPart(c.env, c.get("tenantId"), digest, c.req.param("id"), Number(n), c.req.raw.body, length);
+    const status = await uploadPart(
+      c.env,
+      c.get("tenantId"),
+      digest,
+      c.req.param("id"),
+      Number(n),
+      c.req.raw.body,
+      length,
+    );
     return c.json(status);
   })
   .post("/blobs/:digest/uploads/:id/complete", async (c) => {

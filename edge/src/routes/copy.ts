@@ -1,8 +1,9 @@
 import { ApiError, copyRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
-import { putModelStatements } from "../db/models";
+import { getModel, putModelStatements } from "../db/models";
 import type { AppBindings } from "../env";
-import { manifestDigests } from "../registry/manifest";
+import { releaseModelBlobs } from "../registry/gc";
+import { manifestDigests, parseManifest } from "../registry/manifest";
 import { requireModelName } from "../registry/names";
 import { readRequest } from "../registry/request";
 import { loadModel } from "../registry/resolve";
@@ -19,6 +20,8 @@ export const copyRoutes = new Hono<AppBindings>().post("/copy", async (c) => {
   const source = await loadModel(c.env, tenantId, request.source, notFound);
   const destination = requireModelName(request.destination);
   if (destination.key === source.key) return c.body(null, 200);
+  const digests = manifestDigests(source.manifest);
+  const replaced = await getModel(c.env.DB, tenantId, destination.key);
   try {
     await c.env.DB.batch(
       putModelStatements(
@@ -32,12 +35,19 @@ export const copyRoutes = new Hono<AppBindings>().post("/copy", async (c) => {
           size: source.size,
           modified_at: Date.now(),
         },
-        manifestDigests(source.manifest),
+        digests,
       ),
     );
   } catch (err) {
     if (String(err).includes("NOT NULL constraint failed")) throw notFound();
     throw err;
+  }
+  if (replaced && replaced.digest !== source.digest) {
+    // The destination's previous manifest is gone: release what only it used (best effort; the sweep retries).
+    const stale = manifestDigests(parseManifest(replaced.manifest)).filter((d) => !digests.includes(d));
+    await releaseModelBlobs(c.env, tenantId, stale, replaced.modified_at).catch((err) =>
+      console.error("gc after copy failed", err),
+    );
   }
   return c.body(null, 200);
 });

@@ -1,6 +1,5 @@
-import { createRequestSchema } from "@corral/protocol";
+import { createRequestSchema, ndjsonStream } from "@corral/protocol";
 import type { ProgressResponse } from "@corral/protocol/types";
-import { ndjsonStream } from "@corral/protocol";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
 import { commitCreate } from "../registry/create";

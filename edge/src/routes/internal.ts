@@ -21,7 +21,15 @@ export const internalRoutes = new Hono<AppBindings>()
     const digest = parseDigest(c.req.param("digest"));
     if (!digest) throw new ApiError(400, "invalid digest format");
     const range = parseRange(c.req.header("range"));
-    const object = await c.env.BLOBS.get(blobKey(digest), range ? { range } : {});
+    let object: R2Object | R2ObjectBody | null;
+    try {
+      object = await c.env.BLOBS.get(blobKey(digest), range ? { range } : {});
+    } catch (err) {
+      // R2 refuses a range that starts past the end; answer it as HTTP does.
+      const head = range ? await c.env.BLOBS.head(blobKey(digest)) : null;
+      if (!head) throw err;
+      return new Response(null, { status: 416, headers: { "content-range": `bytes */${head.size}` } });
+    }
     if (!object) throw new ApiError(404, "blob not found");
     if (!("body" in object)) throw new ApiError(416, "range not satisfiable");
     const headers = new Headers({

@@ -1,4 +1,128 @@
-import { Hono } from "hono";
+/**
+ * The OpenAI-compatible API beside Ollama's, as Ollama itself serves it under /v1 (openai/openai.go,
+ * middleware/openai.go): requests are translated to Ollama requests and run through the same inference pipeline
+ * as /api/chat, /api/generate and /api/embed; answers are translated back, streams as server-sent events.
+ * Every error under /v1 takes OpenAI's `{"error": {...}}` body with the status Ollama's answer had.
+ */
+import { parseJsonBody } from "@corral/protocol";
+import { type Context, Hono } from "hono";
+import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
+import { openAIErrorFromThrown, openAIErrorResponse, translateErrorResponse } from "../openai/errors";
+import { runOllama } from "../openai/pipeline";
+import {
+  translateChatRequest,
+  translateCompletionRequest,
+  translateEmbeddingRequest,
+} from "../openai/translate-request";
+import {
+  randomId,
+  toChatCompletion,
+  toCompletion,
+  toEmbeddingList,
+  toModel,
+  toModelList,
+} from "../openai/translate-response";
+import {
+  ChatStreamTranslator,
+  CompletionStreamTranslator,
+  SSE_HEADERS,
+  type StreamContext,
+  type StreamTranslator,
+  sseFromNdjson,
+} from "../openai/translate-stream";
+import { tenantModelName } from "../registry/names";
+
+type Ctx = Context<AppBindings>;
+
+const readBody = async (c: Ctx): Promise<unknown> => parseJsonBody(await c.req.text());
+
+/** An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler. */
+async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`inference pipeline answered with a body that is not JSON: ${text.slice(0, 80)}`);
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("inference answer is not an object");
+  return value as Record<string, unknown>;
+}
+
+function streamed(res: Response, translator: StreamTranslator): Response {
+  if (!res.body) return openAIErrorResponse(502, "inference pipeline answered without a body");
+  return new Response(sseFromNdjson(res.body, translator), { headers: SSE_HEADERS });
+}
+
+/** Chat and completions: one OpenAI object, or the Ollama stream as server-sent events. */
+async function generation(
+  c: Ctx,
+  endpoint: "chat" | "generate",
+  body: { stream: boolean },
+  makeTranslator: () => StreamTranslator,
+  toObject: (json: Record<string, unknown>) => object,
+): Promise<Response> {
+  const res = await runOllama(c, endpoint, body);
+  if (!res.ok) return translateErrorResponse(res);
+  if (body.stream) return streamed(res, makeTranslator());
+  const json = await ollamaJson(res);
+  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
+  return c.json(toObject(json));
+}
 
 export const openaiRoutes = new Hono<AppBindings>();
+
+openaiRoutes.onError((err) => openAIErrorFromThrown(err));
+
+openaiRoutes.post("/chat/completions", async (c) => {
+  const request = translateChatRequest(await readBody(c));
+  const id = randomId("chatcmpl-");
+  const ctx: StreamContext = { id, created: Math.floor(Date.now() / 1000), includeUsage: request.includeUsage };
+  return generation(
+    c,
+    "chat",
+    request.ollama,
+    () => new ChatStreamTranslator(ctx),
+    (json) => toChatCompletion(id, json),
+  );
+});
+
+openaiRoutes.post("/completions", async (c) => {
+  const request = translateCompletionRequest(await readBody(c));
+  const id = randomId("cmpl-");
+  const ctx: StreamContext = { id, created: Math.floor(Date.now() / 1000), includeUsage: request.includeUsage };
+  return generation(
+    c,
+    "generate",
+    request.ollama,
+    () => new CompletionStreamTranslator(ctx),
+    (json) => toCompletion(id, json),
+  );
+});
+
+openaiRoutes.post("/embeddings", async (c) => {
+  const { ollama, encodingFormat } = translateEmbeddingRequest(await readBody(c));
+  const res = await runOllama(c, "embed", ollama);
+  if (!res.ok) return translateErrorResponse(res);
+  const json = await ollamaJson(res);
+  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
+  return c.json(toEmbeddingList(ollama.model, json, encodingFormat));
+});
+
+openaiRoutes.get("/models", async (c) => {
+  const rows = await listModels(c.env.DB, c.get("tenantId"));
+  return c.json(toModelList(rows));
+});
+
+// Names may hold `/` (`namespace/model`, `host/namespace/model`), so the parameter takes the rest of the path.
+openaiRoutes.get("/models/:model{.+}", async (c) => {
+  const name = c.req.param("model");
+  const parsed = tenantModelName(name);
+  const row = parsed ? await getModel(c.env.DB, c.get("tenantId"), parsed.key) : null;
+  // Ollama's show text; another tenant's model is answered exactly like a missing one.
+  if (!row) return openAIErrorResponse(404, `model '${name}' not found`, "model");
+  return c.json(toModel(name, row.modified_at));
+});
+
+openaiRoutes.all("*", (c) => openAIErrorResponse(404, `unknown endpoint: ${c.req.method} ${c.req.path}`));

@@ -1,4 +1,15 @@
+import { pullRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
+import type { OciEnv } from "../oci/config";
+import { progressResponse } from "../oci/progress";
+import { pullModel } from "../oci/pull";
+import { readRequest } from "../registry/request";
 
-export const pullRoutes = new Hono<AppBindings>();
+/** `POST /api/pull` (edge/PULL_PUSH.md): progress as NDJSON, or only the last object with `stream: false`. */
+export const pullRoutes = new Hono<AppBindings>().post("/pull", async (c) => {
+  const request = await readRequest(c, pullRequestSchema);
+  const cancel = new AbortController();
+  const job = pullModel(c.env as OciEnv, c.get("tenantId"), request, cancel.signal);
+  return progressResponse(job, request.stream, () => cancel.abort(new Error("pull canceled")));
+});

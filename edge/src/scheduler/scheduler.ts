@@ -90,6 +90,9 @@ export class Scheduler extends DurableObject<Env> {
       return this.refuse("too_large", `${request.estimated_bytes} bytes needed, largest runner has ${largest}`);
     }
     if (this.runners.size === 0 && this.config.noRunnerWaitMs <= 0) return this.refuse("no_runner");
+    // A retry that has tried every runner there is would wait for nothing.
+    const excluded = new Set(request.exclude ?? []);
+    if (excluded.size > 0 && [...this.runners.keys()].every((id) => excluded.has(id))) return this.refuse("no_runner");
 
     let queue = this.queues.get(request.model_blob);
     if (!queue) {

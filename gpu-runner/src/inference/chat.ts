@@ -7,7 +7,16 @@ import { parseKeepAlive } from "@corral/protocol/duration";
 import { ApiError } from "@corral/protocol/errors";
 import type { Message } from "@corral/protocol/schema-fields";
 import { parseChatRequest } from "@corral/protocol/schemas";
-import { type InferenceCall, type InferenceDeps, envelope, finalStats, modelSpec, NO_USAGE, quoteName, type Usage } from "./call";
+import {
+  envelope,
+  finalStats,
+  type InferenceCall,
+  type InferenceDeps,
+  modelSpec,
+  NO_USAGE,
+  quoteName,
+  type Usage,
+} from "./call";
 import { runCompletion } from "./completion";
 import { NO_VISION_MESSAGE } from "./generate";
 import { grammarForFormat } from "./grammar";
@@ -41,8 +50,8 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
   try {
     const { instance } = lease;
     const format = promptFormat(instance, call.model.template);
-    const tools = request.tools ?? [];
-    if (tools.length > 0 && !format.capabilities.tools) {
+    const tools = request.tools;
+    if (tools?.length && !format.capabilities.tools) {
       throw new ApiError(400, `${quoteName(call)} does not support tools`);
     }
     const think = resolveThink(call, format, request.think);
@@ -63,7 +72,6 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     const prompt = formatChatPrompt({
       instance,
       format,
-      template: call.model.template,
       messages,
       tools,
       think,
@@ -74,7 +82,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       think.enabled && format.thinkingTags
         ? new ThinkingParser(format.thinkingTags, prompt.text.trimEnd().endsWith(format.thinkingTags.open))
         : undefined;
-    const toolParser = tools.length
+    const toolParser = tools?.length
       ? new ToolCallParser(
           format.toolCallTag,
           tools.map((tool) => tool.function.name),

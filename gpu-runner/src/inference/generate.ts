@@ -5,9 +5,19 @@
  */
 import { parseKeepAlive } from "@corral/protocol/duration";
 import { ApiError } from "@corral/protocol/errors";
+import type { Message } from "@corral/protocol/schema-fields";
 import { parseGenerateRequest } from "@corral/protocol/schemas";
 import type { Token } from "node-llama-cpp";
-import { type InferenceCall, type InferenceDeps, envelope, finalStats, modelSpec, NO_USAGE, quoteName, type Usage } from "./call";
+import {
+  envelope,
+  finalStats,
+  type InferenceCall,
+  type InferenceDeps,
+  modelSpec,
+  NO_USAGE,
+  quoteName,
+  type Usage,
+} from "./call";
 import { runCompletion } from "./completion";
 import { grammarForFormat } from "./grammar";
 import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx, resolveSettings } from "./options";
@@ -38,8 +48,8 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
   );
   try {
     const { instance } = lease;
-    const template = request.template || call.model.template;
-    const format = promptFormat(instance, request.raw ? undefined : template);
+    const fromRequest = Boolean(request.template);
+    const format = promptFormat(instance, request.template || call.model.template, fromRequest);
     if (request.suffix && !format.capabilities.insert) {
       throw new ApiError(400, `${quoteName(call)} does not support insert`);
     }
@@ -56,10 +66,9 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       instance,
       format,
       raw: request.raw ?? false,
-      template,
-      system: request.system || call.model.system,
-      // Ollama leaves the messages layer out when the client continues from a context.
-      messages: request.context ? [] : (call.model.messages as never),
+      system: request.system,
+      modelSystem: call.model.system,
+      modelMessages: call.model.messages as unknown as Message[],
       prompt: request.prompt,
       suffix: request.suffix,
       context: request.context as Token[] | undefined,

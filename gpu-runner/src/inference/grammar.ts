@@ -10,7 +10,10 @@ const cache = new WeakMap<Llama, Map<string, Promise<LlamaGrammar>>>();
 
 export type ResponseFormat = "json" | Record<string, unknown>;
 
-export async function grammarForFormat(llama: Llama, format: ResponseFormat | undefined): Promise<LlamaGrammar | undefined> {
+export async function grammarForFormat(
+  llama: Llama,
+  format: ResponseFormat | undefined,
+): Promise<LlamaGrammar | undefined> {
   if (format === undefined) return undefined;
   const key = format === "json" ? "json" : JSON.stringify(format);
   let perLlama = cache.get(llama);

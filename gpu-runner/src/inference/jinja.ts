@@ -3,9 +3,10 @@
  * `tokenizer.chat_template` (a Hugging Face Jinja template) by @huggingface/jinja, the engine node-llama-cpp
  * itself uses for such templates. Messages are given in the Hugging Face / OpenAI shape those templates expect.
  */
-import { Template } from "@huggingface/jinja";
+
 import { ApiError } from "@corral/protocol/errors";
 import type { Message as ChatMessage, Tool as ChatTool } from "@corral/protocol/schema-fields";
+import { Template } from "@huggingface/jinja";
 
 const compiled = new Map<string, Template>();
 
@@ -57,9 +58,6 @@ export function renderJinjaChat(input: JinjaRenderInput): string {
       bos_token: input.bosToken,
       eos_token: input.eosToken,
       enable_thinking: input.think,
-      raise_exception: (message: string) => {
-        throw new Error(message);
-      },
     });
   } catch (err) {
     throw new ApiError(500, `model chat template failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -7,15 +7,18 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message, Tool } from "@corral/protocol/schema-fields";
 import type { Token } from "node-llama-cpp";
 import type { ModelInstance } from "../model-instance";
+import type { OllamaTemplate } from "../template/prompt";
 import type { InferenceCall } from "./call";
-import { goTemplateCapabilities, renderGoChat, renderGoGenerate } from "./go-template";
+import { goTemplateCapabilities, loadTemplate, renderGoChat, renderGoGenerate } from "./go-template";
 import { renderJinjaChat } from "./jinja";
 import { inferThinkingTags, type ThinkingTags } from "./thinking";
 import { toolCallTagFromJinja, toolCallTagFromTemplate } from "./tools";
 
 export interface PromptFormat {
   kind: "template" | "jinja" | "plain";
-  template?: string;
+  template?: OllamaTemplate;
+  /** The template came in the request (`template` field), not from the model. */
+  templateFromRequest: boolean;
   chatTemplate?: string;
   capabilities: { insert: boolean; tools: boolean; thinking: boolean };
   thinkingTags?: ThinkingTags;
@@ -47,14 +50,20 @@ function ggufChatTemplate(instance: ModelInstance): string | undefined {
   return typeof template === "string" && template.trim() !== "" ? template : undefined;
 }
 
-export function promptFormat(instance: ModelInstance, template: string | undefined): PromptFormat {
+/**
+ * How prompts for this model are written: `template` is the request's override or the model's template layer.
+ * `raw` requests pass no template; they still learn the model's capabilities for the error checks.
+ */
+export function promptFormat(instance: ModelInstance, template: string | undefined, fromRequest = false): PromptFormat {
   if (template) {
-    const caps = goTemplateCapabilities(template);
+    const parsed = loadTemplate(template, fromRequest);
+    const caps = goTemplateCapabilities(parsed);
     return {
       kind: "template",
-      template,
-      capabilities: caps,
-      thinkingTags: caps.thinking ? (inferThinkingTags(template) ?? { open: "<think>", close: "</think>" }) : undefined,
+      template: parsed,
+      templateFromRequest: fromRequest,
+      capabilities: { insert: caps.insert, tools: caps.tools, thinking: caps.thinking },
+      thinkingTags: caps.thinkingTags,
       toolCallTag: toolCallTagFromTemplate(template),
       infill: false,
     };
@@ -66,13 +75,20 @@ export function promptFormat(instance: ModelInstance, template: string | undefin
     return {
       kind: "jinja",
       chatTemplate,
+      templateFromRequest: false,
       capabilities: { insert: infill, tools: /\btools\b/.test(chatTemplate), thinking: thinkingTags !== undefined },
       thinkingTags,
       toolCallTag: toolCallTagFromJinja(chatTemplate),
       infill,
     };
   }
-  return { kind: "plain", capabilities: { insert: infill, tools: false, thinking: false }, toolCallTag: "{", infill };
+  return {
+    kind: "plain",
+    templateFromRequest: false,
+    capabilities: { insert: infill, tools: false, thinking: false },
+    toolCallTag: "{",
+    infill,
+  };
 }
 
 /** Ollama: thinking models think unless told not to; asking a model without thinking to think is a 400. */
@@ -98,9 +114,11 @@ export interface GenerateInput {
   instance: ModelInstance;
   format: PromptFormat;
   raw: boolean;
-  template?: string;
+  /** The request's system prompt; `modelSystem` applies when it is empty. */
   system?: string;
-  messages: readonly Message[];
+  modelSystem?: string;
+  /** The model's messages layer (left out when continuing from a context, as Ollama does). */
+  modelMessages: readonly Message[];
   prompt: string;
   suffix?: string;
   context?: Token[];
@@ -125,71 +143,93 @@ export function formatGeneratePrompt(input: GenerateInput): FormattedPrompt {
   }
 
   // Ollama continues a context by detokenizing it in front of the newly formatted prompt.
-  const before = input.context?.length ? instance.model.detokenize(input.context, true) : "";
-  const messages: Message[] = [
-    ...(input.system ? [{ role: "system", content: input.system }] : []),
-    ...input.messages,
-    { role: "user", content: input.prompt },
-  ];
+  const context = input.context?.length ? instance.model.detokenize(input.context, true) : undefined;
   let text: string;
   switch (format.kind) {
     case "template":
       text = renderGoGenerate(format.template!, {
-        messages,
         prompt: input.prompt,
         system: input.system,
+        modelSystem: input.modelSystem,
+        modelMessages: input.modelMessages,
         suffix: input.suffix,
+        context,
         think: input.think.value,
+        templateFromRequest: format.templateFromRequest,
+        truncate: truncation(instance),
       });
       break;
-    case "jinja":
-      text = renderJinjaChat({
-        chatTemplate: format.chatTemplate!,
-        messages,
-        bosToken: specialTokenText(instance, "bos"),
-        eosToken: specialTokenText(instance, "eos"),
-        think: input.think.enabled,
-      });
+    case "jinja": {
+      const system = input.system || input.modelSystem;
+      const messages: Message[] = [
+        ...(system ? [{ role: "system", content: system }] : []),
+        ...(context === undefined ? input.modelMessages : []),
+        { role: "user", content: input.prompt },
+      ];
+      text =
+        (context ?? "") +
+        renderJinjaChat({
+          chatTemplate: format.chatTemplate!,
+          messages,
+          bosToken: specialTokenText(instance, "bos"),
+          eosToken: specialTokenText(instance, "eos"),
+          think: input.think.enabled,
+        });
       break;
+    }
     case "plain":
-      text = input.prompt;
+      text = (context ?? "") + input.prompt;
       break;
   }
-  text = before + text;
   return { text, tokens: tokenize(instance, text) };
+}
+
+/** Ollama's history truncation measures rendered prompts in tokens against num_ctx. */
+function truncation(instance: ModelInstance) {
+  return { numCtx: instance.spec.numCtx, countTokens: (text: string) => tokenize(instance, text).length };
 }
 
 export interface ChatInput {
   instance: ModelInstance;
   format: PromptFormat;
-  template?: string;
+  /** The whole history: the model's messages layer and system prompt already in front. */
   messages: readonly Message[];
-  tools: readonly Tool[];
+  /** undefined when the client sent none. */
+  tools?: readonly Tool[];
   think: ThinkSetting;
-  /** Drop the oldest messages (keeping system ones and the last) until the prompt fits num_ctx. */
+  /** Drop the oldest messages (keeping system ones and the last) until the prompt fits num_ctx. Default on. */
   truncate?: boolean;
 }
 
 export function formatChatPrompt(input: ChatInput): FormattedPrompt {
   const { instance, format } = input;
-  const render = (messages: readonly Message[]): string => {
-    switch (format.kind) {
-      case "template":
-        return renderGoChat(format.template!, { messages, tools: input.tools, think: input.think.value });
-      case "jinja":
-        return renderJinjaChat({
+  const truncate = input.truncate !== false;
+  if (format.kind === "template") {
+    const text = renderGoChat(format.template!, {
+      messages: input.messages,
+      tools: input.tools,
+      think: input.think.value,
+      truncate: truncate ? truncation(instance) : undefined,
+    });
+    return { text, tokens: tokenize(instance, text) };
+  }
+  const render = (messages: readonly Message[]): string =>
+    format.kind === "jinja"
+      ? renderJinjaChat({
           chatTemplate: format.chatTemplate!,
           messages,
           tools: input.tools,
           bosToken: specialTokenText(instance, "bos"),
           eosToken: specialTokenText(instance, "eos"),
           think: input.think.enabled,
-        });
-      case "plain":
-        return messages.map((message) => message.content).join("\n");
-    }
-  };
-  return fitHistory(input.messages, render, (text) => tokenize(instance, text), input.truncate === false ? undefined : instance.spec.numCtx);
+        })
+      : messages.map((message) => message.content).join("\n");
+  return fitHistory(
+    input.messages,
+    render,
+    (text) => tokenize(instance, text),
+    truncate ? instance.spec.numCtx : undefined,
+  );
 }
 
 /**

@@ -119,7 +119,10 @@ export class ToolCallParser {
         return { content, calls: [] };
       }
       content = this.buffer.slice(0, at);
-      if (this.bareJson && content.trim() !== "") return this.giveUp(content);
+      if (this.bareJson && content.trim() !== "") {
+        this.buffer = this.buffer.slice(at);
+        return this.giveUp(content);
+      }
       this.buffer = this.bareJson ? this.buffer.slice(at) : this.buffer.slice(at + this.tag.length);
       this.state = "calling";
     }

@@ -3,8 +3,8 @@
 
 import { formatValue, sprint, sprintf, sprintln } from "./fmt";
 import {
-  type GoFunc,
   compareStrings,
+  type GoFunc,
   isTrue,
   kindOf,
   mapGet,
@@ -43,11 +43,13 @@ function eq(arg1: unknown, ...rest: unknown[]): boolean {
       const kindA = kindOf(a);
       const kindB = kindOf(b);
       if (kindA !== kindB && a !== undefined && b !== undefined) {
-        throw new Error(`non-comparable types ${formatValue(a)}: ${typeName(a)}, ${typeName(b)}: ${formatValue(b)}`);
+        throw new Error(
+          `non-comparable types ${sprintf("%s", [a])}: ${typeName(a)}, ${typeName(b)}: ${formatValue(b)}`,
+        );
       }
       if (isNilValue(a) || isNilValue(b)) truth = isNilValue(a) === isNilValue(b);
       else if (kindB === "slice" || kindB === "map" || kindB === "func") {
-        throw new Error(`non-comparable type ${formatValue(b)}: ${typeName(b)}`);
+        throw new Error(`non-comparable type ${sprintf("%s", [b])}: ${typeName(b)}`);
       } else truth = a === b;
     }
     if (truth) return true;
@@ -93,14 +95,15 @@ function index(item: unknown, ...indexes: unknown[]): unknown {
       case "slice": {
         const arr = cur as unknown[];
         const x = indexArg(idx, arr.length);
-        if (x >= arr.length) throw new Error(`index out of range: ${x}`);
+        // Go's indexArg lets x == len through and reflect then panics.
+        if (x >= arr.length) throw new Error("reflect: slice index out of range");
         cur = arr[x];
         break;
       }
       case "string": {
         const bytes = utf8Encoder.encode(cur as string);
         const x = indexArg(idx, bytes.length);
-        if (x >= bytes.length) throw new Error(`index out of range: ${x}`);
+        if (x >= bytes.length) throw new Error("reflect: string index out of range");
         cur = BigInt(bytes[x]!);
         break;
       }

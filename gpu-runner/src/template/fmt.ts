@@ -7,6 +7,7 @@ import { kindOf, metaOf, sortedEntries, typeName, utf8Encoder } from "./values";
 interface Spec {
   verb: string;
   plus: boolean;
+  plusV: boolean;
   minus: boolean;
   sharp: boolean;
   space: boolean;
@@ -18,6 +19,7 @@ interface Spec {
 const plainSpec = (verb: string): Spec => ({
   verb,
   plus: false,
+  plusV: false,
   minus: false,
   sharp: false,
   space: false,
@@ -110,6 +112,11 @@ export function sprintf(format: string, args: readonly unknown[]): string {
     const verb = String.fromCodePoint(format.codePointAt(i)!);
     i += verb.length;
     spec.verb = verb;
+    if (verb === "v" && spec.plus) {
+      // %+v names struct fields; it does not sign numbers.
+      spec.plus = false;
+      spec.plusV = true;
+    }
     if (verb === "%") {
       out += "%";
       continue;
@@ -122,7 +129,9 @@ export function sprintf(format: string, args: readonly unknown[]): string {
     out += verb === "T" ? pad(arg === undefined || arg === null ? "<nil>" : typeName(arg), spec) : printArg(arg, spec);
   }
   if (argNum < args.length) {
-    const extras = args.slice(argNum).map((a) => (a === undefined || a === null ? "<nil>" : `${typeName(a)}=${formatValue(a)}`));
+    const extras = args
+      .slice(argNum)
+      .map((a) => (a === undefined || a === null ? "<nil>" : `${typeName(a)}=${formatValue(a)}`));
     out += `%!(EXTRA ${extras.join(", ")})`;
   }
   return out;
@@ -155,7 +164,7 @@ function printArg(arg: unknown, spec: Spec): string {
         .join(" ")}]`;
     case "struct":
       return `{${Object.entries(arg as object)
-        .map(([k, v]) => (spec.plus && verb === "v" ? `${k}:` : "") + printArg(v, spec))
+        .map(([k, v]) => (spec.plusV ? `${k}:` : "") + printArg(v, spec))
         .join(" ")}}`;
     default:
       return badVerb(arg, spec);
@@ -286,7 +295,15 @@ function escapeRune(ch: string, quoteChar: string, asciiOnly: boolean): string {
   const cp = ch.codePointAt(0)!;
   if (ch === quoteChar || ch === "\\") return `\\${ch}`;
   if (asciiOnly ? cp < 0x7f && isPrint(ch) : isPrint(ch)) return ch;
-  const named: Record<string, string> = { "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v" };
+  const named: Record<string, string> = {
+    "\x07": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+  };
   const esc = named[ch];
   if (esc) return esc;
   if (cp < 0x20 || cp === 0x7f) return `\\x${cp.toString(16).padStart(2, "0")}`;

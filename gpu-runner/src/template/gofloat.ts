@@ -56,7 +56,8 @@ function roundDecimal(d: Decimal, nd: number): Decimal {
   let up: boolean;
   if (next > 5) up = true;
   else if (next < 5) up = false;
-  else if (nd + 1 < d.digits.length) up = true; // more nonzero digits follow (trimmed, so any is nonzero)
+  else if (nd + 1 < d.digits.length)
+    up = true; // more nonzero digits follow (trimmed, so any is nonzero)
   else up = nd > 0 && (d.digits.charCodeAt(nd - 1) - 48) % 2 === 1;
   if (!up) return trim({ digits: d.digits.slice(0, nd), dp: d.dp });
   const kept = d.digits.slice(0, nd).split("").map(Number);

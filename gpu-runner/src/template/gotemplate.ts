@@ -3,8 +3,8 @@
 
 import type { ListNode } from "./ast";
 import { BUILTINS } from "./builtins";
-import { type MissingKey, executeTree } from "./exec";
-import { type TreeSet, parseTreeSet } from "./parser";
+import { executeTree, type MissingKey } from "./exec";
+import { parseTreeSet, type TreeSet } from "./parser";
 import type { GoFunc } from "./values";
 
 export type { ListNode, Node } from "./ast";
@@ -17,12 +17,12 @@ export {
   GO_META,
   type GoFunc,
   type GoMeta,
-  type JsonFieldSpec,
-  type ParamType,
   goNilMap,
   goNilSlice,
   goStruct,
   isTrue,
+  type JsonFieldSpec,
+  type ParamType,
   withMeta,
 } from "./values";
 
@@ -73,7 +73,13 @@ export class GoTemplate {
 
   execute(data: unknown): string {
     return executeTree(
-      { trees: this.treeSet, funcs: this.funcs, missingKey: this.missingKey, parseName: this.name, source: this.source },
+      {
+        trees: this.treeSet,
+        funcs: this.funcs,
+        missingKey: this.missingKey,
+        parseName: this.name,
+        source: this.source,
+      },
       this.name,
       data,
     );
@@ -87,7 +93,13 @@ export class GoTemplate {
   withRoot(root: ListNode, standalone = false): GoTemplate {
     const trees: TreeSet = standalone ? new Map() : new Map(this.treeSet);
     trees.set(this.name, root);
-    return new GoTemplate(this.source, this.name, trees, standalone ? new Map() : this.funcs, standalone ? "default" : this.missingKey);
+    return new GoTemplate(
+      this.source,
+      this.name,
+      trees,
+      standalone ? new Map() : this.funcs,
+      standalone ? "default" : this.missingKey,
+    );
   }
 }
 

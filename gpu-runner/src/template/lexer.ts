@@ -118,7 +118,12 @@ class Lexer {
   private scannedTo = 0;
 
   private emit(type: TokenType): void {
-    this.tokens.push({ type, val: this.input.slice(this.start, this.pos), pos: this.start, line: this.lineAt(this.start) });
+    this.tokens.push({
+      type,
+      val: this.input.slice(this.start, this.pos),
+      pos: this.start,
+      line: this.lineAt(this.start),
+    });
     this.start = this.pos;
   }
 
@@ -375,7 +380,8 @@ class Lexer {
   }
 
   private lexNumber(): StateFn {
-    if (!this.scanNumber()) return this.errorf(`bad number syntax: ${JSON.stringify(this.input.slice(this.start, this.pos))}`);
+    if (!this.scanNumber())
+      return this.errorf(`bad number syntax: ${JSON.stringify(this.input.slice(this.start, this.pos))}`);
     const sign = this.peek();
     if (sign === "+" || sign === "-") {
       // Complex: 1+2i.

@@ -16,7 +16,7 @@ const SIMPLE_ESCAPES: Readonly<Record<string, number>> = {
 };
 
 /** Decodes the escapes of a Go interpreted literal body; returns null on invalid syntax. */
-function unescape(body: string, quote: '"' | "'"): number[] | null {
+function decodeEscapes(body: string, quote: '"' | "'"): number[] | null {
   const bytes: number[] = [];
   for (let i = 0; i < body.length; ) {
     const cp = body.codePointAt(i)!;
@@ -73,7 +73,7 @@ export function unquoteString(lit: string): string | null {
     return body.replaceAll("\r", "");
   }
   if (q !== '"') return null;
-  const bytes = unescape(body, '"');
+  const bytes = decodeEscapes(body, '"');
   return bytes ? utf8Decoder.decode(new Uint8Array(bytes)) : null;
 }
 
@@ -85,7 +85,7 @@ export function unquoteChar(lit: string): number | null {
     const cp = body.codePointAt(0)!;
     return String.fromCodePoint(cp).length === body.length ? cp : null;
   }
-  const bytes = unescape(body, "'");
+  const bytes = decodeEscapes(body, "'");
   if (!bytes || bytes.length === 0) return null;
   if (body[1] === "x" || (body[1]! >= "0" && body[1]! <= "7")) return bytes.length === 1 ? bytes[0]! : null;
   const s = utf8Decoder.decode(new Uint8Array(bytes));
@@ -151,11 +151,12 @@ export function parseNumber(text: string): ParsedNumber {
   if (integer !== null) {
     if (integer >= INT64_MIN && integer <= INT64_MAX) int = integer;
     else if (integer >= 0n && integer <= UINT64_MAX) uintOnly = true;
+    else throw new Error(`integer overflow: ${JSON.stringify(text)}`);
     float = Number(integer);
   } else {
     const plain = text.replaceAll("_", "");
     const f = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(plain) ? Number(plain) : Number.NaN;
-    if (!Number.isNaN(f)) {
+    if (Number.isFinite(f)) {
       if (!/[.eEpP]/.test(text)) throw new Error(`integer overflow: ${JSON.stringify(text)}`);
       float = f;
       if (Number.isInteger(f) && Math.abs(f) < 2 ** 63) int = BigInt(f);

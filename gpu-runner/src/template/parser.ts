@@ -1,23 +1,10 @@
 // Recursive-descent parser for Go text/template, mirroring text/template/parse/parse.go: the same grammar, the same
 // parse-time checks (undefined variables and functions, break/continue outside range) and the same error wording.
 
-import type {
-  ActionNode,
-  ArgNode,
-  BranchNode,
-  ChainNode,
-  CommandNode,
-  ListNode,
-  Node,
-  PipeNode,
-  Pos,
-  TemplateNode,
-  VariableNode,
-} from "./ast";
-import { nodeString } from "./ast";
-import { TemplateError } from "./errors";
-import { type Token, type TokenType, lex } from "./lexer";
-import { parseNumber, unquoteChar, unquoteString } from "./literals";
+import type { ActionNode, BranchNode, ListNode, Node, PipeNode, Pos, TemplateNode } from "./ast";
+import { lex, type Token } from "./lexer";
+import { unquoteString } from "./literals";
+import { PipelineParser } from "./parse-pipeline";
 
 /** Parsed templates by name: the main one plus every {{define}}/{{block}}. */
 export type TreeSet = Map<string, ListNode>;
@@ -32,104 +19,27 @@ interface ElseMarker {
 }
 type ListItem = Node | EndMarker | ElseMarker;
 
-const OPERAND_START: ReadonlySet<TokenType> = new Set<TokenType>([
-  "bool",
-  "charConstant",
-  "complex",
-  "dot",
-  "field",
-  "identifier",
-  "number",
-  "nil",
-  "rawString",
-  "string",
-  "variable",
-  "leftParen",
-]);
-
 /**
  * Parses `text` into a tree set. `name` is the main template's name (Ollama uses ""), `hasFunction` tells which
  * identifiers are callable (Go rejects unknown functions at parse time).
  */
 export function parseTreeSet(name: string, text: string, hasFunction: (ident: string) => boolean): TreeSet {
   const trees: TreeSet = new Map();
-  const tokens = lex(text);
-  const main = new Parser(name, tokens, trees, hasFunction);
-  main.parseMain();
+  new Parser(name, lex(text), trees, hasFunction).parseMain();
   return trees;
 }
 
-class Parser {
-  private index = 0;
-  private lastLine = 1;
-  private vars: string[] = ["$"];
+class Parser extends PipelineParser {
   private rangeDepth = 0;
-  private actionLine = 0;
 
   constructor(
-    private readonly parseName: string,
-    private readonly tokens: Token[],
+    parseName: string,
+    tokens: Token[],
     private readonly trees: TreeSet,
-    private readonly hasFunction: (ident: string) => boolean,
-    /** Shared cursor so nested define/block parsers continue where the outer one stopped. */
-    private readonly cursor: { index: number } = { index: 0 },
-  ) {}
-
-  // --- token stream ---------------------------------------------------------------------------------------------
-
-  private next(): Token {
-    const t = this.tokens[this.cursor.index] ?? this.tokens[this.tokens.length - 1]!;
-    if (this.cursor.index < this.tokens.length) this.cursor.index++;
-    this.lastLine = t.line;
-    return t;
-  }
-
-  private peek(): Token {
-    return this.tokens[this.cursor.index] ?? this.tokens[this.tokens.length - 1]!;
-  }
-
-  private backup(): void {
-    this.cursor.index--;
-  }
-
-  private nextNonSpace(): Token {
-    let t = this.next();
-    while (t.type === "space") t = this.next();
-    return t;
-  }
-
-  private peekNonSpace(): Token {
-    const t = this.nextNonSpace();
-    this.backup();
-    return t;
-  }
-
-  private posOf(t: Token): Pos {
-    return { offset: t.pos, line: t.line };
-  }
-
-  // --- errors ---------------------------------------------------------------------------------------------------
-
-  private errorf(message: string): never {
-    throw new TemplateError(`template: ${this.parseName}:${this.lastLine}: ${message}`, "parse", this.lastLine);
-  }
-
-  private unexpected(token: Token, context: string): never {
-    if (token.type === "error") {
-      let extra = "";
-      if (this.actionLine !== 0 && this.actionLine !== token.line) {
-        extra = ` in action started at ${this.parseName}:${this.actionLine}`;
-        if (token.val.endsWith(" action")) extra = extra.slice(" in action".length);
-      }
-      this.errorf(`${token.val}${extra}`);
-    }
-    this.errorf(`unexpected ${tokenString(token)} in ${context}`);
-  }
-
-  private expect(expected: TokenType, context: string): Token {
-    const token = this.nextNonSpace();
-    if (token.type !== expected) this.unexpected(token, context);
-    return token;
+    hasFunction: (ident: string) => boolean,
+    cursor: { index: number } = { index: 0 },
+  ) {
+    super(parseName, tokens, hasFunction, cursor);
   }
 
   // --- top level ------------------------------------------------------------------------------------------------
@@ -240,7 +150,9 @@ class Parser {
     const token = this.nextNonSpace();
     if (token.type !== "rightDelim") this.unexpected(token, name);
     if (this.rangeDepth === 0) this.errorf(`${name} outside {{range}}`);
-    return keyword.type === "break" ? { type: "break", pos: this.posOf(keyword) } : { type: "continue", pos: this.posOf(keyword) };
+    return keyword.type === "break"
+      ? { type: "break", pos: this.posOf(keyword) }
+      : { type: "continue", pos: this.posOf(keyword) };
   }
 
   private elseControl(): ElseMarker {
@@ -303,175 +215,9 @@ class Parser {
     return { type: "template", pos: this.posOf(token), name, pipe };
   }
 
-  // --- pipelines ------------------------------------------------------------------------------------------------
-
-  private pipeline(context: string, end: "rightDelim" | "rightParen"): PipeNode {
-    const start = this.peekNonSpace();
-    const decl: VariableNode[] = [];
-    let isAssign = false;
-    for (;;) {
-      const v = this.peekNonSpace();
-      if (v.type !== "variable") break;
-      const mark = this.cursor.index;
-      this.next();
-      const tokenAfterVariable = this.peek();
-      const next = this.peekNonSpace();
-      if (next.type === "assign" || next.type === "declare") {
-        isAssign = next.type === "assign";
-        this.nextNonSpace();
-        decl.push(this.newVariable(v));
-        this.vars.push(v.val);
-        break;
-      }
-      if (next.type === "char" && next.val === ",") {
-        this.nextNonSpace();
-        decl.push(this.newVariable(v));
-        this.vars.push(v.val);
-        if (context === "range" && decl.length < 2) {
-          const after = this.peekNonSpace().type;
-          if (after === "variable" || after === "rightDelim" || after === "rightParen") continue;
-          this.errorf("range can only initialize variables");
-        }
-        this.errorf(`too many declarations in ${context}`);
-      }
-      void tokenAfterVariable;
-      this.cursor.index = mark;
-      break;
-    }
-    const pipe: PipeNode = { type: "pipe", pos: this.posOf(start), isAssign, decl, cmds: [] };
-    for (;;) {
-      const token = this.nextNonSpace();
-      if (token.type === end) {
-        this.checkPipeline(pipe, context);
-        return pipe;
-      }
-      if (!OPERAND_START.has(token.type)) this.unexpected(token, context);
-      this.backup();
-      pipe.cmds.push(this.command());
-    }
-  }
-
-  private checkPipeline(pipe: PipeNode, context: string): void {
-    if (pipe.cmds.length === 0) this.errorf(`missing value for ${context}`);
-    pipe.cmds.slice(1).forEach((c, i) => {
-      const first = c.args[0]!.type;
-      if (first === "bool" || first === "dot" || first === "nil" || first === "number" || first === "string") {
-        this.errorf(`non executable command in pipeline stage ${i + 2}`);
-      }
-    });
-  }
-
-  private command(): CommandNode {
-    const cmd: CommandNode = { type: "command", pos: this.posOf(this.peekNonSpace()), args: [] };
-    for (;;) {
-      this.peekNonSpace();
-      const operand = this.operand();
-      if (operand) cmd.args.push(operand);
-      const token = this.next();
-      if (token.type === "space") continue;
-      if (token.type === "rightDelim" || token.type === "rightParen") this.backup();
-      else if (token.type !== "pipe") this.unexpected(token, "operand");
-      break;
-    }
-    if (cmd.args.length === 0) this.errorf("empty command");
-    return cmd;
-  }
-
-  private operand(): ArgNode | null {
-    const node = this.term();
-    if (!node) return null;
-    if (this.peek().type !== "field") return node;
-    const pos = this.posOf(this.peek());
-    const fields: string[] = [];
-    while (this.peek().type === "field") fields.push(this.next().val.slice(1));
-    switch (node.type) {
-      case "field":
-        return { type: "field", pos, ident: [...node.ident, ...fields] };
-      case "variable":
-        return { type: "variable", pos, ident: [...node.ident, ...fields] };
-      case "bool":
-      case "string":
-      case "number":
-      case "nil":
-      case "dot":
-        this.errorf(`unexpected . after term ${JSON.stringify(nodeString(node))}`);
-    }
-    const chain: ChainNode = { type: "chain", pos, node, field: fields };
-    return chain;
-  }
-
-  private term(): ArgNode | null {
-    const token = this.nextNonSpace();
-    const pos = this.posOf(token);
-    switch (token.type) {
-      case "identifier":
-        if (!this.hasFunction(token.val)) this.errorf(`function ${JSON.stringify(token.val)} not defined`);
-        return { type: "identifier", pos, ident: token.val };
-      case "dot":
-        return { type: "dot", pos };
-      case "nil":
-        return { type: "nil", pos };
-      case "variable":
-        return this.useVar(token);
-      case "field":
-        return { type: "field", pos, ident: token.val.slice(1).split(".") };
-      case "bool":
-        return { type: "bool", pos, value: token.val === "true" };
-      case "charConstant": {
-        const cp = unquoteChar(token.val);
-        if (cp === null) this.errorf(`malformed character constant: ${token.val}`);
-        return { type: "number", pos, text: token.val, int: BigInt(cp), float: cp, isChar: true };
-      }
-      case "complex":
-        this.errorf(`complex numbers are not supported: ${JSON.stringify(token.val)}`);
-        break;
-      case "number":
-        try {
-          const { int, float } = parseNumber(token.val);
-          return { type: "number", pos, text: token.val, int, float, isChar: false };
-        } catch (err) {
-          this.errorf((err as Error).message);
-        }
-        break;
-      case "leftParen":
-        return this.pipeline("parenthesized pipeline", "rightParen");
-      case "string":
-      case "rawString": {
-        const text = unquoteString(token.val);
-        if (text === null) this.errorf("invalid syntax");
-        return { type: "string", pos, quoted: token.val, text };
-      }
-    }
-    this.backup();
-    return null;
-  }
-
-  private useVar(token: Token): VariableNode {
-    const v = this.newVariable(token);
-    if (!this.vars.includes(v.ident[0]!)) this.errorf(`undefined variable ${JSON.stringify(v.ident[0])}`);
-    return v;
-  }
-
-  private newVariable(token: Token): VariableNode {
-    return { type: "variable", pos: this.posOf(token), ident: token.val.split(".") };
-  }
-
   private newList(pos: Pos): ListNode {
     return { type: "list", pos, nodes: [] };
   }
-}
-
-/** Go's item.String(), used in "unexpected X in Y" messages. */
-function tokenString(t: Token): string {
-  if (t.type === "eof") return "EOF";
-  if (t.type === "error") return t.val;
-  if (
-    ["block", "break", "continue", "define", "else", "end", "if", "nil", "range", "template", "with"].includes(t.type)
-  ) {
-    return `<${t.val}>`;
-  }
-  if ([...t.val].length > 10) return `${JSON.stringify([...t.val].slice(0, 10).join(""))}...`;
-  return JSON.stringify(t.val);
 }
 
 /** Go's parse.IsEmptyTree: only whitespace text (and comments). */

@@ -176,7 +176,9 @@ export function sortedEntries(m: object): [string, unknown][] {
 /** Map lookup; undefined when the key is absent. */
 export function mapGet(m: object, key: string): { found: boolean; value: unknown } {
   if (m instanceof Map) return { found: m.has(key), value: m.get(key) };
-  return Object.hasOwn(m, key) ? { found: true, value: (m as Record<string, unknown>)[key] } : { found: false, value: undefined };
+  return Object.hasOwn(m, key)
+    ? { found: true, value: (m as Record<string, unknown>)[key] }
+    : { found: false, value: undefined };
 }
 
 export const utf8Encoder = new TextEncoder();

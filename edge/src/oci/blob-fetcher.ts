@@ -1,0 +1,157 @@
+/**
+ * Shared blob downloads. A `BlobFetcher` Durable Object exists per (tenant, blob digest); every pull of that blob
+ * asks it, so concurrent pulls share one download and each streams its progress. When the last of them goes
+ * away the download stops (as Ollama's does); what was stored stays in the resumable upload for the next pull.
+ *
+ * The Worker talks to it with `fetch` (NDJSON out: `{"completed":n}` lines, then `{"done":true,"upload_id":…}` or
+ * `{"error":…,"status":…}`). Without the binding (a deployment that has not added it yet), each pull runs its own
+ * download in its own request, with the same resumability but no sharing.
+ */
+
+import { DurableObject } from "cloudflare:workers";
+import { ApiError, readNdjson } from "@corral/protocol";
+import { type BlobJob, downloadBlob } from "./blob-download";
+import type { OciEnv } from "./config";
+import { errorMessage, errorStatus } from "./progress";
+import { Latest } from "./watch";
+
+type DownloadLine =
+  | { completed: number }
+  | { done: true; upload_id: string | null }
+  | { error: string; status: number };
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/** One running download and the number of pulls watching it. */
+class SharedDownload {
+  readonly progress = new Latest(0);
+  readonly abort = new AbortController();
+  readonly result: Promise<string | null>;
+  watchers = 0;
+
+  constructor(env: OciEnv, job: BlobJob, onSettled: () => void, fetcher?: typeof fetch) {
+    this.result = downloadBlob(env, job, (n) => this.progress.set(n), this.abort.signal, fetcher);
+    this.result.then(
+      () => this.progress.end(),
+      (err) => this.progress.fail(err),
+    );
+    this.result.catch(() => {}).finally(onSettled);
+  }
+
+  /** A watcher's NDJSON stream; cancelling it (the pull went away) stops the download if nobody else watches. */
+  watch(): ReadableStream<Uint8Array> {
+    this.watchers++;
+    const encoder = new TextEncoder();
+    const line = (value: DownloadLine) => encoder.encode(`${JSON.stringify(value)}\n`);
+    const changes = this.progress.changes(PROGRESS_INTERVAL_MS);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      if (--this.watchers === 0) this.abort.abort(new ApiError(499, "pull canceled"));
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const next = await changes.next();
+          if (!next.done) return controller.enqueue(line({ completed: next.value }));
+          controller.enqueue(line({ done: true, upload_id: await this.result }));
+        } catch (err) {
+          controller.enqueue(line({ error: errorMessage(err), status: errorStatus(err) }));
+        }
+        controller.close();
+        leave();
+      },
+      cancel: async () => {
+        leave();
+        await changes.return(undefined);
+      },
+    });
+  }
+}
+
+export class BlobFetcher extends DurableObject<OciEnv> {
+  private current: SharedDownload | null = null;
+
+  override async fetch(request: Request): Promise<Response> {
+    const job = (await request.json()) as BlobJob;
+    if (!this.current) {
+      const started: SharedDownload = new SharedDownload(this.env, job, () => {
+        if (this.current === started) this.current = null;
+      });
+      this.current = started;
+    }
+    return new Response(this.current.watch(), { headers: { "content-type": "application/x-ndjson" } });
+  }
+}
+
+/**
+ * Downloads a blob (through its BlobFetcher when bound), yielding cumulative bytes; returns the upload id to
+ * complete, or null for an empty blob.
+ */
+export async function* fetchBlob(
+  env: OciEnv,
+  job: BlobJob,
+  signal: AbortSignal,
+  fetcher?: typeof fetch,
+): AsyncGenerator<number, string | null, undefined> {
+  const namespace = env.BLOB_FETCHER;
+  if (!namespace || fetcher) {
+    const local = new SharedDownload(env, job, () => {}, fetcher);
+    const stop = () => local.abort.abort(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const n of local.progress.changes(PROGRESS_INTERVAL_MS, signal)) yield n;
+      return await local.result;
+    } finally {
+      signal.removeEventListener("abort", stop);
+      local.abort.abort(new ApiError(499, "pull canceled"));
+    }
+  }
+  const stub = namespace.get(namespace.idFromName(`${job.tenantId}/${job.digest}`));
+  const res = await stub.fetch("https://blob-fetcher/download", {
+    method: "POST",
+    body: JSON.stringify(job),
+    headers: { "content-type": "application/json" },
+  });
+  if (!res.body) throw new ApiError(500, "blob fetcher sent no body");
+  // Cancelling our end of the stream is how the fetcher learns that this pull went away.
+  const [watched, cancelWatch] = cancellable(res.body, signal);
+  try {
+    for await (const value of readNdjson(watched)) {
+      const event = value as DownloadLine;
+      if ("error" in event) throw new ApiError(event.status, event.error);
+      if ("done" in event) return event.upload_id;
+      yield event.completed;
+    }
+  } finally {
+    cancelWatch();
+  }
+  signal.throwIfAborted();
+  throw new ApiError(502, "blob fetcher ended without a result");
+}
+
+/** A stream that ends early (and cancels its source) when `signal` fires. */
+function cancellable(
+  source: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+): [ReadableStream<Uint8Array>, () => void] {
+  const reader = source.getReader();
+  const stop = () => {
+    reader.cancel().catch(() => {});
+  };
+  signal.addEventListener("abort", stop, { once: true });
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: stop,
+  });
+  const release = () => {
+    signal.removeEventListener("abort", stop);
+    stop();
+  };
+  return [stream, release];
+}

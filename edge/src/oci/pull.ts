@@ -1,0 +1,257 @@
+/**
+ * `/api/pull`: a model from an OCI registry into the tenant's namespace, under the name the client used.
+ *
+ * Progress follows Ollama's PullModel: `pulling manifest`; per blob (layers, then config) `pulling <12 hex>` with
+ * digest/total/completed; `verifying sha256 digest`; `writing manifest`; `removing unused layers` only when a model
+ * of the same name was replaced and some of its blobs are no longer used; `success`.
+ *
+ * Writes, so that nothing is half-written: the manifest is validated and the quota checked before any byte is
+ * fetched; every referenced digest is pinned (GC stays away); each blob fills a resumable multipart upload that
+ * becomes an object only after its SHA-256 matches (the verify step); the model row, its layer rows, inline
+ * copies of small layers and the pin release are ONE D1 batch.
+ */
+import { ApiError } from "@corral/protocol";
+import { digestOf } from "@corral/protocol/digest";
+import { type ModelName, parseModelName } from "@corral/protocol/names";
+import type { PullRequest } from "@corral/protocol/schemas-models";
+import {
+  pinForWrite,
+  pinForWriteOrWait,
+  recordBlobStatements,
+  storageUsed,
+  unpin,
+  unpinStatement,
+  visibleDigests,
+} from "../db/blobs";
+import { getModel, putModelStatements } from "../db/models";
+import { getTenant } from "../db/tenants";
+import { releaseModelBlobs } from "../registry/gc";
+import { type Layer, type Manifest, MediaType, manifestDigests, parseManifest } from "../registry/manifest";
+import { completeUpload } from "../registry/multipart";
+import { requireModelName } from "../registry/names";
+import { blobKey } from "../registry/store";
+import { storeBlob } from "../registry/upload";
+import type { BlobJob } from "./blob-download";
+import { forgetUpload } from "./blob-download";
+import { fetchBlob } from "./blob-fetcher";
+import { RegistryClient, type RegistryRef } from "./client";
+import { allowPrivateRegistries, type OciEnv, pullSettings } from "./config";
+import { loadCredentials } from "./credentials";
+import { manifestBlobs, validateRegistryManifest } from "./manifest";
+import { blobProgress, type Progress, ProgressThrottle } from "./progress";
+
+/** Small text layers are kept inline in D1 as create does (registry/create.ts INLINE_MAX_CHARS). */
+const INLINE_MAX_BYTES = 512 * 1024;
+const TEXT_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  MediaType.template,
+  MediaType.system,
+  MediaType.params,
+  MediaType.messages,
+  MediaType.license,
+  "application/vnd.ollama.image.prompt",
+]);
+/** Pins last 15 minutes; a long pull renews them well before that. */
+const PIN_RENEW_MS = 5 * 60_000;
+
+/** Ollama's text when a name says http but the request did not say insecure. */
+export const INSECURE_PROTOCOL = "insecure protocol http";
+
+/**
+ * Where a model name lives: Ollama's rules (http only with `insecure`, which also turns https into http), the
+ * repository `namespace/model`, and the tenant's stored credentials for that host. Throws before anything is sent.
+ */
+export async function registryFor(
+  env: OciEnv,
+  tenantId: string,
+  name: ModelName,
+  insecure: boolean,
+): Promise<RegistryRef> {
+  if (name.scheme === "http" && !insecure) throw new ApiError(400, INSECURE_PROTOCOL);
+  const ref: RegistryRef = {
+    base: `${insecure ? "http" : "https"}://${name.host}`,
+    repository: `${name.namespace}/${name.model}`,
+    insecure,
+    allowPrivate: allowPrivateRegistries(env),
+  };
+  // Constructing a client runs the SSRF guard on the base URL.
+  const client = new RegistryClient(ref);
+  const credentials = await loadCredentials(env.DB, env.CREDENTIALS_KEY, tenantId, client.baseUrl.host.toLowerCase());
+  if (credentials) ref.credentials = credentials;
+  return ref;
+}
+
+/** Refuses, before any byte is fetched, a model that would take the tenant past its storage quota. */
+async function assertModelFitsQuota(env: OciEnv, tenantId: string, blobs: Layer[], visible: Set<string>) {
+  const tenant = await getTenant(env.DB, tenantId);
+  const quota = tenant?.quotas.storage_bytes ?? null;
+  if (quota === null) return;
+  const needed = blobs.filter((b) => !visible.has(b.digest)).reduce((n, b) => n + b.size, 0);
+  const used = await storageUsed(env.DB, tenantId);
+  if (used + needed > quota) {
+    throw new ApiError(413, `storage quota exceeded: ${used} of ${quota} bytes used, this model needs ${needed} more`);
+  }
+}
+
+/** Ollama's wording for a blob whose bytes do not hash to its digest. */
+function pullDigestMismatch(err: ApiError, digest: string): ApiError {
+  const got = /got "?(sha256:[0-9a-f]{64})"?/.exec(err.message)?.[1] ?? "a different digest";
+  return new ApiError(400, `digest mismatch, file must be downloaded again: want ${digest}, got ${got}`);
+}
+
+/** The verify step: completes the blob's upload (the registry module checks the full SHA-256 first). */
+async function commitBlob(env: OciEnv, tenantId: string, layer: Layer, uploadId: string | null): Promise<void> {
+  if (uploadId === null) {
+    await storeBlob(env, tenantId, layer.digest, new ReadableStream({ start: (c) => c.close() }), 0);
+    return;
+  }
+  try {
+    await completeUpload(env, tenantId, layer.digest, uploadId);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.message.startsWith("digest mismatch")) {
+      await forgetUpload(env, tenantId, layer.digest);
+      throw pullDigestMismatch(err, layer.digest);
+    }
+    // Another pull sharing this download completed it first.
+    const visible = await visibleDigests(env.DB, tenantId, [layer.digest]);
+    if (err.status !== 404 || !visible.has(layer.digest)) throw err;
+  }
+  await forgetUpload(env, tenantId, layer.digest);
+}
+
+/** Inline copies of small text layers, so resolve and show never read them from R2. */
+async function inlineStatements(env: OciEnv, tenantId: string, layers: Layer[], configDigest: string, now: number) {
+  const statements: D1PreparedStatement[] = [];
+  for (const l of layers) {
+    if (l.size > INLINE_MAX_BYTES || !(TEXT_MEDIA_TYPES.has(l.mediaType) || l.digest === configDigest)) continue;
+    const object = await env.BLOBS.get(blobKey(l.digest));
+    if (!object) continue;
+    let content: string;
+    try {
+      content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await object.arrayBuffer());
+    } catch {
+      continue;
+    }
+    statements.push(...recordBlobStatements(env.DB, { digest: l.digest, size: l.size, content }, tenantId, now));
+  }
+  return statements;
+}
+
+export async function* pullModel(
+  env: OciEnv,
+  tenantId: string,
+  request: Pick<PullRequest, "model" | "insecure">,
+  signal: AbortSignal,
+  /** Tests substitute the network; downloads then run in this request instead of the BlobFetcher. */
+  fetcher?: typeof fetch,
+): AsyncGenerator<Progress, void, undefined> {
+  const parsed = parseModelName(request.model);
+  if (!parsed) throw new ApiError(400, "invalid model name");
+  const name = requireModelName(request.model);
+  const registry = await registryFor(env, tenantId, parsed, request.insecure);
+  const client = new RegistryClient(registry, fetcher);
+
+  yield { status: "pulling manifest" };
+  const { bytes, claimedDigest } = await client.getManifest(parsed.tag, signal);
+  const manifest: Manifest = validateRegistryManifest(bytes);
+  const manifestDigest = digestOf(bytes);
+  if (claimedDigest?.startsWith("sha256:") && claimedDigest !== manifestDigest) {
+    throw new ApiError(
+      502,
+      `manifest digest mismatch: registry says ${claimedDigest}, bytes hash to ${manifestDigest}`,
+    );
+  }
+  const blobs = manifestBlobs(manifest);
+  const digests = blobs.map((b) => b.digest);
+  const visible = await visibleDigests(env.DB, tenantId, digests);
+  await assertModelFitsQuota(env, tenantId, blobs, visible);
+
+  const holder = `pull-${crypto.randomUUID()}`;
+  await pinForWriteOrWait(env.DB, digests, holder);
+  let pinnedAt = Date.now();
+  let pinned = true;
+  const renewPins = async () => {
+    if (Date.now() - pinnedAt < PIN_RENEW_MS) return;
+    await pinForWrite(env.DB, digests, holder);
+    pinnedAt = Date.now();
+  };
+  try {
+    const settings = pullSettings(env);
+    const fetched: { layer: Layer; uploadId: string | null }[] = [];
+    for (const layer of blobs) {
+      if (visible.has(layer.digest)) {
+        yield blobProgress("pulling", layer.digest, layer.size, layer.size);
+        continue;
+      }
+      const job: BlobJob = { tenantId, digest: layer.digest, size: layer.size, registry: client.snapshot(), settings };
+      const download = fetchBlob(env, job, signal, fetcher);
+      const throttle = new ProgressThrottle();
+      let last = -1;
+      for (;;) {
+        const next = await download.next();
+        if (next.done) {
+          fetched.push({ layer, uploadId: next.value });
+          break;
+        }
+        if (next.value !== last && throttle.due(next.value === layer.size)) {
+          last = next.value;
+          yield blobProgress("pulling", layer.digest, layer.size, next.value);
+        }
+        await renewPins();
+      }
+      if (last !== layer.size) yield blobProgress("pulling", layer.digest, layer.size, layer.size);
+    }
+
+    yield { status: "verifying sha256 digest" };
+    for (const { layer, uploadId } of fetched) {
+      signal.throwIfAborted();
+      await commitBlob(env, tenantId, layer, uploadId);
+    }
+    await renewPins();
+
+    yield { status: "writing manifest" };
+    const previous = await getModel(env.DB, tenantId, name.key);
+    const now = Math.max(Date.now(), (previous?.modified_at ?? 0) + 1);
+    const text = new TextDecoder().decode(bytes);
+    const downloaded = fetched.map((f) => f.layer);
+    const inline = await inlineStatements(env, tenantId, downloaded, manifest.config.digest, now);
+    try {
+      await env.DB.batch([
+        ...inline,
+        ...putModelStatements(
+          env.DB,
+          {
+            tenant_id: tenantId,
+            name: name.key,
+            display_name: name.display,
+            manifest: text,
+            digest: manifestDigest,
+            size: manifest.layers.reduce((n, l) => n + l.size, manifest.config.size),
+            modified_at: now,
+          },
+          digests,
+        ),
+        unpinStatement(env.DB, holder),
+      ]);
+    } catch (err) {
+      if (String(err).includes("NOT NULL constraint failed")) {
+        throw new ApiError(409, "a blob this model needs was removed while it was being pulled; pull again");
+      }
+      throw err;
+    }
+    pinned = false;
+
+    if (previous && previous.digest !== manifestDigest) {
+      const stale = manifestDigests(parseManifest(previous.manifest)).filter((d) => !digests.includes(d));
+      if (stale.length > 0) {
+        yield { status: "removing unused layers" };
+        await releaseModelBlobs(env, tenantId, stale, previous.modified_at).catch((err) =>
+          console.error("gc after pull failed", err),
+        );
+      }
+    }
+    yield { status: "success" };
+  } finally {
+    if (pinned) await unpin(env.DB, holder).catch(() => {});
+  }
+}

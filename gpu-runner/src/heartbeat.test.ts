@@ -1,0 +1,97 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type RunnerStatus, RunnerStatusSchema } from "@corral/protocol/runner";
+import { afterEach, describe, expect, it } from "vitest";
+import { Heartbeat } from "./heartbeat";
+
+const status: RunnerStatus = {
+  id: "r1",
+  url: "http://127.0.0.1:11435",
+  slots: 4,
+  busy_slots: 1,
+  memory_total: 100,
+  memory_free: 50,
+  loaded: [],
+  draining: false,
+};
+
+let server: Server | undefined;
+afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+async function fakeEdge(answer: (n: number) => { status: number; body: unknown }) {
+  const received: { auth?: string; body: unknown }[] = [];
+  server = createServer(async (req, res) => {
+    let text = "";
+    for await (const chunk of req) text += chunk;
+    received.push({ auth: req.headers.authorization, body: JSON.parse(text) });
+    const { status: code, body } = answer(received.length);
+    res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(check()).toBe(true);
+};
+
+describe("Heartbeat", () => {
+  it("posts the status with the secret, repeats, and passes on draining", async () => {
+    const edge = await fakeEdge((n) => ({ status: 200, body: { ok: true, draining: n >= 2 } }));
+    const draining: boolean[] = [];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s3cret",
+      intervalMs: 20,
+      status: () => status,
+      onDraining: (d) => draining.push(d),
+      log: () => {},
+    });
+    beat.start();
+    await until(() => edge.received.length >= 3);
+    await beat.stop();
+    expect(edge.received[0]!.auth).toBe("Bearer s3cret");
+    expect(RunnerStatusSchema.parse(edge.received[0]!.body)).toEqual(status);
+    expect(draining.slice(0, 2)).toEqual([false, true]);
+  });
+
+  it("a trigger during a beat sends one more right after it", async () => {
+    const edge = await fakeEdge(() => ({ status: 200, body: { ok: true, draining: false } }));
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 60_000,
+      status: () => status,
+      log: () => {},
+    });
+    beat.start();
+    beat.trigger();
+    beat.trigger();
+    await until(() => edge.received.length >= 2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await beat.stop();
+    expect(edge.received).toHaveLength(2);
+  });
+
+  it("logs an unreachable edge once, and recovery once", async () => {
+    let up = false;
+    const edge = await fakeEdge(() => (up ? { status: 200, body: { ok: true } } : { status: 503, body: {} }));
+    const logs: string[] = [];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 10,
+      status: () => status,
+      log: (m) => logs.push(m),
+    });
+    beat.start();
+    await until(() => edge.received.length >= 3);
+    up = true;
+    await until(() => beat.accepted >= 1);
+    await beat.stop();
+    expect(logs).toHaveLength(2);
+    expect(logs[0]).toMatch(/unreachable \(HTTP 503\)/);
+    expect(logs[1]).toMatch(/registered/);
+  });
+});

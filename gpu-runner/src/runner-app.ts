@@ -1,0 +1,111 @@
+/**
+ * Wires a runner together from its config: blob cache, llama.cpp, model pool, HTTP server and heartbeat.
+ * main.ts runs it as a process; the local stack or tests may start it in-process.
+ */
+import type { AddressInfo } from "node:net";
+import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
+import { BlobCache } from "./blob-cache";
+import { type BlobSource, EdgeBlobSource, S3BlobSource } from "./blob-source";
+import { systemClock } from "./clock";
+import { defaultMemoryBudget, type RunnerConfig } from "./config";
+import { Heartbeat } from "./heartbeat";
+import { RunnerMetrics } from "./metrics";
+import { ModelPool } from "./model-pool";
+import { createRunnerServer, type RunnerServer } from "./server";
+
+export interface RunningRunner {
+  readonly address: AddressInfo;
+  readonly server: RunnerServer;
+  readonly pool: ModelPool;
+  readonly llama: Llama;
+  /** Drains: reports draining to the edge, lets running requests finish, unloads every model. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function blobSourceFor(config: RunnerConfig): BlobSource {
+  if (config.blobSource.kind === "s3") return new S3BlobSource(config.blobSource);
+  return new EdgeBlobSource(config.edgeUrl!, config.secret);
+}
+
+export async function startRunner(
+  config: RunnerConfig,
+  log: (message: string) => void = (message) => console.error(message),
+): Promise<RunningRunner> {
+  const blobs = new BlobCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, source: blobSourceFor(config) });
+  await blobs.init();
+  // build "never": a runner must not compile llama.cpp at start; the image ships the binary it needs.
+  const llama = await getLlama({
+    gpu: config.gpu,
+    build: "never",
+    maxThreads: config.threads,
+    logLevel: LlamaLogLevel.warn,
+    logger: (level, message) => {
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) log(`llama.cpp: ${message.trimEnd()}`);
+    },
+  });
+
+  const memoryBudgetBytes =
+    config.memoryBudgetBytes ??
+    defaultMemoryBudget(llama.gpu === false ? undefined : (await llama.getVramState()).total);
+
+  let heartbeat: Heartbeat | undefined;
+  const pool = new ModelPool({
+    llama,
+    blobs,
+    clock: systemClock,
+    threads: config.threads,
+    parallel: config.parallel,
+    memoryBudgetBytes,
+    defaultNumCtx: config.defaultNumCtx,
+    defaultKeepAliveMs: config.defaultKeepAliveMs,
+    maxWaiting: config.maxWaiting,
+    onChange: () => heartbeat?.trigger(),
+  });
+  const server = createRunnerServer({
+    secret: config.secret,
+    pool,
+    blobs,
+    llama,
+    clock: systemClock,
+    metrics: new RunnerMetrics(),
+    identity: {
+      id: config.runnerId,
+      url: config.runnerUrl,
+      parallel: config.parallel,
+      memoryBudgetBytes,
+    },
+    log,
+  });
+  const address = await server.listen(config.port, config.host);
+
+  if (config.edgeUrl) {
+    heartbeat = new Heartbeat({
+      edgeUrl: config.edgeUrl,
+      secret: config.secret,
+      intervalMs: config.heartbeatIntervalMs,
+      status: server.status,
+      onDraining: (draining) => server.setDraining(draining),
+      log,
+    });
+    heartbeat.start();
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    address,
+    server,
+    pool,
+    llama,
+    stop() {
+      stopping ??= (async () => {
+        server.setDraining(true);
+        await heartbeat?.stop();
+        await heartbeat?.beatOnce();
+        await server.close();
+        await pool.dispose();
+        await llama.dispose();
+      })();
+      return stopping;
+    },
+  };
+}
