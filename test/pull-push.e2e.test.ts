@@ -167,19 +167,26 @@ describe("pull and push against docker-registry", () => {
     const manifest = await registryManifest("corral/tiny");
     for (const l of manifest.layers) expect(proxy.served(l.digest)).toBe(0);
 
-    // Chat on the pulled model, once the inference path works for tenant A's original.
-    const a = new Ollama({ host: stack.url, headers: { Authorization: `Bearer ${stack.key}` } });
-    const reference = await a
-      .chat({ model: "tiny", messages: [{ role: "user", content: "hi" }], options: { num_predict: 4, seed: 1 } })
-      .catch(() => null);
-    if (reference) {
-      const reply = await ollama.chat({
-        model: name,
-        messages: [{ role: "user", content: "hi" }],
-        options: { num_predict: 4, seed: 1 },
+    // Chat on the pulled model, once the inference path works (probed on tenant A's original, with a deadline).
+    const chat = async (key: string, model: string) => {
+      const res = await fetch(`${stack.url}/api/chat`, {
+        method: "POST",
+        headers: auth(key),
+        body: JSON.stringify({
+          model,
+          messages: [{ role: "user", content: "hi" }],
+          stream: false,
+          options: { num_predict: 4, seed: 1, temperature: 0 },
+        }),
+        signal: AbortSignal.timeout(60_000),
       });
-      expect(reply.done).toBe(true);
-      expect(reply.message.content).toBe(reference.message.content);
+      return res.ok ? ((await res.json()) as { done: boolean; message: { content: string } }) : null;
+    };
+    const reference = await chat(stack.key, "tiny").catch(() => null);
+    if (reference) {
+      const reply = await chat(tenantB.key, name);
+      expect(reply?.done).toBe(true);
+      expect(reply?.message.content).toBe(reference.message.content);
     } else {
       console.warn("inference on tiny failed for tenant A; skipping the chat-on-pulled-model assertion");
     }

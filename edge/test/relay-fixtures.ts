@@ -23,6 +23,16 @@ export const bindings = env as unknown as Env;
 export const isolatedScheduler = (name: string) => bindings.SCHEDULER.get(bindings.SCHEDULER.idFromName(name));
 export const globalScheduler = () => isolatedScheduler(SCHEDULER_NAME);
 
+/**
+ * Replaces a Durable Object's clock (Scheduler and TenantLimiter read `clock()`). The cast is needed because the
+ * test pool's constraint wants the test Env, not the Worker's.
+ */
+export async function useClock(stub: { id: DurableObjectId }, now: () => number): Promise<void> {
+  await runInDurableObject(stub as unknown as DurableObjectStub, (instance) => {
+    (instance as unknown as { clock: () => number }).clock = now;
+  });
+}
+
 /** Empties the fleet the relay uses (storage and the live instance). */
 export async function resetFleet(): Promise<void> {
   await runInDurableObject(globalScheduler(), async (_instance, state) => {

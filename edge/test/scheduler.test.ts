@@ -1,8 +1,8 @@
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { renderSchedulerMetrics } from "../src/scheduler/stats";
 import type { AcquireRequest, AcquireResult } from "../src/scheduler/types";
-import { eventually, isolatedScheduler, loaded, runnerStatus } from "./relay-fixtures";
+import { eventually, isolatedScheduler, loaded, runnerStatus, useClock } from "./relay-fixtures";
 
 let counter = 0;
 /** A fresh scheduler with a controllable clock. */
@@ -10,9 +10,7 @@ async function scheduler(config: Record<string, number> = {}) {
   const name = `unit-${counter++}-${crypto.randomUUID()}`;
   const stub = isolatedScheduler(name);
   const clock = { now: 1_000_000 };
-  await runInDurableObject(stub, (instance) => {
-    instance.clock = () => clock.now;
-  });
+  await useClock(stub, () => clock.now);
   if (Object.keys(config).length > 0) await stub.configure(config);
   return { stub, clock, name };
 }
@@ -30,7 +28,7 @@ function granted(r: AcquireResult): { lease_id: string; runner_id: string } {
 }
 
 /** Whether a pending acquire has settled, without waiting for it. */
-async function settled<T>(p: Promise<T>): Promise<boolean> {
+async function settled(p: PromiseLike<unknown>): Promise<boolean> {
   const marker = Symbol();
   // Two round trips to the object let an in-flight settle land first.
   await new Promise((r) => setTimeout(r, 10));
@@ -71,6 +69,19 @@ describe("placement", () => {
       runnerStatus("a", { memory_free: 500, loaded: [loaded(N, { size: 5_000, busy_sequences: 1 })] }),
     );
     expect(await stub.acquire(req())).toEqual({ ok: false, reason: "queue_full" });
+  });
+
+  it("loads on a fresh runner, which reports no slots until it holds a model", async () => {
+    const { stub } = await scheduler();
+    await stub.heartbeat(runnerStatus("fresh", { slots: 0 }));
+    const leases = [];
+    for (let i = 0; i < 4; i++) leases.push(granted(await stub.acquire(req())).runner_id);
+    expect(leases).toEqual(["fresh", "fresh", "fresh", "fresh"]);
+    // Four sequences assumed while loading; the fifth waits for the runner to report the real number.
+    const fifth = stub.acquire(req());
+    expect(await settled(fifth)).toBe(false);
+    await stub.heartbeat(runnerStatus("fresh", { slots: 8, loaded: [loaded(M, { sequences: 8, busy_sequences: 4 })] }));
+    expect(granted(await fifth).runner_id).toBe("fresh");
   });
 
   it("refuses a model larger than every runner", async () => {

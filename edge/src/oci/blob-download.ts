@@ -9,7 +9,9 @@
  * blob of the manifest is in: Ollama's `verifying sha256 digest` step.
  */
 import { ApiError } from "@corral/protocol";
-import { startUpload, type UploadStatus, uploadPart, uploadStatus } from "../registry/multipart";
+import { visibleDigests } from "../db/blobs";
+import { completeUpload, startUpload, type UploadStatus, uploadPart, uploadStatus } from "../registry/multipart";
+import { storeBlob } from "../registry/upload";
 import { isRetryableStatus, RegistryClient, RegistryHttpError, type RegistryRef } from "./client";
 import type { OciEnv, PullSettings } from "./config";
 import { sleep } from "./http";
@@ -240,4 +242,42 @@ async function fetchPart(
     stopStallTimer();
     jobSignal.removeEventListener("abort", onAbort);
   }
+}
+
+export interface CommitJob {
+  tenantId: string;
+  digest: string;
+  size: number;
+  /** From downloadBlob; null for an empty blob. */
+  uploadId: string | null;
+}
+
+/** Ollama's wording for a blob whose bytes do not hash to its digest. */
+function pullDigestMismatch(err: ApiError, digest: string): ApiError {
+  const got = /got "?(sha256:[0-9a-f]{64})"?/.exec(err.message)?.[1] ?? "a different digest";
+  return new ApiError(400, `digest mismatch, file must be downloaded again: want ${digest}, got ${got}`);
+}
+
+/**
+ * The verify step: completes the blob's upload, which the registry module does only when the full SHA-256
+ * matches; a mismatch discards the upload, so the next pull downloads the blob again.
+ */
+export async function commitUpload(env: OciEnv, job: CommitJob): Promise<void> {
+  if (job.uploadId === null) {
+    await storeBlob(env, job.tenantId, job.digest, new ReadableStream({ start: (c) => c.close() }), 0);
+    return;
+  }
+  try {
+    await completeUpload(env, job.tenantId, job.digest, job.uploadId);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.message.startsWith("digest mismatch")) {
+      await forgetUpload(env, job.tenantId, job.digest);
+      throw pullDigestMismatch(err, job.digest);
+    }
+    // Completed already (a retried commit): fine once the blob is the tenant's.
+    const visible = await visibleDigests(env.DB, job.tenantId, [job.digest]);
+    if (!visible.has(job.digest)) throw err;
+  }
+  await forgetUpload(env, job.tenantId, job.digest);
 }

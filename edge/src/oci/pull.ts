@@ -27,13 +27,10 @@ import { getModel, putModelStatements } from "../db/models";
 import { getTenant } from "../db/tenants";
 import { releaseModelBlobs } from "../registry/gc";
 import { type Layer, type Manifest, MediaType, manifestDigests, parseManifest } from "../registry/manifest";
-import { completeUpload } from "../registry/multipart";
 import { requireModelName } from "../registry/names";
 import { blobKey } from "../registry/store";
-import { storeBlob } from "../registry/upload";
 import type { BlobJob } from "./blob-download";
-import { forgetUpload } from "./blob-download";
-import { fetchBlob } from "./blob-fetcher";
+import { commitBlob, fetchBlob } from "./blob-fetcher";
 import { RegistryClient, type RegistryRef } from "./client";
 import { allowPrivateRegistries, type OciEnv, pullSettings } from "./config";
 import { loadCredentials } from "./credentials";
@@ -90,33 +87,6 @@ async function assertModelFitsQuota(env: OciEnv, tenantId: string, blobs: Layer[
   if (used + needed > quota) {
     throw new ApiError(413, `storage quota exceeded: ${used} of ${quota} bytes used, this model needs ${needed} more`);
   }
-}
-
-/** Ollama's wording for a blob whose bytes do not hash to its digest. */
-function pullDigestMismatch(err: ApiError, digest: string): ApiError {
-  const got = /got "?(sha256:[0-9a-f]{64})"?/.exec(err.message)?.[1] ?? "a different digest";
-  return new ApiError(400, `digest mismatch, file must be downloaded again: want ${digest}, got ${got}`);
-}
-
-/** The verify step: completes the blob's upload (the registry module checks the full SHA-256 first). */
-async function commitBlob(env: OciEnv, tenantId: string, layer: Layer, uploadId: string | null): Promise<void> {
-  if (uploadId === null) {
-    await storeBlob(env, tenantId, layer.digest, new ReadableStream({ start: (c) => c.close() }), 0);
-    return;
-  }
-  try {
-    await completeUpload(env, tenantId, layer.digest, uploadId);
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    if (err.message.startsWith("digest mismatch")) {
-      await forgetUpload(env, tenantId, layer.digest);
-      throw pullDigestMismatch(err, layer.digest);
-    }
-    // Another pull sharing this download completed it first.
-    const visible = await visibleDigests(env.DB, tenantId, [layer.digest]);
-    if (err.status !== 404 || !visible.has(layer.digest)) throw err;
-  }
-  await forgetUpload(env, tenantId, layer.digest);
 }
 
 /** Inline copies of small text layers, so resolve and show never read them from R2. */
@@ -205,7 +175,7 @@ export async function* pullModel(
     yield { status: "verifying sha256 digest" };
     for (const { layer, uploadId } of fetched) {
       signal.throwIfAborted();
-      await commitBlob(env, tenantId, layer, uploadId);
+      await commitBlob(env, { tenantId, digest: layer.digest, size: layer.size, uploadId }, fetcher !== undefined);
     }
     await renewPins();
 

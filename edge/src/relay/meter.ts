@@ -85,6 +85,7 @@ export class StreamMeter {
   private readonly decoder = new TextDecoder();
   private partial = "";
   private truncated = false;
+  private droppedDone = false;
   /** Complete non-final lines seen: the output estimate for a stream cut short (about one token per line). */
   lines = 0;
   done = false;
@@ -117,6 +118,8 @@ export class StreamMeter {
   private keep(piece: string): void {
     this.partial += piece;
     if (this.partial.length > PARSE_LIMIT) {
+      // Only the tail is kept; remember whether the dropped head marked the line final.
+      if (DONE_PATTERN.test(this.partial.slice(0, -TAIL_KEEP))) this.droppedDone = true;
       this.partial = this.partial.slice(-TAIL_KEEP);
       this.truncated = true;
     }
@@ -130,13 +133,15 @@ export class StreamMeter {
 
   private line(line: string): void {
     const truncated = this.truncated;
+    const droppedDone = this.droppedDone;
     this.truncated = false;
+    this.droppedDone = false;
     if (line.trim() === "") return;
-    if (ERROR_PATTERN.test(line)) {
+    if (!truncated && ERROR_PATTERN.test(line)) {
       this.error = parseError(line) ?? "runner error";
       return;
     }
-    if (!DONE_PATTERN.test(line)) {
+    if (!droppedDone && !DONE_PATTERN.test(line)) {
       this.lines++;
       return;
     }

@@ -50,15 +50,20 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     { tenantId: c.get("tenantId"), keyId: c.get("keyId") ?? null, endpoint, model: request.model },
   );
 
-  const permit = await run.admit();
-  if (!permit.ok) return tooManyRequests(permit);
-  let model: ResolvedModel;
-  try {
-    model = await resolveModel(c.env, run.info.tenantId, request.model);
-  } catch (err) {
+  // Quotas and the model name are independent lookups: do both at once to keep the time to first token short.
+  const [permit, resolved] = await Promise.allSettled([
+    run.admit(),
+    resolveModel(c.env, run.info.tenantId, request.model),
+  ]);
+  if (permit.status === "fulfilled" && !permit.value.ok) {
     run.abandon();
-    throw err;
+    return tooManyRequests(permit.value);
   }
+  if (permit.status === "rejected" || resolved.status === "rejected") {
+    run.abandon();
+    throw permit.status === "rejected" ? permit.reason : (resolved as PromiseRejectedResult).reason;
+  }
+  const model = resolved.value;
   run.modelDigest = model.digest;
 
   // One signal for the whole request: the client going away aborts the wait, the upstream fetch and the relay.

@@ -47,12 +47,21 @@ export const psRoutes = new Hono<AppBindings>().get("/ps", async (c) => {
 async function readConfigs(env: Env, digests: string[]): Promise<Map<string, Partial<ConfigV2>>> {
   const out = new Map<string, Partial<ConfigV2>>();
   if (digests.length === 0) return out;
-  const { results } = await env.DB.prepare(
-    `SELECT digest, content FROM blobs WHERE digest IN (${digests.map(() => "?").join(", ")})`,
-  )
-    .bind(...digests)
-    .all<{ digest: string; content: string | null }>();
-  const inline = new Map(results.map((r) => [r.digest, r.content]));
+  // D1 binds at most 100 parameters per statement.
+  const batches: string[][] = [];
+  for (let i = 0; i < digests.length; i += 90) batches.push(digests.slice(i, i + 90));
+  const results = await env.DB.batch(
+    batches.map((batch) =>
+      env.DB.prepare(`SELECT digest, content FROM blobs WHERE digest IN (${batch.map(() => "?").join(", ")})`).bind(
+        ...batch,
+      ),
+    ),
+  );
+  const inline = new Map(
+    results.flatMap((r) =>
+      (r.results as { digest: string; content: string | null }[]).map((row) => [row.digest, row.content]),
+    ),
+  );
   await Promise.all(
     digests.map(async (digest) => {
       try {

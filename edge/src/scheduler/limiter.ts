@@ -40,7 +40,7 @@ export class TenantLimiter extends DurableObject<Env> {
   async acquire(requestId: string, quotas: LimitQuotas): Promise<PermitResult> {
     const sql = this.ctx.storage.sql;
     const now = this.clock();
-    sql.exec("DELETE FROM active WHERE started_at < ?", now - STALE_PERMIT_MS);
+    sql.exec("DELETE FROM active WHERE started_at <= ?", now - STALE_PERMIT_MS);
 
     const concurrent = quotas.concurrent_requests;
     if (concurrent !== null) {

@@ -12,24 +12,29 @@ import type { LoadedModel } from "@corral/protocol/runner";
 import type { Lease, RunnerState } from "./types";
 
 export function isReady(runner: RunnerState, now: number): boolean {
-  return !runner.draining_self && !runner.draining_operator && runner.unhealthy_until <= now && runner.slots > 0;
+  return !runner.draining_self && !runner.draining_operator && runner.unhealthy_until <= now;
 }
+
+/** Sequences a runner gives a model it has not reported yet (the runner's PARALLEL default). */
+export const DEFAULT_SEQUENCES = 4;
 
 /** Leases grouped per runner and model, counted once per placement pass. */
 export class LeaseIndex {
   private readonly byRunner = new Map<string, Map<string, Lease[]>>();
 
   constructor(leases: Iterable<Lease>) {
-    for (const lease of leases) {
-      let models = this.byRunner.get(lease.runner_id);
-      if (!models) {
-        models = new Map();
-        this.byRunner.set(lease.runner_id, models);
-      }
-      const list = models.get(lease.model_blob);
-      if (list) list.push(lease);
-      else models.set(lease.model_blob, [lease]);
+    for (const lease of leases) this.add(lease);
+  }
+
+  add(lease: Lease): void {
+    let models = this.byRunner.get(lease.runner_id);
+    if (!models) {
+      models = new Map();
+      this.byRunner.set(lease.runner_id, models);
     }
+    const list = models.get(lease.model_blob);
+    if (list) list.push(lease);
+    else models.set(lease.model_blob, [lease]);
   }
 
   models(runnerId: string): Map<string, Lease[]> {
@@ -48,24 +53,31 @@ export class LeaseIndex {
 const findLoaded = (runner: RunnerState, modelBlob: string): LoadedModel | undefined =>
   runner.loaded.find((m) => m.model_blob === modelBlob);
 
-/** Sequences a model being loaded will get: what the runner gives its other models, else its slot count. */
-function provisionalSequences(runner: RunnerState): number {
+/**
+ * Sequences a model being loaded will get: what the runner gives its other models, else the default. The runner
+ * heartbeats as soon as the load finishes, which replaces the guess with the truth.
+ */
+function provisionalSequences(runner: RunnerState, fallback: number): number {
   let most = 0;
   for (const m of runner.loaded) most = Math.max(most, m.sequences);
-  return most > 0 ? most : runner.slots;
+  return most > 0 ? most : fallback;
 }
 
 /**
- * Free sequences for `modelBlob` on `runner`, or null when the runner neither holds nor is loading it.
- * Bounded by the runner-wide slot count too.
+ * Free sequences for `modelBlob` on `runner`, or null when the runner neither holds nor is loading it. (A runner's
+ * `slots` is the sum of its loaded models' sequences, not a cap of its own: each model's sequences are the limit.)
  */
-export function freeSequences(runner: RunnerState, modelBlob: string, leases: LeaseIndex): number | null {
+export function freeSequences(
+  runner: RunnerState,
+  modelBlob: string,
+  leases: LeaseIndex,
+  defaultSequences = DEFAULT_SEQUENCES,
+): number | null {
   const mine = leases.count(runner.id, modelBlob);
   const loaded = findLoaded(runner, modelBlob);
   if (!loaded && mine === 0) return null;
-  const sequences = loaded && loaded.sequences > 0 ? loaded.sequences : provisionalSequences(runner);
-  const runnerFree = runner.slots - leases.count(runner.id);
-  return Math.max(0, Math.min(sequences - mine, runnerFree));
+  const sequences = loaded && loaded.sequences > 0 ? loaded.sequences : provisionalSequences(runner, defaultSequences);
+  return Math.max(0, sequences - mine);
 }
 
 export interface MemoryView {
@@ -100,21 +112,20 @@ export function chooseRunner(
   runners: Iterable<RunnerState>,
   leases: LeaseIndex,
   now: number,
+  defaultSequences = DEFAULT_SEQUENCES,
 ): RunnerState | null {
   const excluded = new Set(req.exclude ?? []);
   const ready = [...runners].filter((r) => isReady(r, now) && !excluded.has(r.id)).sort((a, b) => cmp(a.id, b.id));
 
   let best: { runner: RunnerState; score: number } | null = null;
   for (const runner of ready) {
-    const free = freeSequences(runner, req.model_blob, leases);
+    const free = freeSequences(runner, req.model_blob, leases, defaultSequences);
     if (free !== null && free > 0 && (!best || free > best.score)) best = { runner, score: free };
   }
   if (best) return best.runner;
 
   // Loading somewhere new: only runners without the model (a runner that holds it is full, see above).
-  const canStart = ready.filter(
-    (r) => freeSequences(r, req.model_blob, leases) === null && leases.count(r.id) < r.slots,
-  );
+  const canStart = ready.filter((r) => freeSequences(r, req.model_blob, leases) === null);
   let roomy: { runner: RunnerState; score: number } | null = null;
   let afterUnload: { runner: RunnerState; score: number } | null = null;
   for (const runner of canStart) {

@@ -221,13 +221,15 @@ export class Scheduler extends DurableObject<Env> {
 
   /** Hands queued requests to runners with room, round robin over tenants within each model's queue. */
   private dispatch(): void {
+    if (this.queues.size === 0) return;
     const now = this.clock();
+    const index = new LeaseIndex(this.leases.values());
     for (const [model, queue] of this.queues) {
       let progress = true;
       while (progress && queue.size > 0) {
         progress = false;
         for (const head of queue.heads()) {
-          const grant = this.tryPlace(head.request, now, head.enqueued_at);
+          const grant = this.tryPlace(head.request, now, head.enqueued_at, index);
           if (!grant) continue;
           queue.remove(head);
           head.settle({ ok: true, grant });
@@ -238,8 +240,13 @@ export class Scheduler extends DurableObject<Env> {
     }
   }
 
-  private tryPlace(request: AcquireRequest, now: number, enqueuedAt: number): Grant | null {
-    const runner = chooseRunner(request, this.runners.values(), new LeaseIndex(this.leases.values()), now);
+  private tryPlace(
+    request: AcquireRequest,
+    now: number,
+    enqueuedAt: number,
+    index = new LeaseIndex(this.leases.values()),
+  ): Grant | null {
+    const runner = chooseRunner(request, this.runners.values(), index, now, this.config.defaultSequences);
     if (!runner) return null;
     const lease: Lease = {
       id: crypto.randomUUID(),
@@ -251,6 +258,7 @@ export class Scheduler extends DurableObject<Env> {
       created_at: now,
     };
     this.leases.set(lease.id, lease);
+    index.add(lease);
     this.ctx.storage.sql.exec("INSERT INTO leases (id, state) VALUES (?, ?)", lease.id, JSON.stringify(lease));
     const waited = now - enqueuedAt;
     this.counters.dispatched++;

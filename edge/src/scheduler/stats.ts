@@ -149,7 +149,7 @@ export function renderSchedulerMetrics(stats: SchedulerStats): string {
       stats.runners.filter((r) => r.state === s).length,
     ]),
   );
-  family("corral_scheduler_slots", "gauge", "Sequence slots over all runners.", [["", t.slots]]);
+  family("corral_scheduler_slots", "gauge", "Sequences of loaded models over all runners.", [["", t.slots]]);
   family("corral_scheduler_busy_sequences_total", "gauge", "Busy sequences over all runners.", [
     ["", t.busy_sequences],
   ]);

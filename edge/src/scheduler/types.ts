@@ -137,10 +137,13 @@ export interface SchedulerConfig {
   leaseGraceMs: number;
   /** A model being loaded may take this long before the runner must report it. */
   loadGraceMs: number;
+  /** Sequences assumed for a model a runner is loading, until its heartbeat reports the real number. */
+  defaultSequences: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
-  heartbeatIntervalMs: 5_000,
+  // The runner's HEARTBEAT_INTERVAL_MS default: a dead runner is evicted after about 6 s.
+  heartbeatIntervalMs: 2_000,
   missedHeartbeats: 3,
   maxQueuePerModel: 512,
   noRunnerWaitMs: 30_000,
@@ -148,4 +151,5 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   unhealthyCooldownMs: 30_000,
   leaseGraceMs: 30_000,
   loadGraceMs: 5 * 60_000,
+  defaultSequences: 4,
 };

@@ -2,7 +2,23 @@
 // trim markers ("{{- " / " -}}") eat the adjacent ASCII whitespace, comments ("{{/* */}}") vanish, and a lexical
 // error becomes a final "error" token that the parser reports when it reaches it.
 
+export const KEYWORDS = [
+  "block",
+  "break",
+  "continue",
+  "define",
+  "else",
+  "end",
+  "if",
+  "nil",
+  "range",
+  "template",
+  "with",
+] as const;
+export type Keyword = (typeof KEYWORDS)[number];
+
 export type TokenType =
+  | Keyword
   | "text"
   | "leftDelim"
   | "rightDelim"
@@ -24,19 +40,7 @@ export type TokenType =
   | "assign"
   | "char"
   | "eof"
-  | "error"
-  // keywords
-  | "block"
-  | "break"
-  | "continue"
-  | "define"
-  | "else"
-  | "end"
-  | "if"
-  | "nil"
-  | "range"
-  | "template"
-  | "with";
+  | "error";
 
 export interface Token {
   readonly type: TokenType;
@@ -45,19 +49,7 @@ export interface Token {
   readonly line: number;
 }
 
-const KEYWORDS: ReadonlyMap<string, TokenType> = new Map<string, TokenType>([
-  ["block", "block"],
-  ["break", "break"],
-  ["continue", "continue"],
-  ["define", "define"],
-  ["else", "else"],
-  ["end", "end"],
-  ["if", "if"],
-  ["nil", "nil"],
-  ["range", "range"],
-  ["template", "template"],
-  ["with", "with"],
-]);
+const isKeyword = (word: string): word is Keyword => (KEYWORDS as readonly string[]).includes(word);
 
 const LEFT_DELIM = "{{";
 const RIGHT_DELIM = "}}";
@@ -328,8 +320,7 @@ class Lexer {
       }
       const word = this.input.slice(this.start, this.pos);
       if (!this.atTerminator()) return this.errorf(`bad character ${formatRune(r ?? "")}`);
-      const keyword = KEYWORDS.get(word);
-      if (keyword) this.emit(keyword);
+      if (isKeyword(word)) this.emit(word);
       else if (word === "true" || word === "false") this.emit("bool");
       else this.emit("identifier");
       return this.lexInsideAction;

@@ -4,7 +4,7 @@
 import type { ArgNode, ChainNode, CommandNode, PipeNode, Pos, VariableNode } from "./ast";
 import { nodeString } from "./ast";
 import { TemplateError } from "./errors";
-import type { Token, TokenType } from "./lexer";
+import { KEYWORDS, type Token, type TokenType } from "./lexer";
 import { parseNumber, unquoteChar, unquoteString } from "./literals";
 
 const OPERAND_START: ReadonlySet<TokenType> = new Set<TokenType>([
@@ -140,7 +140,7 @@ export class PipelineParser {
     }
   }
 
-  protected checkPipeline(pipe: PipeNode, context: string): void {
+  private checkPipeline(pipe: PipeNode, context: string): void {
     if (pipe.cmds.length === 0) this.errorf(`missing value for ${context}`);
     pipe.cmds.slice(1).forEach((c, i) => {
       const first = c.args[0]!.type;
@@ -150,7 +150,7 @@ export class PipelineParser {
     });
   }
 
-  protected command(): CommandNode {
+  private command(): CommandNode {
     const cmd: CommandNode = { type: "command", pos: this.posOf(this.peekNonSpace()), args: [] };
     for (;;) {
       this.peekNonSpace();
@@ -166,7 +166,7 @@ export class PipelineParser {
     return cmd;
   }
 
-  protected operand(): ArgNode | null {
+  private operand(): ArgNode | null {
     const node = this.term();
     if (!node) return null;
     if (this.peek().type !== "field") return node;
@@ -189,7 +189,7 @@ export class PipelineParser {
     return chain;
   }
 
-  protected term(): ArgNode | null {
+  private term(): ArgNode | null {
     const token = this.nextNonSpace();
     const pos = this.posOf(token);
     switch (token.type) {
@@ -235,13 +235,13 @@ export class PipelineParser {
     return null;
   }
 
-  protected useVar(token: Token): VariableNode {
+  private useVar(token: Token): VariableNode {
     const v = this.newVariable(token);
     if (!this.vars.includes(v.ident[0]!)) this.errorf(`undefined variable ${JSON.stringify(v.ident[0])}`);
     return v;
   }
 
-  protected newVariable(token: Token): VariableNode {
+  private newVariable(token: Token): VariableNode {
     return { type: "variable", pos: this.posOf(token), ident: token.val.split(".") };
   }
 }
@@ -250,11 +250,7 @@ export class PipelineParser {
 function tokenString(t: Token): string {
   if (t.type === "eof") return "EOF";
   if (t.type === "error") return t.val;
-  if (
-    ["block", "break", "continue", "define", "else", "end", "if", "nil", "range", "template", "with"].includes(t.type)
-  ) {
-    return `<${t.val}>`;
-  }
+  if ((KEYWORDS as readonly string[]).includes(t.type)) return `<${t.val}>`;
   if ([...t.val].length > 10) return `${JSON.stringify([...t.val].slice(0, 10).join(""))}...`;
   return JSON.stringify(t.val);
 }

@@ -1,4 +1,6 @@
+import { messageSchema, toolSchema } from "@corral/protocol/schema-fields";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { TemplateError } from "./errors";
 import { parseTemplate } from "./gotemplate";
 import {
@@ -369,5 +371,26 @@ describe("renderGenerate (GenerateHandler)", () => {
     const modelMessages = [user("m"), assistant("n")];
     expect(renderGenerate({ template: t, prompt: "p", modelMessages })).toBe("[m][n][p]");
     expect(renderGenerate({ template: t, prompt: "p", modelMessages, context: "" })).toBe("[p]");
+  });
+});
+
+describe("with messages and tools as @corral/protocol parses them", () => {
+  it("renders a tool round trip", () => {
+    const messages = z.array(messageSchema).parse([
+      { role: "User", content: "weather?" },
+      { role: "assistant", tool_calls: [{ function: { name: "get_weather", arguments: { city: "Oslo" } } }] },
+      { role: "tool", content: "-3", tool_name: "get_weather" },
+    ]);
+    const tools = z.array(toolSchema).parse([
+      {
+        type: "function",
+        function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+      },
+    ]);
+    const template =
+      "{{ range .Tools }}{{ .Function }}{{ end }}|{{ range .Messages }}{{ .Role }}:{{ .Content }}{{ range .ToolCalls }}{{ .Function.Name }}{{ .Function.Arguments }}{{ end }}{{ with .ToolName }}({{ . }}){{ end }};{{ end }}";
+    expect(renderChat({ template, messages, tools })).toBe(
+      '{"name":"get_weather","description":"","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}|user:weather?;assistant:get_weather{"city":"Oslo"};tool:-3(get_weather);',
+    );
   });
 });

@@ -2,7 +2,7 @@
 // chatPrompt's truncation and image tags (server/prompt.go) and the /api/generate message assembly
 // (server/routes.go GenerateHandler).
 
-import type { ActionNode, ListNode } from "./ast";
+import type { ActionNode } from "./ast";
 import { GoTemplate } from "./gotemplate";
 import {
   ollamaFuncs,
@@ -328,5 +328,3 @@ export function buildGeneratePrompt(options: GeneratePromptOptions): ChatPrompt 
 export function renderGenerate(options: GeneratePromptOptions): string {
   return buildGeneratePrompt(options).prompt;
 }
-
-export type { ListNode };
