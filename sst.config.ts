@@ -43,6 +43,13 @@ export default $config({
       },
     });
 
+    // Blob garbage collection (the Worker's `scheduled` handler), as wrangler.toml's [triggers].
+    new cloudflare.WorkersCronTrigger("BlobGc", {
+      accountId: process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID ?? "",
+      scriptName: edge.nodes.worker.scriptName,
+      schedules: [{ cron: "*/15 * * * *" }],
+    });
+
     return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
   },
 });

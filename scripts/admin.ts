@@ -65,7 +65,12 @@ async function main() {
       return call(
         "PUT",
         `/tenants/${need(0, "tenant")}/quotas`,
-        Object.fromEntries(rest.slice(1).map((kv) => kv.split("=")).map(([k, v]) => [k, quotaValue(v ?? "")])),
+        Object.fromEntries(
+          rest
+            .slice(1)
+            .map((kv) => kv.split("="))
+            .map(([k, v]) => [k, quotaValue(v ?? "")]),
+        ),
       );
     case "usage": {
       const q = new URLSearchParams();

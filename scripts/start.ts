@@ -46,7 +46,11 @@ async function main() {
   const persistTo = join(stateDir, "wrangler");
   const baseUrl = `http://127.0.0.1:${port}`;
 
-  await runOnce(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], wranglerEnv);
+  await runOnce(
+    bin("wrangler"),
+    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo],
+    wranglerEnv,
+  );
 
   const edge = startProcess(
     "edge",
@@ -103,7 +107,9 @@ async function main() {
   if (!process.env.CORRAL_DEV_KEY) saveDevState(stateDir, { ...state, dev_key: key });
   for (const model of builtInModels()) await ensureModel(baseUrl, key, model.name, model.gguf);
   await Promise.all(
-    Array.from({ length: runnerCount }, (_, i) => waitForHttp(`http://127.0.0.1:${runnerBasePort + i}/`, 60_000, () => true)),
+    Array.from({ length: runnerCount }, (_, i) =>
+      waitForHttp(`http://127.0.0.1:${runnerBasePort + i}/`, 60_000, () => true),
+    ),
   );
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -1,5 +1,5 @@
-import type { Scheduler } from "./scheduler/scheduler";
 import type { TenantLimiter } from "./scheduler/limiter";
+import type { Scheduler } from "./scheduler/scheduler";
 
 export interface Env {
   DB: D1Database;

@@ -6,6 +6,6 @@ export * from "./json-body";
 export * from "./names";
 export * from "./ndjson";
 export * from "./options";
+export * from "./runner";
 export * from "./schemas";
 export * from "./types";
-export * from "./runner";

@@ -29,7 +29,8 @@ export async function ensureDevTenant(
   wanted: { explicitKey?: string; persistedKey?: string },
 ): Promise<string> {
   const { tenants } = await edge.admin<{ tenants: { id: string; name: string }[] }>("GET", "/tenants");
-  const tenant = tenants.find((t) => t.name === "dev") ?? (await edge.admin<{ id: string }>("POST", "/tenants", { name: "dev" }));
+  const tenant =
+    tenants.find((t) => t.name === "dev") ?? (await edge.admin<{ id: string }>("POST", "/tenants", { name: "dev" }));
   const candidate = wanted.explicitKey ?? wanted.persistedKey;
   if (candidate && (await edge.keyWorks(candidate))) return candidate;
   const issued = await edge.admin<{ key: string }>("POST", `/tenants/${tenant.id}/keys`, {

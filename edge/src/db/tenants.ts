@@ -44,7 +44,12 @@ export async function createTenant(db: D1Database, name: string, now = Date.now(
     .bind(id, name, now)
     .run();
   if (res.meta.changes === 0) throw new ApiError(409, `tenant "${name}" already exists`);
-  return { id, name, created_at: now, quotas: { storage_bytes: null, requests_per_minute: null, concurrent_requests: null } };
+  return {
+    id,
+    name,
+    created_at: now,
+    quotas: { storage_bytes: null, requests_per_minute: null, concurrent_requests: null },
+  };
 }
 
 export async function getTenant(db: D1Database, idOrName: string): Promise<Tenant | null> {

@@ -3,11 +3,17 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { requireAdmin } from "../auth";
 import { readJson } from "../body";
-import { usageSummary } from "../db/usage";
 import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
+import { usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
 
-const CreateTenant = z.object({ name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/) });
+const CreateTenant = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+});
 const IssueKey = z.object({
   label: z.string().max(200).optional(),
   // Only for operators who bring their own secret (the local stack's CORRAL_DEV_KEY).

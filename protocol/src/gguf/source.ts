@@ -32,7 +32,7 @@ export const isGgufError = (err: unknown): err is GgufError => err instanceof Gg
 
 const FIRST_WINDOW_BYTES = 64 * 1024;
 const MAX_WINDOW_BYTES = 16 * 1024 * 1024;
-const textDecoder = new TextDecoder("utf-8", { fatal: false });
+const textDecoder = new TextDecoder("utf-8");
 
 /**
  * A forward-only cursor over a ByteSource that fetches growing windows and never re-reads a byte: when a window
