@@ -1,6 +1,6 @@
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
-import { requireRunner, requireTenant } from "./auth";
+import { requireAdmin, requireRunner, requireTenant } from "./auth";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
 import { adminRoutes } from "./routes/admin";
@@ -20,6 +20,7 @@ import { rootRoutes } from "./routes/root";
 import { showRoutes } from "./routes/show";
 import { tagsRoutes } from "./routes/tags";
 import { usageRoutes } from "./routes/usage";
+import { schedulerMetrics } from "./scheduler/stats";
 
 /** The route table, top to bottom. Each module is one API resource and mounts its own paths under its prefix. */
 export function createApp() {
@@ -32,6 +33,9 @@ export function createApp() {
 
   // Operators (admin secret) and runners (runner secret).
   app.route("/admin", adminRoutes);
+  app.get("/metrics", requireAdmin, async (c) =>
+    c.text(await schedulerMetrics(c.env), 200, { "content-type": "text/plain; version=0.0.4" }),
+  );
   app.use("/internal/*", requireRunner);
   app.route("/internal", internalRoutes);
 

@@ -10,6 +10,7 @@ import { decryptSecret, encryptSecret, normalizeRegistryHost } from "../src/oci/
 import { MAX_BLOB_SIZE, manifestBlobs, validateRegistryManifest } from "../src/oci/manifest";
 import { blobProgress, shortDigest } from "../src/oci/progress";
 import { assertRegistryUrl, parseIpv6, privateHostReason } from "../src/oci/ssrf";
+import { Latest } from "../src/oci/watch";
 import { MANIFEST_MEDIA_TYPE, MediaType } from "../src/registry/manifest";
 
 const hex = (c: string) => c.repeat(64);
@@ -324,5 +325,34 @@ describe("progress and credentials", () => {
     await expect(decryptSecret("key-1", "t_b", "reg.example.com", sealed)).rejects.toThrow(ApiError);
     await expect(decryptSecret("key-1", "t_a", "other.example.com", sealed)).rejects.toThrow(ApiError);
     await expect(decryptSecret("key-2", "t_a", "reg.example.com", sealed)).rejects.toThrow(ApiError);
+  });
+});
+
+describe("latest-value progress", () => {
+  it("yields only values that were set, the newest each time, and ends or fails with the producer", async () => {
+    const latest = new Latest(0);
+    const seen: number[] = [];
+    const reading = (async () => {
+      for await (const v of latest.changes(1)) seen.push(v);
+    })();
+    latest.set(5);
+    await new Promise((r) => setTimeout(r, 20));
+    latest.set(6);
+    latest.set(7);
+    latest.end();
+    await reading;
+    expect(seen[0]).toBe(5);
+    expect(seen.at(-1)).toBe(7);
+    expect(seen).not.toContain(0);
+
+    const failing = new Latest(0);
+    failing.fail(new Error("boom"));
+    await expect(
+      (async () => {
+        for await (const _ of failing.changes(1)) {
+          // nothing
+        }
+      })(),
+    ).rejects.toThrow("boom");
   });
 });

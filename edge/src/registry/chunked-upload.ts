@@ -58,9 +58,12 @@ export async function storeChunkedBlob(
   try {
     const existing = await getBlob(env.DB, digest);
     const stored = existing !== null && (await env.BLOBS.head(blobKey(digest))) !== null;
-    const { size, hex } = await readBody(body, stored ? null : writer, () => writer.checkQuota(writer.received));
+    // Bytes another tenant stored already are only hashed (and counted against the quota, part by part).
+    const sink: BodySink = stored ? quotaCounter(env, tenantId, digest, partSize) : writer;
+    const { size, hex } = await readBody(body ?? emptyStream(), sink);
     if (`sha256:${hex}` !== digest || (stored && existing.size !== size)) throw digestMismatch(digest, hex);
-    if (!stored) await writer.finish(hex);
+    if (stored) await assertStorageQuota(env.DB, tenantId, digest, size);
+    else await writer.finish(hex);
     await env.DB.batch([
       ...recordBlobStatements(env.DB, { digest, size }, tenantId, Date.now()),
       unpinStatement(env.DB, holder),
@@ -68,48 +71,64 @@ export async function storeChunkedBlob(
     ]);
     return "created";
   } catch (err) {
-    await body?.cancel().catch(() => {});
+    if (body && !body.locked) await body.cancel().catch(() => {});
     await writer.abort();
     await unpin(env.DB, holder);
     throw err;
   }
 }
 
-/**
- * Reads the whole body, hashing it and handing bytes to `writer` (null: hash only, the bytes are stored already).
- * `checkEvery` runs at each part boundary when nothing is written, so a hash-only upload is quota-bounded too.
- */
-async function readBody(
-  body: ReadableStream<Uint8Array> | null,
-  writer: ChunkedWriter | null,
-  checkEvery: () => Promise<void>,
-): Promise<{ size: number; hex: string }> {
+interface BodySink {
+  write(chunk: Uint8Array): Promise<void>;
+}
+
+/** Reads the whole body into `sink`, hashing it; on any failure the body is cancelled (the client stops sending). */
+async function readBody(body: ReadableStream<Uint8Array>, sink: BodySink): Promise<{ size: number; hex: string }> {
   const digestStream = new crypto.DigestStream("SHA-256");
   const hashing = digestStream.getWriter();
+  const reader = body.getReader();
   let size = 0;
-  if (body) {
-    const reader = body.getReader();
+  try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (value.length === 0) continue;
       await hashing.write(value);
-      const before = size;
       size += value.length;
-      if (writer) await writer.write(value);
-      else if (Math.floor(size / CHUNKED_PART_SIZE) > Math.floor(before / CHUNKED_PART_SIZE)) {
-        await checkEvery();
-      }
+      await sink.write(value);
     }
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    throw err;
   }
   await hashing.close();
   const hex = [...new Uint8Array(await digestStream.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return { size, hex };
 }
 
+/** A sink that stores nothing and checks the quota each time another part's worth of bytes has passed. */
+function quotaCounter(env: Env, tenantId: string, digest: string, partSize: number): BodySink {
+  let seen = 0;
+  return {
+    async write(chunk) {
+      const before = seen;
+      seen += chunk.length;
+      if (Math.floor(seen / partSize) > Math.floor(before / partSize)) {
+        await assertStorageQuota(env.DB, tenantId, digest, seen);
+      }
+    },
+  };
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
 /** Buffers bytes into fixed-size parts and ships full parts to an R2 multipart upload, created lazily. */
-class ChunkedWriter {
-  received = 0;
+class ChunkedWriter implements BodySink {
+  private received = 0;
+  /** Parts handed to R2 so far (the one in flight included). */
+  private shipped = 0;
   private buffer: Uint8Array;
   private filled = 0;
   private upload: R2MultipartUpload | null = null;
@@ -140,13 +159,9 @@ class ChunkedWriter {
     }
   }
 
-  async checkQuota(bytes: number): Promise<void> {
-    await assertStorageQuota(this.env.DB, this.tenantId, this.digest, bytes);
-  }
-
   /** Stores what was buffered, once the caller has verified the digest (`hex`). */
   async finish(hex: string): Promise<void> {
-    await this.checkQuota(this.received);
+    await assertStorageQuota(this.env.DB, this.tenantId, this.digest, this.received);
     const last = this.buffer.subarray(0, this.filled);
     if (!this.upload) {
       await this.env.BLOBS.put(blobKey(this.digest), last, { sha256: hex });
@@ -154,7 +169,7 @@ class ChunkedWriter {
     }
     const upload = this.upload;
     await this.drain();
-    this.parts.push(await upload.uploadPart(this.parts.length + 1, last));
+    this.parts.push(await upload.uploadPart(this.shipped + 1, last));
     await upload.complete(this.parts);
   }
 
@@ -171,16 +186,16 @@ class ChunkedWriter {
   }
 
   private async shipPart(): Promise<void> {
-    const number = this.parts.length + (this.inFlight ? 2 : 1);
-    if (number >= MAX_PARTS) {
-      throw new ApiError(413, `blob too large for a single request: use the multipart upload API`);
+    // This part cannot be the last, so the last one would be past R2's limit.
+    if (this.shipped + 1 >= MAX_PARTS) {
+      throw new ApiError(413, "blob too large for a single request: use the multipart upload API");
     }
     // The bytes in this part count against the quota before R2 receives them.
-    await this.checkQuota(this.received);
+    await assertStorageQuota(this.env.DB, this.tenantId, this.digest, this.received);
     const upload = this.upload ?? (await this.begin());
     await this.renew();
     await this.drain();
-    const part = upload.uploadPart(number, this.buffer);
+    const part = upload.uploadPart(++this.shipped, this.buffer);
     part.catch(() => {});
     this.inFlight = part;
     this.buffer = new Uint8Array(this.partSize);

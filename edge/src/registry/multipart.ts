@@ -93,6 +93,8 @@ function statusOf(row: UploadRow): UploadStatus {
 const uploadNotFound = () => new ApiError(404, "upload not found");
 
 async function loadUpload(env: Env, tenantId: string, digest: string, id: string, now: number): Promise<UploadRow> {
+  // Rows of other kinds (chunked POSTs in progress, see chunked-upload.ts) are not this API's to touch.
+  if (!id.startsWith("up_")) throw uploadNotFound();
   const row = await env.DB.prepare("SELECT * FROM uploads WHERE id = ? AND tenant_id = ? AND digest = ?")
     .bind(id, tenantId, digest)
     .first<UploadRow>();

@@ -6,6 +6,8 @@ import { readJson } from "../body";
 import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
 import { usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
+import { drainRunner } from "../scheduler/client";
+import { schedulerStats } from "../scheduler/stats";
 
 const CreateTenant = z.object({
   name: z
@@ -53,6 +55,16 @@ export const adminRoutes = new Hono<AppBindings>()
   .delete("/keys/:key", async (c) => {
     if (!(await revokeKey(c.env.DB, c.req.param("key")))) throw new ApiError(404, "key not found");
     return c.json({ revoked: true });
+  })
+  // What autoscaling and operators need: queue depth, waiting time, busy sequences, runners.
+  .get("/scheduler", async (c) => c.json(await schedulerStats(c.env)))
+  .post("/runners/:runner/drain", async (c) => {
+    if (!(await drainRunner(c.env, c.req.param("runner"), true))) throw new ApiError(404, "runner not found");
+    return c.json({ draining: true });
+  })
+  .post("/runners/:runner/undrain", async (c) => {
+    if (!(await drainRunner(c.env, c.req.param("runner"), false))) throw new ApiError(404, "runner not found");
+    return c.json({ draining: false });
   })
   .get("/tenants/:tenant/usage", async (c) => {
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));

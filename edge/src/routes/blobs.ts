@@ -12,6 +12,7 @@ import {
   uploadPart,
   uploadStatus,
 } from "../registry/multipart";
+import { storeChunkedBlob } from "../registry/chunked-upload";
 import { requireContentLength, storeBlob } from "../registry/upload";
 
 /**
@@ -30,8 +31,12 @@ export const blobsRoutes = new Hono<AppBindings>()
   })
   .post("/blobs/:digest", async (c) => {
     const digest = requireDigest(c.req.param("digest"));
-    const length = requireContentLength(c.req.header("content-length"));
-    const outcome = await storeBlob(c.env, c.get("tenantId"), digest, c.req.raw.body, length);
+    // Ollama's clients stream blobs chunked, without a length: those go part by part (chunked-upload.ts).
+    const header = c.req.header("content-length");
+    const outcome =
+      header === undefined
+        ? await storeChunkedBlob(c.env, c.get("tenantId"), digest, c.req.raw.body)
+        : await storeBlob(c.env, c.get("tenantId"), digest, c.req.raw.body, requireContentLength(header));
     return c.body(null, outcome === "created" ? 201 : 200);
   })
   .post("/blobs/:digest/uploads", async (c) => {
