@@ -4,8 +4,9 @@
  *
  * Env: PORT (edge, default 11434), RUNNER_PORT (default PORT+1), CORRAL_DEV_KEY (the dev tenant's key),
  * CORRAL_STATE_DIR (default .corral), RUNNERS (number of CPU runners, default 1), THREADS (per runner).
+ * Writes <state dir>/runners.json: each runner's id, port and pid (the leader of its process group).
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { builtInModels } from "./stack/built-in-models";
@@ -80,6 +81,7 @@ async function main() {
   watchForCrash(edge);
   await waitForHttp(`${baseUrl}/`, 90_000);
 
+  const runners: { id: string; port: number; pid: number }[] = [];
   for (let i = 0; i < runnerCount; i++) {
     const runnerPort = runnerBasePort + i;
     const runner = startProcess("runner" + (runnerCount > 1 ? `-${i}` : ""), bin("tsx"), ["gpu-runner/src/main.ts"], {
@@ -99,8 +101,11 @@ async function main() {
       echo: !quiet,
     });
     children.push(runner);
+    runners.push({ id: `local-${i}`, port: runnerPort, pid: runner.child.pid ?? 0 });
     watchForCrash(runner);
   }
+  // Tests kill single runners (failover); the pid is its process group's, which includes tsx's node child.
+  writeFileSync(join(stateDir, "runners.json"), `${JSON.stringify({ runners }, null, 2)}\n`);
 
   const client = new EdgeClient(baseUrl, state.admin_key);
   const key = await ensureDevTenant(client, { explicitKey: process.env.CORRAL_DEV_KEY, persistedKey: state.dev_key });
@@ -123,10 +128,15 @@ corral is ready in ${seconds}s — Ollama API at ${baseUrl}
 `);
 }
 
+/** The edge or the last runner going away stops the stack; a fleet outlives one lost runner, as in production. */
 function watchForCrash(p: ManagedProcess) {
   void p.exited.then((code) => {
     if (stopping) return;
     console.error(`${p.name} exited unexpectedly (code ${code}); see ${join(stateDir, "logs")}`);
+    const runnersLeft = children.filter(
+      (c) => c.name.startsWith("runner") && c.child.exitCode === null && c.child.signalCode === null,
+    );
+    if (p.name.startsWith("runner") && runnersLeft.length > 0) return;
     void shutdown(1);
   });
 }

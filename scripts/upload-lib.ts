@@ -24,6 +24,8 @@ export interface UploadOptions {
   /** Also create a model of this name from the file once uploaded. */
   createModel?: string;
   retries: number;
+  /** Stop (as if interrupted) after sending this many parts in this run; for trying out resume. */
+  stopAfterParts?: number;
 }
 
 export const DEFAULTS = { multipartThreshold: 64 * MiB, partSize: 64 * MiB, retries: 4 };
@@ -33,10 +35,23 @@ export type Fetch = (url: string, init?: RequestInit & { duplex?: "half" }) => P
 export interface Progress {
   phase(name: string, total: number): void;
   advance(bytes: number): void;
+  /** A line worth telling the operator (what a resumed upload skips). */
+  note(message: string): void;
   done(message: string): void;
 }
 
-/** Parses `--host URL --key KEY [--multipart-threshold N] [--part-size N] [--state-dir D] [--create NAME] file`. */
+/** Thrown when `stopAfterParts` ends a run early; the upload is left resumable. */
+export class UploadInterrupted extends Error {
+  constructor(readonly partsSent: number) {
+    super(`stopped after ${partsSent} part(s) as asked; run the same command again to resume`);
+    this.name = "UploadInterrupted";
+  }
+}
+
+/**
+ * Parses `--host URL --key KEY [--multipart-threshold N] [--part-size N] [--state-dir D] [--create NAME]
+ * [--stop-after-parts N] file`.
+ */
 export function parseArgs(argv: string[], env: Record<string, string | undefined>, home: string): UploadOptions {
   const rest = [...argv];
   const take = (name: string): string | undefined => {
@@ -68,6 +83,11 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   };
   const model = take("create");
   if (model) options.createModel = model;
+  const stop = take("stop-after-parts");
+  if (stop !== undefined) {
+    if (!/^\d+$/.test(stop)) throw new Error(`--stop-after-parts: not a count: ${stop}`);
+    options.stopAfterParts = Number(stop);
+  }
   if (rest.length !== 1 || rest[0]!.startsWith("--")) throw new Error("usage: upload --host URL --key KEY file.gguf");
   options.file = rest[0]!;
   if (!key) throw new Error("an API key is needed: --key KEY or CORRAL_API_KEY");
@@ -153,6 +173,8 @@ export interface UploadResult {
   method: "exists" | "simple" | "multipart";
   resumed: boolean;
   partsSent: number;
+  /** Parts the server already had when a resumed upload started. */
+  partsSkipped: number;
 }
 
 export async function uploadFile(o: UploadOptions, fetchFn: Fetch, progress: Progress): Promise<UploadResult> {
@@ -161,7 +183,7 @@ export async function uploadFile(o: UploadOptions, fetchFn: Fetch, progress: Pro
   const digest = await hashFile(o.file, progress);
   const auth = { authorization: `Bearer ${o.key}` };
   const blobUrl = `${o.host}/api/blobs/${digest}`;
-  const result: UploadResult = { digest, size, method: "exists", resumed: false, partsSent: 0 };
+  const result: UploadResult = { digest, size, method: "exists", resumed: false, partsSent: 0, partsSkipped: 0 };
 
   const head = await withRetries(o.retries, async () => {
     const res = await fetchFn(blobUrl, { method: "HEAD", headers: auth });
@@ -213,6 +235,13 @@ async function multipart(
     if (res.status === 200) {
       status = (await res.json()) as UploadStatus;
       result.resumed = true;
+      result.partsSkipped = status.parts_done.length;
+      progress.note(
+        `resuming upload ${saved.upload_id}: the server has ${describeParts(status.parts_done)} of ${status.part_count}` +
+          ` (${Math.min(size, status.parts_done.length * status.part_size)} bytes), skipping them`,
+      );
+    } else {
+      progress.note(`upload ${saved.upload_id} is gone from the server (${res.status}); starting again`);
     }
   }
   if (!status) {
@@ -241,6 +270,9 @@ async function multipart(
     repeats = n === previous ? repeats + 1 : 0;
     previous = n;
     if (repeats > o.retries) throw new Error(`part ${n} was not accepted after ${repeats} attempts`);
+    if (o.stopAfterParts !== undefined && result.partsSent >= o.stopAfterParts) {
+      throw new UploadInterrupted(result.partsSent);
+    }
     const start = (n - 1) * status.part_size;
     const length = Math.min(status.part_size, size - start);
     status = await withRetries(o.retries, async () => {
@@ -261,6 +293,20 @@ async function multipart(
     check(await fetchFn(`${base}/${id}/complete`, { method: "POST", headers: auth }), "complete"),
   );
   await rm(statePath(o, digest), { force: true });
+}
+
+/** `parts 1-3, 5` (or `no parts`). */
+export function describeParts(parts: readonly number[]): string {
+  if (parts.length === 0) return "no parts";
+  const ranges: string[] = [];
+  const sorted = [...parts].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    ranges.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return `${parts.length === 1 ? "part" : "parts"} ${ranges.join(", ")}`;
 }
 
 async function createModel(o: UploadOptions, fetchFn: Fetch, digest: string, auth: Record<string, string>) {
@@ -305,6 +351,9 @@ export function consoleProgress(out: { write(s: string): unknown; isTTY?: boolea
         lastTenth = tenth;
         out.write(`${name} ${tenth * 10}% (${done}/${total} bytes)\n`);
       }
+    },
+    note(message) {
+      out.write(`${out.isTTY && name ? "\n" : ""}${message}\n`);
     },
     done(message) {
       out.write(`${out.isTTY ? "\n" : ""}${message}\n`);

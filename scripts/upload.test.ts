@@ -6,16 +6,18 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   consoleProgress,
+  describeParts,
   type Fetch,
   type Progress,
   parseArgs,
   progressBar,
+  UploadInterrupted,
   type UploadOptions,
   uploadFile,
 } from "./upload-lib";
 
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-const silent: Progress = { phase() {}, advance() {}, done() {} };
+const silent: Progress = { phase() {}, advance() {}, note() {}, done() {} };
 
 /** An in-memory corral speaking the blob APIs, strict about order and sizes like the real edge. */
 class FakeCorral {
@@ -132,6 +134,8 @@ describe("upload CLI logic", () => {
     expect(() => parseArgs(["f.gguf"], {}, "/h")).toThrow(/API key/);
     expect(() => parseArgs(["--key", "k"], {}, "/h")).toThrow(/usage/);
     expect(() => parseArgs(["--key", "k", "--part-size", "lots", "f"], {}, "/h")).toThrow(/not a size/);
+    expect(parseArgs(["--key", "k", "--stop-after-parts", "2", "f"], {}, "/h").stopAfterParts).toBe(2);
+    expect(() => parseArgs(["--key", "k", "--stop-after-parts", "x", "f"], {}, "/h")).toThrow(/not a count/);
   });
 
   it("sends a small file in one POST, and nothing when the server has it", async () => {
@@ -170,6 +174,30 @@ describe("upload CLI logic", () => {
       "PUT /api/blobs/D/uploads/up1/parts/4 200",
     ]);
     expect(server.blobs.get(sha(data))).toEqual(data);
+  });
+
+  it("stops after N parts when asked, then resumes saying what it skips", async () => {
+    const server = new FakeCorral();
+    await expect(uploadFile(options({ stopAfterParts: 2 }), server.fetch, silent)).rejects.toBeInstanceOf(
+      UploadInterrupted,
+    );
+    expect(server.log.filter((l) => l.startsWith("PUT"))).toHaveLength(2);
+    expect(server.blobs.size).toBe(0);
+
+    const notes: string[] = [];
+    const result = await uploadFile(options(), server.fetch, { ...silent, note: (m) => notes.push(m) });
+    expect(result).toMatchObject({ resumed: true, partsSkipped: 2, partsSent: 2 });
+    expect(notes).toEqual([expect.stringMatching(/^resuming upload up1: the server has parts 1-2 of 4 \(200 bytes\)/)]);
+    expect(server.blobs.get(sha(data))).toEqual(data);
+  });
+
+  it.each([
+    [[], "no parts"],
+    [[1], "part 1"],
+    [[1, 2, 3], "parts 1-3"],
+    [[1, 2, 4, 6, 7], "parts 1-2, 4, 6-7"],
+  ])("describes parts %j as %s", (parts, text) => {
+    expect(describeParts(parts)).toBe(text);
   });
 
   it("recovers when a part landed but its answer was lost", async () => {

@@ -70,3 +70,21 @@ export async function usageSummary(db: D1Database, tenantId: string, since?: str
     usage: results.map((r) => ({ ...r, day: new Date(r.day * DAY_MS).toISOString().slice(0, 10) })),
   };
 }
+
+/** A tenant's raw records, oldest first: what billing audits (and the fleet tests) compare request by request. */
+export async function listUsageRecords(
+  db: D1Database,
+  tenantId: string,
+  opts: { since?: number; limit?: number } = {},
+): Promise<UsageRecord[]> {
+  const limit = Math.min(Math.max(1, opts.limit ?? 1000), 10_000);
+  const { results } = await db
+    .prepare(
+      `SELECT request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens, output_tokens,
+        load_duration, prompt_eval_duration, eval_duration, total_duration, status, runner_id, created_at
+       FROM usage WHERE tenant_id = ? AND created_at >= ? ORDER BY created_at, request_id LIMIT ?`,
+    )
+    .bind(tenantId, opts.since ?? 0, limit)
+    .all<UsageRecord>();
+  return results;
+}

@@ -173,7 +173,10 @@ async function forward(
       return failed(err);
     }
     run.finish("error", zeroUsage());
-    return { kind: "answered", response: new Response(text, { status: response.status, headers: jsonHeaders() }) };
+    return {
+      kind: "answered",
+      response: new Response(text, { status: response.status, headers: jsonHeaders(run) }),
+    };
   }
 
   const reader = response.body.getReader();
@@ -198,7 +201,7 @@ async function forward(
   const bytes = concat(chunks);
   const { usage, error } = usageOfJson(new TextDecoder().decode(bytes));
   run.finish(error === undefined ? "ok" : "error", usage);
-  return { kind: "answered", response: new Response(bytes, { status: response.status, headers: jsonHeaders() }) };
+  return { kind: "answered", response: new Response(bytes, { status: response.status, headers: jsonHeaders(run) }) };
 }
 
 /**
@@ -260,10 +263,11 @@ function relayStream(
       run.finish("cancelled", meter.partialUsage());
     },
   });
-  return new Response(body, { headers: { "content-type": NDJSON } });
+  return new Response(body, { headers: { "content-type": NDJSON, [RUNNER_HEADER_REQUEST_ID]: run.requestId } });
 }
 
-const jsonHeaders = () => ({ "content-type": JSON_UTF8 });
+/** The request id goes back to the client too: it names the request's usage record (support, billing audits). */
+const jsonHeaders = (run: InferenceRun) => ({ "content-type": JSON_UTF8, [RUNNER_HEADER_REQUEST_ID]: run.requestId });
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;

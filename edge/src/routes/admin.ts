@@ -4,9 +4,9 @@ import { z } from "zod";
 import { requireAdmin } from "../auth";
 import { readJson } from "../body";
 import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
-import { usageSummary } from "../db/usage";
+import { listUsageRecords, usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
-import { drainRunner } from "../scheduler/client";
+import { drainRunner, schedulerStub } from "../scheduler/client";
 import { schedulerStats } from "../scheduler/stats";
 
 const CreateTenant = z.object({
@@ -21,6 +21,21 @@ const IssueKey = z.object({
   // Only for operators who bring their own secret (the local stack's CORRAL_DEV_KEY).
   key: z.string().min(8).max(512).regex(/^\S+$/).optional(),
 });
+const millis = z.number().int().nonnegative().max(86_400_000).optional();
+/** Scheduler tunables operators (and the fleet tests) may change at run time; see SchedulerConfig. */
+const SchedulerConfigPatch = z
+  .object({
+    heartbeatIntervalMs: millis,
+    missedHeartbeats: z.number().int().min(1).max(100).optional(),
+    maxQueuePerModel: z.number().int().nonnegative().max(1_000_000).optional(),
+    noRunnerWaitMs: millis,
+    maxQueueWaitMs: millis,
+    unhealthyCooldownMs: millis,
+    leaseGraceMs: millis,
+    loadGraceMs: millis,
+    defaultSequences: z.number().int().min(1).max(1024).optional(),
+  })
+  .strict();
 const quota = z.number().int().nonnegative().nullable().optional();
 const Quotas = z.object({ storage_bytes: quota, requests_per_minute: quota, concurrent_requests: quota });
 
@@ -58,6 +73,11 @@ export const adminRoutes = new Hono<AppBindings>()
   })
   // What autoscaling and operators need: queue depth, waiting time, busy sequences, runners.
   .get("/scheduler", async (c) => c.json(await schedulerStats(c.env)))
+  .patch("/scheduler/config", async (c) => {
+    const patch = await readJson(c, SchedulerConfigPatch);
+    const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    return c.json(await schedulerStub(c.env).configure(defined));
+  })
   .post("/runners/:runner/drain", async (c) => {
     if (!(await drainRunner(c.env, c.req.param("runner"), true))) throw new ApiError(404, "runner not found");
     return c.json({ draining: true });
@@ -69,4 +89,14 @@ export const adminRoutes = new Hono<AppBindings>()
   .get("/tenants/:tenant/usage", async (c) => {
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
     return c.json(await usageSummary(c.env.DB, tenant.id, c.req.query("since"), c.req.query("until")));
+  })
+  // One row per request, for audits: `since` is epoch ms, `limit` at most 10000.
+  .get("/tenants/:tenant/usage/records", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const since = Number(c.req.query("since") ?? 0);
+    const limit = Number(c.req.query("limit") ?? 1000);
+    if (!Number.isSafeInteger(since) || !Number.isSafeInteger(limit) || since < 0 || limit < 1) {
+      throw new ApiError(400, "since and limit must be non-negative integers");
+    }
+    return c.json({ records: await listUsageRecords(c.env.DB, tenant.id, { since, limit }) });
   });

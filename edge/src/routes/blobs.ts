@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { readJson } from "../body";
 import { visibleBlob } from "../db/blobs";
 import type { AppBindings } from "../env";
+import { storeChunkedBlob } from "../registry/chunked-upload";
 import {
   abortUpload,
   completeUpload,
@@ -12,7 +13,6 @@ import {
   uploadPart,
   uploadStatus,
 } from "../registry/multipart";
-import { storeChunkedBlob } from "../registry/chunked-upload";
 import { requireContentLength, storeBlob } from "../registry/upload";
 
 /**

@@ -39,6 +39,15 @@ export function withoutLeadingBos(instance: ModelInstance, tokens: Token[]): { t
   return { tokens: rest, evaluated: rest.length + 1 };
 }
 
+/**
+ * Ollama's num_predict is a hard limit: a `length` stop reports exactly num_predict tokens. LlamaCompletion
+ * samples one token past maxTokens when the last one ends in the middle of a UTF-8 character (it waits for the
+ * character to complete before checking the limit), so the count is capped at the limit the client asked for.
+ */
+export function reportedEvalCount(generated: number, doneReason: DoneReason, maxTokens: number | undefined): number {
+  return doneReason === "length" && maxTokens !== undefined ? Math.min(generated, maxTokens) : generated;
+}
+
 export async function runCompletion(request: CompletionRequest): Promise<CompletionResult> {
   const { instance, settings, signal, clock } = request;
   const { tokens, evaluated } = withoutLeadingBos(instance, request.tokens);
@@ -74,12 +83,13 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
     if (metadata.stopReason === "abort" || signal.aborted) throw cancelled();
     const ended = clock.monotonicNs();
     const promptEnd = firstToken ?? ended;
+    const doneReason = metadata.stopReason === "maxTokens" ? "length" : "stop";
     return {
       text: response,
-      doneReason: metadata.stopReason === "maxTokens" ? "length" : "stop",
+      doneReason,
       promptEvalCount: evaluated,
       promptEvalDurationNs: Number(promptEnd - started),
-      evalCount: sequence.tokenMeter.diff(meterBefore).usedOutputTokens,
+      evalCount: reportedEvalCount(sequence.tokenMeter.diff(meterBefore).usedOutputTokens, doneReason, settings.maxTokens),
       evalDurationNs: Number(ended - promptEnd),
     };
   } catch (err) {
