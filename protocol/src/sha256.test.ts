@@ -72,3 +72,25 @@ describe("Sha256", () => {
     expect(() => hasher.digest()).toThrow(/twice/);
   });
 });
+
+describe("Sha256 state export", () => {
+  it.each([0, 64, 640, 4096 * 3])("resumes after %i bytes to the same digest as one pass", (split) => {
+    const data = new Uint8Array(split + 1000).map((_, i) => (i * 31 + 7) & 0xff);
+    const first = new Sha256().update(data.subarray(0, split));
+    const resumed = Sha256.fromState(first.exportState());
+    expect(resumed).not.toBeNull();
+    expect(resumed!.bytes).toBe(split);
+    expect(resumed!.update(data.subarray(split)).hexDigest()).toBe(new Sha256().update(data).hexDigest());
+  });
+
+  it.each(["", "zz", `${"0".repeat(64)}:65`, `${"0".repeat(63)}:64`, `${"A".repeat(64)}:0`])(
+    "refuses the malformed state %j",
+    (text) => {
+      expect(Sha256.fromState(text)).toBeNull();
+    },
+  );
+
+  it("refuses to export between block boundaries", () => {
+    expect(() => new Sha256().update(new Uint8Array(10)).exportState()).toThrow(/boundary/);
+  });
+});

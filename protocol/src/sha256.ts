@@ -20,6 +20,7 @@ const K = new Int32Array([
 const INITIAL_STATE = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 const BLOCK_BYTES = 64;
+const STATE_PATTERN = /^([0-9a-f]{64}):(\d{1,16})$/;
 
 export class Sha256 {
   private readonly state = new Int32Array(INITIAL_STATE);
@@ -28,6 +29,38 @@ export class Sha256 {
   private pendingLength = 0;
   private totalBytes = 0;
   private finished = false;
+
+  /**
+   * Restores a hasher from {@link exportState}; null when the text is not a state. Resumable uploads carry the
+   * running hash between requests (each part is a separate Worker invocation) this way.
+   */
+  static fromState(text: string): Sha256 | null {
+    const match = STATE_PATTERN.exec(text);
+    if (!match) return null;
+    const total = Number(match[2]);
+    if (!Number.isSafeInteger(total) || total % BLOCK_BYTES !== 0) return null;
+    const hasher = new Sha256();
+    for (let i = 0; i < 8; i++) hasher.state[i] = Number.parseInt(match[1]!.slice(i * 8, i * 8 + 8), 16) | 0;
+    hasher.totalBytes = total;
+    return hasher;
+  }
+
+  /** Message bytes fed so far. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /**
+   * The running state as text: the eight chaining words and the byte count. Only at a block boundary (callers feed
+   * multiples of 64 bytes between saves), so no pending bytes need saving.
+   */
+  exportState(): string {
+    if (this.finished) throw new Error("Sha256: exportState() after digest()");
+    if (this.pendingLength !== 0) throw new Error("Sha256: exportState() needs a 64-byte block boundary");
+    let words = "";
+    for (let i = 0; i < 8; i++) words += (this.state[i]! >>> 0).toString(16).padStart(8, "0");
+    return `${words}:${this.totalBytes}`;
+  }
 
   /** Feeds more message bytes; chunks may have any length, including zero. */
   update(chunk: Uint8Array): this {
