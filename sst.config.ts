@@ -19,6 +19,7 @@ export default $config({
     const blobs = new sst.cloudflare.Bucket("Blobs");
     const adminKey = new sst.Secret("AdminKey");
     const runnerSecret = new sst.Secret("RunnerSecret");
+    const credentialsKey = new sst.Secret("CredentialsKey");
 
     const edge = new sst.cloudflare.Worker("Edge", {
       handler: "edge/src/index.ts",
@@ -33,12 +34,18 @@ export default $config({
             { type: "r2_bucket", name: "BLOBS", bucketName: blobs.name },
             { type: "durable_object_namespace", name: "SCHEDULER", className: "Scheduler" },
             { type: "durable_object_namespace", name: "LIMITER", className: "TenantLimiter" },
+            { type: "durable_object_namespace", name: "BLOB_FETCHER", className: "BlobFetcher" },
             { type: "plain_text", name: "CORRAL_VERSION", text: "0.1.0" },
             { type: "plain_text", name: "ALLOW_PRIVATE_REGISTRIES", text: "false" },
             { type: "secret_text", name: "ADMIN_KEY", text: adminKey.value },
             { type: "secret_text", name: "RUNNER_SECRET", text: runnerSecret.value },
+            { type: "secret_text", name: "CREDENTIALS_KEY", text: credentialsKey.value },
           ];
-          args.migrations = { newTag: "v1", newSqliteClasses: ["Scheduler", "TenantLimiter"] };
+          // Same Durable Object migrations as wrangler.toml's v1 and v2, applied in one step on a fresh deploy.
+          args.migrations = {
+            newTag: "v2",
+            steps: [{ newSqliteClasses: ["Scheduler", "TenantLimiter"] }, { newSqliteClasses: ["BlobFetcher"] }],
+          };
         },
       },
     });

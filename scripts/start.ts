@@ -24,7 +24,7 @@ const threads = process.env.THREADS ?? String(Math.max(1, Math.floor(availablePa
 const wranglerEnv = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" };
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 // Pull/push vars (edge/PULL_PUSH.md) passed to the Worker when set: tests allow loopback registries with these.
-const PASSTHROUGH_VARS = ["ALLOW_PRIVATE_REGISTRIES", "CREDENTIALS_KEY", "PULL_PART_SIZE", "PULL_CONCURRENCY"];
+const PASSTHROUGH_VARS = ["ALLOW_PRIVATE_REGISTRIES", "PULL_PART_SIZE", "PULL_CONCURRENCY"];
 
 const children: ManagedProcess[] = [];
 let stopping = false;
@@ -73,6 +73,8 @@ async function main() {
       `ADMIN_KEY:${state.admin_key}`,
       "--var",
       `RUNNER_SECRET:${state.runner_secret}`,
+      "--var",
+      `CREDENTIALS_KEY:${process.env.CREDENTIALS_KEY ?? state.credentials_key}`,
       ...PASSTHROUGH_VARS.flatMap((n) => (process.env[n] ? ["--var", `${n}:${process.env[n]}`] : [])),
     ],
     { cwd: root, env: wranglerEnv, logFile: join(logDir, "edge.log"), echo: !quiet },

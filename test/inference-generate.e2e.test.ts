@@ -4,7 +4,7 @@
  * shows that prompts are formatted as they should be (a chat and the same ChatML sent raw give the same reply).
  */
 import { describe, expect, inject, it } from "vitest";
-import { chatml, client, collect, SCRIPTED_SENTENCE } from "./inference-support";
+import { chatml, client, collect, QWEN_STYLE_TEMPLATE, SCRIPTED_SENTENCE, uniqueName } from "./inference-support";
 
 const { url, key } = inject("stack");
 const ollama = client(url, key);
@@ -153,7 +153,7 @@ describe("generate", () => {
   });
 
   it("fills in the middle on a model created with a .Suffix template", async () => {
-    const name = `fim-${Date.now().toString(36)}`;
+    const name = uniqueName("fim");
     const template = "{{ if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{ else }}{{ .Prompt }}{{ end }}";
     const created = await ollama.create({ model: name, from: "tiny", template, stream: false });
     expect(created.status).toBe("success");
@@ -171,6 +171,41 @@ describe("generate", () => {
     } finally {
       await ollama.delete({ model: name });
     }
+  });
+
+  it("takes a created model's system and parameters as defaults that the request overrides", async () => {
+    const name = uniqueName("defaults");
+    await ollama.create({
+      model: name,
+      from: "tiny",
+      system: "MODEL-SYS",
+      template: "[{{ .System }}] {{ .Prompt }} =>",
+      parameters: { num_predict: 3, temperature: 0, stop: ["zzz-never"] },
+    });
+    try {
+      const byModel = await ollama.generate({ model: name, prompt: "x" });
+      const rawModel = await ollama.generate({ model: "tiny", prompt: "[MODEL-SYS] x =>", raw: true, options: greedy(3) });
+      expect(byModel).toMatchObject({ done_reason: "length", eval_count: 3, response: rawModel.response });
+      const byRequest = await ollama.generate({ model: name, prompt: "x", system: "REQ", options: { num_predict: 5 } });
+      const rawRequest = await ollama.generate({ model: "tiny", prompt: "[REQ] x =>", raw: true, options: greedy(5) });
+      expect(byRequest).toMatchObject({ done_reason: "length", eval_count: 5, response: rawRequest.response });
+    } finally {
+      await ollama.delete({ model: name });
+    }
+  });
+
+  it("answers Ollama's errors for a missing model and a wrongly typed option", async () => {
+    await expect(ollama.generate({ model: "no-such-model", prompt: "hi" })).rejects.toMatchObject({
+      status_code: 404,
+      error: 'model "no-such-model" not found, try pulling it first',
+    });
+    const res = await fetch(`${url}/api/generate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "tiny", prompt: "hi", options: { num_predict: "ten", not_an_option: 1 } }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: 'option "num_predict" must be of type integer' });
   });
 
   it("refuses images with a 400 that names the limitation", async () => {
@@ -232,6 +267,37 @@ describe("chat", () => {
     expect(chat.prompt_eval_count).toBe(raw.prompt_eval_count);
     const lastOnly = await ollama.chat({ model: "tiny", messages: messages.slice(-1), options: greedy(12) });
     expect(chat.prompt_eval_count).toBeGreaterThan(lastOnly.prompt_eval_count);
+  });
+
+  it("renders a model's Go template (Ollama's qwen style) like the same ChatML sent raw", async () => {
+    const name = uniqueName("qwen-style");
+    await ollama.create({ model: name, from: "tiny", template: QWEN_STYLE_TEMPLATE });
+    try {
+      const messages = [
+        { role: "system", content: "You are a pirate." },
+        { role: "user", content: "Hello!" },
+        { role: "assistant", content: "Ahoy." },
+        { role: "user", content: "Where is the treasure?" },
+      ];
+      const chat = await ollama.chat({ model: name, messages, options: greedy(12) });
+      const raw = await ollama.generate({ model: "tiny", prompt: chatml(messages), raw: true, options: greedy(12) });
+      expect(chat.message.content).toBe(raw.response);
+      expect(chat.prompt_eval_count).toBe(raw.prompt_eval_count);
+      // /api/generate goes through the template's .Prompt branch.
+      const generated = await ollama.generate({ model: name, prompt: "Hello!", system: "Be brief.", options: greedy(12) });
+      const rawGenerate = await ollama.generate({
+        model: "tiny",
+        prompt: chatml([
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "Hello!" },
+        ]),
+        raw: true,
+        options: greedy(12),
+      });
+      expect(generated.response).toBe(rawGenerate.response);
+    } finally {
+      await ollama.delete({ model: name });
+    }
   });
 
   it("stops at a stop string and at num_predict", async () => {

@@ -4,7 +4,14 @@
  * model, whose only way to produce valid JSON is the grammar.
  */
 import { describe, expect, inject, it } from "vitest";
-import { client, collect, SCRIPTED_TOOL_CALL_FUNCTION, WEATHER_TOOL } from "./inference-support";
+import {
+  client,
+  collect,
+  QWEN_STYLE_TEMPLATE,
+  SCRIPTED_TOOL_CALL_FUNCTION,
+  uniqueName,
+  WEATHER_TOOL,
+} from "./inference-support";
 
 const { url, key } = inject("stack");
 const ollama = client(url, key);
@@ -63,6 +70,32 @@ describe("tools", () => {
     expect(followUp.message.role).toBe("assistant");
     // The call and its result are part of the prompt now.
     expect(followUp.prompt_eval_count).toBeGreaterThan(first.prompt_eval_count + 20);
+  });
+
+  it("parses calls the same way for a model whose Go template writes Hermes tool calls", async () => {
+    const name = uniqueName("tools-go");
+    await ollama.create({ model: name, from: "scripted-tools", template: QWEN_STYLE_TEMPLATE });
+    try {
+      const first = await ollama.chat({
+        model: name,
+        messages: ask,
+        tools: [WEATHER_TOOL],
+        options: { temperature: 0, num_predict: 64 },
+      });
+      expect(first.message.content).toBe("");
+      expect(first.message.tool_calls).toHaveLength(1);
+      expect(first.message.tool_calls?.[0]?.function).toMatchObject(SCRIPTED_TOOL_CALL_FUNCTION);
+      const followUp = await ollama.chat({
+        model: name,
+        messages: [...ask, first.message, { role: "tool", content: "18 degrees", tool_name: "get_weather" }],
+        tools: [WEATHER_TOOL],
+        options: { temperature: 0, num_predict: 64 },
+      });
+      expect(followUp.done).toBe(true);
+      expect(followUp.prompt_eval_count).toBeGreaterThan(first.prompt_eval_count + 20);
+    } finally {
+      await ollama.delete({ model: name });
+    }
   });
 
   it("leaves a tool-shaped reply as text when the request has no tools", async () => {

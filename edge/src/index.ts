@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { sweepBlobs } from "./registry/gc";
 
+export { BlobFetcher } from "./oci/blob-fetcher";
 export { TenantLimiter } from "./scheduler/limiter";
 export { Scheduler } from "./scheduler/scheduler";
 

@@ -6,6 +6,8 @@ import { join } from "node:path";
 export interface DevState {
   admin_key: string;
   runner_secret: string;
+  /** Encrypts tenants' stored registry credentials (push). Added to older state files on load. */
+  credentials_key: string;
   dev_key?: string;
 }
 
@@ -14,8 +16,13 @@ const token = () => randomBytes(24).toString("base64url");
 export function loadDevState(stateDir: string): DevState {
   mkdirSync(stateDir, { recursive: true });
   const file = join(stateDir, "dev.json");
-  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as DevState;
-  const state: DevState = { admin_key: `admin-${token()}`, runner_secret: `runner-${token()}` };
+  const saved = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Partial<DevState>) : {};
+  const state: DevState = {
+    ...saved,
+    admin_key: saved.admin_key ?? `admin-${token()}`,
+    runner_secret: saved.runner_secret ?? `runner-${token()}`,
+    credentials_key: saved.credentials_key ?? `credentials-${token()}`,
+  };
   saveDevState(stateDir, state);
   return state;
 }
