@@ -69,6 +69,56 @@ describe("the runner behind the edge", () => {
     expect(next.eval_count).toBe(4);
   });
 
+  it("frees the sequence when a client of a non-streaming request hangs up", async () => {
+    const controller = new AbortController();
+    const pending = fetch(`${stack.url}/api/generate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.key}` },
+      body: JSON.stringify({ model: "tiny", prompt: "Go on.", stream: false, options: { num_predict: 100_000 } }),
+      signal: controller.signal,
+    });
+    expect(await eventually(async () => (await runnerGauge("corral_runner_busy_sequences")) === 1, 10_000, 50)).toBe(
+      true,
+    );
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    expect(await eventually(async () => (await runnerGauge("corral_runner_busy_sequences")) === 0, 10_000)).toBe(true);
+  });
+
+  it("never runs a request whose client left while it waited for a sequence", async () => {
+    const long = { num_predict: 100_000, temperature: 0.8 };
+    const holders = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        ollama.generate({ model: "tiny", prompt: `Hold ${i}`, stream: true, options: { ...long, seed: i } }),
+      ),
+    );
+    // Each holder has its sequence once its first chunk arrives.
+    const drains = holders.map(async (stream) => {
+      for await (const _ of stream) {
+        // keep reading until aborted
+      }
+    });
+    expect(await eventually(async () => (await runnerGauge("corral_runner_busy_sequences")) === 4, 10_000, 50)).toBe(
+      true,
+    );
+    const waiter = new AbortController();
+    const queued = fetch(`${stack.url}/api/generate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.key}` },
+      body: JSON.stringify({ model: "tiny", prompt: "Queued", options: long }),
+      signal: waiter.signal,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    waiter.abort();
+    await expect(queued).rejects.toMatchObject({ name: "AbortError" });
+    for (const stream of holders) stream.abort();
+    await Promise.allSettled(drains);
+    // Had the queued request started once a holder left, its sequence would stay busy for minutes.
+    expect(await eventually(async () => (await runnerGauge("corral_runner_busy_sequences")) === 0, 10_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await runnerGauge("corral_runner_busy_sequences")).toBe(0);
+  });
+
   it("batches 8 concurrent requests on one model and completes them all", async () => {
     const requests = Array.from({ length: 8 }, async (_, i) => {
       const stream = await ollama.generate({

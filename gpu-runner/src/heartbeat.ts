@@ -1,7 +1,7 @@
 /**
  * Registers the runner with the edge and keeps it informed: POST /internal/runners/heartbeat with the
  * RunnerStatus every interval, and at once (coalesced) when models load or unload. The edge may answer
- * `draining: true`, which the runner reports back and exposes to its owner.
+ * `draining: true`: the runner then takes no new work (until a reply says false) and exposes it to its owner.
  */
 import type { RunnerStatus } from "@corral/protocol/runner";
 

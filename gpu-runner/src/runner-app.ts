@@ -84,7 +84,7 @@ export async function startRunner(
       secret: config.secret,
       intervalMs: config.heartbeatIntervalMs,
       status: server.status,
-      onDraining: (draining) => server.setDraining(draining),
+      onDraining: (draining) => server.setEdgeDraining(draining),
       log,
     });
     heartbeat.start();

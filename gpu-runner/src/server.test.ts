@@ -328,6 +328,19 @@ describe("cancellation and status", () => {
     expect(loaded.size).toBeGreaterThan(tinyModelBlob().bytes.length / 2);
   });
 
+  it("an edge drain refuses new work without being echoed in the status, so the edge can lift it", async () => {
+    t.runner.setEdgeDraining(true);
+    try {
+      const refused = await json("/v1/generate", tiny(), { prompt: "x", options: { num_predict: 1 } });
+      expect(refused).toMatchObject({ status: 503, body: { error: "runner is draining" } });
+      expect((await status()).draining).toBe(false);
+    } finally {
+      t.runner.setEdgeDraining(false);
+    }
+    const served = await json("/v1/generate", tiny(), { prompt: "x", options: { num_predict: 1 } });
+    expect(served.status).toBe(200);
+  });
+
   it("/metrics exposes counters and gauges", async () => {
     const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TEST_SECRET}` } });
     const text = await res.text();

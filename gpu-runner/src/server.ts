@@ -50,8 +50,15 @@ export interface RunnerServer {
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Current status, as sent in heartbeats. */
   status(): RunnerStatus;
+  /** True while it takes no new work: shutting down, or told to drain by the edge. */
   readonly draining: boolean;
+  /** The runner's own drain (shutdown); reported in its status. */
   setDraining(draining: boolean): void;
+  /**
+   * The edge's drain (operator scale-in), from heartbeat replies. Kept apart from the runner's own drain and not
+   * echoed in the status: echoing it back would make the edge's undrain impossible.
+   */
+  setEdgeDraining(draining: boolean): void;
   /** Stops accepting requests and waits for the running ones to finish. */
   close(): Promise<void>;
   /** Requests being served right now. */
@@ -102,6 +109,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
   const { pool, blobs, clock, metrics, identity } = deps;
   const inferenceDeps: InferenceDeps = { pool, llama: deps.llama, clock, metrics };
   let draining = false;
+  let edgeDraining = false;
   let active = 0;
   let idle: (() => void) | undefined;
 
@@ -131,7 +139,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     let sink: ReturnType<typeof createSink> | undefined;
     let status = 200;
     try {
-      if (draining) throw new ApiError(503, "runner is draining");
+      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
       const parsed = RunnerInferenceRequestSchema.safeParse(parseJsonBody(await readBody(req)));
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -188,7 +196,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
         loadedModels: loaded.length,
         cacheBytes: blobs.totalBytes,
         memoryUsedBytes: pool.memoryUsed,
-        draining,
+        draining: draining || edgeDraining,
       });
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
       res.end(body);
@@ -216,13 +224,16 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     server,
     status,
     get draining() {
-      return draining;
+      return draining || edgeDraining;
     },
     get activeRequests() {
       return active;
     },
     setDraining(value) {
       draining = value;
+    },
+    setEdgeDraining(value) {
+      edgeDraining = value;
     },
     listen(port, host) {
       return new Promise((resolve, reject) => {

@@ -46,7 +46,7 @@ export async function storeChunkedBlob(
   const visible = await visibleBlob(env.DB, tenantId, digest);
   if (visible) {
     await body?.cancel();
-    await env.DB.batch(recordBlobStatements(env.DB, visible, tenantId, Date.now()).slice(1));
+    await env.DB.batch(recordBlobStatements(env.DB, { digest, size: visible.size }, tenantId, Date.now()).slice(1));
     return "exists";
   }
   // Refuses a tenant already at its quota before reading anything; the real checks come per part.

@@ -1,6 +1,6 @@
 /**
- * `POST /api/blobs/:digest`: one request carries the whole blob (up to the platform's body cap; bigger blobs use
- * the multipart API in multipart.ts).
+ * `POST /api/blobs/:digest` with a Content-Length: one request carries the whole blob (up to the platform's body
+ * cap; bigger blobs use the multipart API in multipart.ts, bodies without a length chunked-upload.ts).
  *
  * The body streams into R2 at the blob's final key while being hashed; it is never buffered. R2 is given the
  * expected SHA-256 (`put(..., { sha256 })`) and refuses to store an object whose bytes do not match, so a mismatch
