@@ -51,7 +51,11 @@ describe("generate", () => {
     const { chunks, last } = await collect(stream);
     expect(chunks.map((c) => c.response).join("")).toBe("The quick brown ");
     expect(last.done_reason).toBe("stop");
-    const whole = await ollama.generate({ model: "scripted", prompt: "Say it.", options: { ...greedy(32), stop: ["lazy"] } });
+    const whole = await ollama.generate({
+      model: "scripted",
+      prompt: "Say it.",
+      options: { ...greedy(32), stop: ["lazy"] },
+    });
     expect(whole.response).toBe("The quick brown fox jumps over the ");
   });
 
@@ -158,7 +162,12 @@ describe("generate", () => {
     const created = await ollama.create({ model: name, from: "tiny", template, stream: false });
     expect(created.status).toBe("success");
     try {
-      const res = await ollama.generate({ model: name, prompt: "def add(a, b):", suffix: "    return c", options: greedy(8) });
+      const res = await ollama.generate({
+        model: name,
+        prompt: "def add(a, b):",
+        suffix: "    return c",
+        options: greedy(8),
+      });
       expect(res.done).toBe(true);
       const raw = await ollama.generate({
         model: "tiny",
@@ -184,7 +193,12 @@ describe("generate", () => {
     });
     try {
       const byModel = await ollama.generate({ model: name, prompt: "x" });
-      const rawModel = await ollama.generate({ model: "tiny", prompt: "[MODEL-SYS] x =>", raw: true, options: greedy(3) });
+      const rawModel = await ollama.generate({
+        model: "tiny",
+        prompt: "[MODEL-SYS] x =>",
+        raw: true,
+        options: greedy(3),
+      });
       expect(byModel).toMatchObject({ done_reason: "length", eval_count: 3, response: rawModel.response });
       const byRequest = await ollama.generate({ model: name, prompt: "x", system: "REQ", options: { num_predict: 5 } });
       const rawRequest = await ollama.generate({ model: "tiny", prompt: "[REQ] x =>", raw: true, options: greedy(5) });
@@ -284,7 +298,12 @@ describe("chat", () => {
       expect(chat.message.content).toBe(raw.response);
       expect(chat.prompt_eval_count).toBe(raw.prompt_eval_count);
       // /api/generate goes through the template's .Prompt branch.
-      const generated = await ollama.generate({ model: name, prompt: "Hello!", system: "Be brief.", options: greedy(12) });
+      const generated = await ollama.generate({
+        model: name,
+        prompt: "Hello!",
+        system: "Be brief.",
+        options: greedy(12),
+      });
       const rawGenerate = await ollama.generate({
         model: "tiny",
         prompt: chatml([

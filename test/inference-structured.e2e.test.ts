@@ -99,7 +99,11 @@ describe("tools", () => {
   });
 
   it("leaves a tool-shaped reply as text when the request has no tools", async () => {
-    const res = await ollama.chat({ model: "scripted-tools", messages: ask, options: { temperature: 0, num_predict: 64 } });
+    const res = await ollama.chat({
+      model: "scripted-tools",
+      messages: ask,
+      options: { temperature: 0, num_predict: 64 },
+    });
     expect(res.message.tool_calls ?? []).toEqual([]);
     expect(res.message.content).toContain("get_weather");
   });

@@ -21,7 +21,13 @@ export interface RawResponse {
 }
 
 /** A JSON request outside the client (create with `files`, admin API, error bodies). */
-export async function api(url: string, key: string, method: string, path: string, body?: unknown): Promise<RawResponse> {
+export async function api(
+  url: string,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<RawResponse> {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -38,7 +44,9 @@ export async function api(url: string, key: string, method: string, path: string
 }
 
 /** Drains a client stream: every chunk, and the last one (the done chunk with the stats). */
-export async function collect<T extends { done: boolean }>(stream: AsyncIterable<T>): Promise<{ chunks: T[]; last: T }> {
+export async function collect<T extends { done: boolean }>(
+  stream: AsyncIterable<T>,
+): Promise<{ chunks: T[]; last: T }> {
   const chunks: T[] = [];
   for await (const chunk of stream) chunks.push(chunk);
   const last = chunks.at(-1);

@@ -49,6 +49,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     { env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p) },
     { tenantId: c.get("tenantId"), keyId: c.get("keyId") ?? null, endpoint, model: request.model },
   );
+  c.executionCtx.waitUntil(run.settled);
 
   // Quotas and the model name are independent lookups: do both at once to keep the time to first token short.
   const [permit, resolved] = await Promise.allSettled([

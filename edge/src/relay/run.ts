@@ -48,6 +48,14 @@ export class InferenceRun {
   private lastRunner: string | null = null;
   private permitHeld = false;
   private finished = false;
+  private settle!: () => void;
+  /**
+   * Resolves once the request has ended (finished or abandoned). Held in `waitUntil` from the start: a Worker's
+   * request context is torn down when its client disconnects, and only work it waits on survives to end the run.
+   */
+  readonly settled = new Promise<void>((resolve) => {
+    this.settle = resolve;
+  });
 
   constructor(
     private readonly scope: RunScope,
@@ -111,12 +119,14 @@ export class InferenceRun {
       created_at: Date.now(),
     };
     this.waitUntil(withRetries(() => recordUsage(this.env.DB, record)).catch(logFailure("usage record")));
+    this.settle();
   }
 
   /** For requests refused before a model was resolved: nothing was used, so nothing is recorded. */
   abandon(): void {
     if (this.finished) return;
     this.finished = true;
+    this.settle();
     this.releaseLease("cancelled");
     if (this.permitHeld) {
       this.permitHeld = false;

@@ -150,10 +150,11 @@ export function renderSchedulerMetrics(stats: SchedulerStats): string {
     ]),
   );
   family("corral_scheduler_slots", "gauge", "Sequences of loaded models over all runners.", [["", t.slots]]);
-  family("corral_scheduler_busy_sequences_total", "gauge", "Busy sequences over all runners.", [
+  // Fleet-wide gauges (present even when no model is loaded); "_total" is reserved for counters.
+  family("corral_scheduler_fleet_busy_sequences", "gauge", "Busy sequences over all runners.", [
     ["", t.busy_sequences],
   ]);
-  family("corral_scheduler_queue_depth_total", "gauge", "Waiting requests over all models.", [["", t.queue_depth]]);
+  family("corral_scheduler_fleet_queue_depth", "gauge", "Waiting requests over all models.", [["", t.queue_depth]]);
   family("corral_scheduler_dispatched_total", "counter", "Requests given a runner.", [["", t.dispatched]]);
   family("corral_scheduler_wait_seconds_total", "counter", "Time dispatched requests spent waiting.", [
     ["", t.waited_ms / 1000],
