@@ -3,11 +3,15 @@
  *   - relay: time to first token through the edge vs straight to the runner (p50), and aggregate tokens/s of
  *     32 concurrent streams through the edge vs straight to the runner;
  *   - control plane: /api/tags and /api/show latency (p50/p99) under 8 concurrent clients.
- * It starts its own stack (as `npm start` does) in a throwaway state dir and prints one JSON report.
- * Env: BENCH_STREAMS (32), BENCH_TOKENS (64), BENCH_TTFT_SAMPLES (40), BENCH_SECONDS (5).
+ * It starts its own stack (as `npm start` does) in a throwaway state dir and prints one JSON report. The edge runs
+ * without wrangler's DevTools bridge (CORRAL_DEVTOOLS=0, see scripts/stack/edge-dev.ts), which otherwise costs more
+ * CPU per streamed token than the runner; BENCH_DEVTOOLS=1 measures with it. Edge and direct samples alternate, so
+ * a machine whose load drifts during the run skews both alike; the report carries the load average.
+ * Env: BENCH_STREAMS (32), BENCH_TOKENS (64), BENCH_TTFT_SAMPLES (40), BENCH_SECONDS (5), BENCH_ROUNDS (2).
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { TINY_MODEL_DEFAULT_SEED, writeTinyModel } from "../gpu-runner/src/tiny-model/index";
 import { startStack } from "../test/harness";
@@ -16,6 +20,8 @@ const STREAMS = Number(process.env.BENCH_STREAMS ?? 32);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64);
 const TTFT_SAMPLES = Number(process.env.BENCH_TTFT_SAMPLES ?? 40);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const DEVTOOLS = process.env.BENCH_DEVTOOLS === "1";
 
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,18 +62,46 @@ async function streamOnce(t: Target, prompt: string): Promise<{ ttftMs: number; 
   return { ttftMs, tokens };
 }
 
-async function ttft(t: Target) {
-  const samples: number[] = [];
-  for (let i = 0; i < TTFT_SAMPLES; i++) samples.push((await streamOnce(t, `sample ${i}`)).ttftMs);
-  return { p50_ms: round(percentile(samples, 50)), p90_ms: round(percentile(samples, 90)) };
+/** Time to first token of `a` and `b`, sample for sample alternately. */
+async function ttftPair(a: Target, b: Target) {
+  const samples: [number[], number[]] = [[], []];
+  for (let i = 0; i < TTFT_SAMPLES; i++) {
+    samples[0].push((await streamOnce(a, `sample ${i}`)).ttftMs);
+    samples[1].push((await streamOnce(b, `sample ${i}`)).ttftMs);
+  }
+  const stats = (xs: number[]) => ({ p50_ms: round(percentile(xs, 50)), p90_ms: round(percentile(xs, 90)) });
+  return [stats(samples[0]), stats(samples[1])] as const;
 }
 
-async function aggregate(t: Target) {
+async function aggregateOnce(t: Target) {
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: STREAMS }, (_, i) => streamOnce(t, `stream ${i}`)));
-  const seconds = (performance.now() - started) / 1000;
-  const tokens = results.reduce((a, r) => a + r.tokens, 0);
-  return { streams: STREAMS, tokens, seconds: round(seconds), tokens_per_s: round(tokens / seconds, 1) };
+  return { seconds: (performance.now() - started) / 1000, tokens: results.reduce((a, r) => a + r.tokens, 0) };
+}
+
+type Totals = { seconds: number; tokens: number };
+
+/** Aggregate tokens/s of `a` and `b` over ROUNDS rounds each, in alternating order (a b, b a, ...). */
+async function aggregatePair(a: Target, b: Target) {
+  const totals: [Totals, Totals] = [
+    { seconds: 0, tokens: 0 },
+    { seconds: 0, tokens: 0 },
+  ];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+      const once = await aggregateOnce(i === 0 ? a : b);
+      totals[i === 0 ? 0 : 1].seconds += once.seconds;
+      totals[i === 0 ? 0 : 1].tokens += once.tokens;
+    }
+  }
+  const stats = ({ seconds, tokens }: Totals) => ({
+    streams: STREAMS,
+    rounds: ROUNDS,
+    tokens,
+    seconds: round(seconds),
+    tokens_per_s: round(tokens / seconds, 1),
+  });
+  return [stats(totals[0]), stats(totals[1])] as const;
 }
 
 async function latencyUnderLoad(run: () => Promise<Response>) {
@@ -92,7 +126,8 @@ async function latencyUnderLoad(run: () => Promise<Response>) {
 }
 
 async function main() {
-  const stack = await startStack({ env: { CORRAL_QUIET: "1" } });
+  const loadBefore = loadavg().map((x) => round(x));
+  const stack = await startStack({ env: { CORRAL_QUIET: "1", CORRAL_DEVTOOLS: DEVTOOLS ? "1" : "0" } });
   try {
     const { runner_secret } = JSON.parse(readFileSync(join(stack.stateDir, "dev.json"), "utf8")) as {
       runner_secret: string;
@@ -122,11 +157,10 @@ async function main() {
       }),
     };
     await streamOnce(viaEdge, "warm up"); // loads the model on the runner
+    await streamOnce(direct, "warm up");
 
-    const ttftEdge = await ttft(viaEdge);
-    const ttftDirect = await ttft(direct);
-    const aggEdge = await aggregate(viaEdge);
-    const aggDirect = await aggregate(direct);
+    const [ttftEdge, ttftDirect] = await ttftPair(viaEdge, direct);
+    const [aggEdge, aggDirect] = await aggregatePair(viaEdge, direct);
     const auth = { authorization: `Bearer ${stack.key}` };
     const tagsLatency = await latencyUnderLoad(() => fetch(`${stack.url}/api/tags`, { headers: auth }));
     const showLatency = await latencyUnderLoad(() =>
@@ -135,6 +169,8 @@ async function main() {
     console.log(
       JSON.stringify(
         {
+          machine: { load_average_before: loadBefore, load_average_after: loadavg().map((x) => round(x)) },
+          edge: DEVTOOLS ? "wrangler dev (DevTools on)" : "wrangler, DevTools off (scripts/stack/edge-dev.ts)",
           relay: {
             ttft_edge: ttftEdge,
             ttft_direct: ttftDirect,

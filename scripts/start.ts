@@ -3,7 +3,8 @@
  * Durable Objects persisted under the state dir), one CPU runner, a dev tenant and the built-in tiny models.
  *
  * Env: PORT (edge, default 11434), RUNNER_PORT (default PORT+1), CORRAL_DEV_KEY (the dev tenant's key),
- * CORRAL_STATE_DIR (default .corral), RUNNERS (number of CPU runners, default 1), THREADS (per runner).
+ * CORRAL_STATE_DIR (default .corral), RUNNERS (number of CPU runners, default 1), THREADS (per runner),
+ * CORRAL_DEVTOOLS=0 (the edge without wrangler's DevTools bridge, see stack/edge-dev.ts: what `npm run bench` uses).
  * Writes <state dir>/runners.json: each runner's id, port and pid (the leader of its process group).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -53,11 +54,12 @@ async function main() {
     wranglerEnv,
   );
 
+  const devtools = process.env.CORRAL_DEVTOOLS !== "0";
   const edge = startProcess(
     "edge",
-    bin("wrangler"),
+    devtools ? bin("wrangler") : bin("tsx"),
     [
-      "dev",
+      devtools ? "dev" : "scripts/stack/edge-dev.ts",
       "--ip",
       "127.0.0.1",
       "--port",

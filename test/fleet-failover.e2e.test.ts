@@ -109,8 +109,11 @@ describe("a fleet losing runners", () => {
       output_tokens: last?.eval_count as number,
     });
 
-    // Two placements for one request: the dead runner, then the one that answered.
-    expect((await fleet.scheduler()).totals.dispatched - before).toBe(2);
+    // Two placements for one request: the dead runner, then the one that answered. The dead one gets no more work
+    // (unhealthy until it is evicted).
+    const after = await fleet.scheduler();
+    expect(after.totals.dispatched - before).toBe(2);
+    expect(after.runners.find((r) => r.id === target)?.state ?? "evicted").not.toBe("ready");
     const record = (await fleet.settledUsage(tenantId, expected.size)).find((r) => r.request_id === stream.requestId);
     expect(record?.runner_id).not.toBe(target);
     expect(record?.status).toBe("ok");

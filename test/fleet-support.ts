@@ -37,7 +37,15 @@ export interface RunnerView {
   id: string;
   state: "ready" | "draining" | "unhealthy";
   busy_sequences: number;
+  last_seen_ms_ago: number;
   loaded: { model_blob: string; sequences: number; busy_sequences: number }[];
+}
+
+/** A runner's own /v1/ps. */
+export interface RunnerStatusView {
+  busy_slots: number;
+  draining: boolean;
+  loaded: { model_blob: string }[];
 }
 
 export interface SchedulerView {
@@ -152,12 +160,12 @@ export class Fleet {
     return scrape(`http://127.0.0.1:${this.runner(id).port}/metrics`, this.runnerSecret);
   }
 
-  async runnerStatus(id: string): Promise<{ busy_slots: number; loaded: { model_blob: string }[] }> {
+  async runnerStatus(id: string): Promise<RunnerStatusView> {
     const res = await fetch(`http://127.0.0.1:${this.runner(id).port}/v1/ps`, {
       headers: { authorization: `Bearer ${this.runnerSecret}` },
     });
     if (!res.ok) throw new Error(`runner ${id} /v1/ps: ${res.status}`);
-    return (await res.json()) as { busy_slots: number; loaded: { model_blob: string }[] };
+    return (await res.json()) as RunnerStatusView;
   }
 }
 

@@ -120,8 +120,9 @@ describe("format", () => {
         format: "json",
         options: { seed, temperature: 0.7, num_predict: 400 },
       });
-      expect(res.response.trimStart().startsWith("{")).toBe(true);
-      if (res.done_reason === "stop") parsed = JSON.parse(res.response);
+      const text = res.response ?? "";
+      expect(text.trimStart().startsWith("{")).toBe(true);
+      if (res.done_reason === "stop") parsed = JSON.parse(text);
     }
     expect(parsed).toBeTypeOf("object");
     expect(parsed).not.toBeNull();
@@ -167,7 +168,7 @@ describe("format", () => {
       stream: false,
       options: { temperature: 0, num_predict: 100 },
     });
-    const value = JSON.parse(res.response) as Record<string, unknown>;
+    const value = JSON.parse(res.response ?? "") as Record<string, unknown>;
     expect(value.answer).toBeTypeOf("boolean");
     expect(["calm", "angry"]).toContain(value.mood);
   });

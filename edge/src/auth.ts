@@ -12,7 +12,10 @@ export function bearerToken(header: string | undefined): string | null {
   return m?.[1] ?? null;
 }
 
-/** Tenant API keys: `Authorization: Bearer <key>` → tenant id on the context, else 401. */
+/**
+ * Tenant API keys: `Authorization: Bearer <key>` → tenant id, key id and the tenant's quotas on the context, else
+ * 401. Accepted keys are cached in the isolate for a few seconds (db/key-cache.ts bounds revocation).
+ */
 export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
   const token = bearerToken(c.req.header("authorization"));
   if (!token) throw unauthorized();
@@ -20,6 +23,7 @@ export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
   if (!identity) throw unauthorized();
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
+  c.set("quotas", identity.quotas);
   await next();
 });
 

@@ -1,3 +1,4 @@
+import type { Quotas } from "./db/tenants";
 import type { TenantLimiter } from "./scheduler/limiter";
 import type { Scheduler } from "./scheduler/scheduler";
 
@@ -18,6 +19,8 @@ export interface Env {
 export interface TenantVars {
   tenantId: string;
   keyId: string;
+  /** The tenant's quotas as of authentication (at most a few seconds old, see db/key-cache.ts). */
+  quotas: Quotas;
 }
 
 export type AppBindings = { Bindings: Env; Variables: TenantVars };

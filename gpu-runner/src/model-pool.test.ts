@@ -36,6 +36,7 @@ async function makePool(options: { memoryBudgetBytes?: number; parallel?: number
   const blobs = new BlobCache({ dir, maxBytes: 1 << 30, source: new EdgeBlobSource(server.url, TEST_SECRET), clock });
   await blobs.init();
   let changes = 0;
+  const events: string[] = [];
   const pool = new ModelPool({
     llama: await testLlama(),
     blobs,
@@ -46,9 +47,11 @@ async function makePool(options: { memoryBudgetBytes?: number; parallel?: number
     memoryBudgetBytes: options.memoryBudgetBytes ?? 1 << 30,
     maxWaiting: options.maxWaiting,
     onChange: () => changes++,
+    onLoad: () => events.push("load"),
+    onUnload: (reason) => events.push(`unload:${reason}`),
   });
   pools.push(pool);
-  return { pool, clock, changes: () => changes };
+  return { pool, clock, changes: () => changes, events };
 }
 
 describe("ModelPool keep_alive", () => {
@@ -68,12 +71,14 @@ describe("ModelPool keep_alive", () => {
   });
 
   it("unloads right after the request with keep_alive 0", async () => {
-    const { pool } = await makePool();
+    const { pool, events } = await makePool();
     const lease = await pool.acquire(tiny(), undefined, 0);
     expect(pool.ps()).toHaveLength(1);
     lease.release();
     await new Promise((resolve) => setImmediate(resolve));
     expect(pool.ps()).toHaveLength(0);
+    // What the runner's load/unload counters are fed with.
+    expect(events).toEqual(["load", "unload:expired"]);
   });
 
   it("keeps the model forever with a negative keep_alive", async () => {

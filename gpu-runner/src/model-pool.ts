@@ -32,7 +32,13 @@ export interface ModelPoolOptions {
   maxWaiting?: number;
   /** Called when the set of loaded instances changes (the heartbeat reports at once). */
   onChange?: () => void;
+  /** An instance finished loading / was unloaded, and why (metrics). */
+  onLoad?: () => void;
+  onUnload?: (reason: UnloadReason) => void;
 }
+
+/** keep_alive ran out (or was 0), another model needed the memory, or the runner is shutting down. */
+export type UnloadReason = "expired" | "memory" | "shutdown";
 
 interface Weights {
   model: LlamaModel;
@@ -143,7 +149,7 @@ export class ModelPool {
     if (instance.disposed) return;
     instance.expiresAt = this.clock.now() + instance.keepAliveMs;
     if (instance.keepAliveMs <= 0) {
-      void this.unloadInstance(instance);
+      void this.unloadInstance(instance, "expired");
       return;
     }
     if (instance.keepAliveMs === Number.POSITIVE_INFINITY) return;
@@ -151,7 +157,7 @@ export class ModelPool {
       instance,
       this.clock.setTimer(() => {
         this.timers.delete(instance);
-        if (instance.users === 0) void this.unloadInstance(instance);
+        if (instance.users === 0) void this.unloadInstance(instance, "expired");
       }, instance.keepAliveMs),
     );
     this.options.onChange?.();
@@ -163,7 +169,7 @@ export class ModelPool {
     for (const instance of this.instances.values()) {
       if (instance.spec.modelBlob !== modelBlob) continue;
       instance.keepAliveMs = 0;
-      if (instance.users === 0) pending.push(this.unloadInstance(instance));
+      if (instance.users === 0) pending.push(this.unloadInstance(instance, "expired"));
     }
     await Promise.all(pending);
   }
@@ -215,6 +221,7 @@ export class ModelPool {
         held.users++;
         instance.users = 1;
         this.instances.set(key, instance);
+        this.options.onLoad?.();
         this.options.onChange?.();
         return instance;
       });
@@ -285,7 +292,7 @@ export class ModelPool {
         .sort((a, b) => a.expiresAt - b.expiresAt);
       const victim = idle[0];
       if (!victim) break;
-      await this.unloadInstance(victim);
+      await this.unloadInstance(victim, "memory");
     }
     if (this.memoryUsed + bytes <= budget) return;
     if (this.instances.size === 0 && this.memoryUsed === 0) {
@@ -294,10 +301,14 @@ export class ModelPool {
     throw busy("runner memory is in use by other requests, please try again");
   }
 
-  private async unloadInstance(instance: ModelInstance): Promise<void> {
+  private async unloadInstance(instance: ModelInstance, reason: UnloadReason): Promise<void> {
     this.timers.get(instance)?.cancel();
     this.timers.delete(instance);
-    if (this.instances.get(instance.key) === instance) this.instances.delete(instance.key);
+    const wasLoaded = this.instances.get(instance.key) === instance;
+    if (wasLoaded) {
+      this.instances.delete(instance.key);
+      this.options.onUnload?.(reason);
+    }
     await instance.dispose();
     this.options.onChange?.();
   }
@@ -326,6 +337,6 @@ export class ModelPool {
   async dispose(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.loading.values()]);
-    await Promise.all([...this.instances.values()].map((instance) => this.unloadInstance(instance)));
+    await Promise.all([...this.instances.values()].map((instance) => this.unloadInstance(instance, "shutdown")));
   }
 }

@@ -49,6 +49,7 @@ export async function startRunner(
     defaultMemoryBudget(llama.gpu === false ? undefined : (await llama.getVramState()).total);
 
   let heartbeat: Heartbeat | undefined;
+  const metrics = new RunnerMetrics();
   const pool = new ModelPool({
     llama,
     blobs,
@@ -60,6 +61,8 @@ export async function startRunner(
     defaultKeepAliveMs: config.defaultKeepAliveMs,
     maxWaiting: config.maxWaiting,
     onChange: () => heartbeat?.trigger(),
+    onLoad: () => metrics.loads.inc({}),
+    onUnload: (reason) => metrics.unloads.inc({ reason }),
   });
   const server = createRunnerServer({
     secret: config.secret,
@@ -67,7 +70,7 @@ export async function startRunner(
     blobs,
     llama,
     clock: systemClock,
-    metrics: new RunnerMetrics(),
+    metrics,
     identity: {
       id: config.runnerId,
       url: config.runnerUrl,

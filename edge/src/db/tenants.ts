@@ -1,5 +1,8 @@
 import { ApiError } from "@corral/protocol";
 import { hexEqual, randomId, randomToken, sha256Hex } from "../crypto";
+import { type KeyCache, type KeyIdentity, keyCache } from "./key-cache";
+
+export type { KeyIdentity } from "./key-cache";
 
 export interface Quotas {
   storage_bytes: number | null;
@@ -75,6 +78,7 @@ export async function setQuotas(db: D1Database, tenantId: string, q: Partial<Quo
     )
     .bind(next.storage_bytes, next.requests_per_minute, next.concurrent_requests, current.id)
     .run();
+  keyCache.forgetTenant(current.id);
   return { ...current, quotas: next };
 }
 
@@ -130,24 +134,43 @@ export async function revokeKey(db: D1Database, keyId: string, now = Date.now())
     .prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
     .bind(now, keyId)
     .run();
+  keyCache.forgetKey(keyId);
   return res.meta.changes > 0;
 }
 
-export interface KeyIdentity {
-  tenantId: string;
-  keyId: string;
-}
-
-/** Resolves a presented API key: index lookup on a hash prefix, then a constant-time compare of the full hash. */
-export async function resolveKey(db: D1Database, presented: string): Promise<KeyIdentity | null> {
+/**
+ * Resolves a presented API key to its tenant and the tenant's quotas: index lookup on a hash prefix, then a
+ * constant-time compare of the full hash. Accepted keys are remembered for a few seconds (see key-cache.ts).
+ */
+export async function resolveKey(
+  db: D1Database,
+  presented: string,
+  cache: KeyCache | null = keyCache,
+): Promise<KeyIdentity | null> {
   const hash = await sha256Hex(presented);
+  const cached = cache?.get(hash);
+  if (cached) return cached;
   const { results } = await db
-    .prepare("SELECT id, tenant_id, secret_hash FROM api_keys WHERE lookup = ? AND revoked_at IS NULL")
+    .prepare(
+      `SELECT k.id, k.tenant_id, k.secret_hash, t.quota_storage_bytes, t.quota_requests_per_minute,
+        t.quota_concurrent_requests
+       FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.lookup = ? AND k.revoked_at IS NULL`,
+    )
     .bind(lookupOf(hash))
-    .all<{ id: string; tenant_id: string; secret_hash: string }>();
+    .all<{ id: string; tenant_id: string; secret_hash: string } & Omit<TenantRow, "id" | "name" | "created_at">>();
   let found: KeyIdentity | null = null;
   for (const row of results) {
-    if (hexEqual(row.secret_hash, hash)) found = { tenantId: row.tenant_id, keyId: row.id };
+    if (!hexEqual(row.secret_hash, hash)) continue;
+    found = {
+      tenantId: row.tenant_id,
+      keyId: row.id,
+      quotas: {
+        storage_bytes: row.quota_storage_bytes,
+        requests_per_minute: row.quota_requests_per_minute,
+        concurrent_requests: row.quota_concurrent_requests,
+      },
+    };
   }
+  if (found) cache?.set(hash, found);
   return found;
 }

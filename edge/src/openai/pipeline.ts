@@ -25,6 +25,7 @@ ollamaRoutes.use(async (c, next) => {
   if (!identity) throw new ApiError(401, "unauthorized");
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
+  c.set("quotas", identity.quotas);
   await next();
 });
 ollamaRoutes.post("/chat", (c) => relayInference(c, "chat"));
@@ -49,6 +50,6 @@ export async function runOllama(c: Context<AppBindings>, endpoint: OllamaEndpoin
     // The client going away must abort the upstream work, as it does on the Ollama routes.
     signal: c.req.raw.signal,
   });
-  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId") });
+  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId"), quotas: c.get("quotas") });
   return ollamaRoutes.fetch(request, c.env, executionContextOf(c));
 }

@@ -44,15 +44,34 @@ export function detailsFromConfig(configText: string | null | undefined, parentM
   };
 }
 
+/**
+ * GGUF summaries by weights digest, kept in the isolate: a digest names fixed bytes, so its summary never changes
+ * and needs no invalidation. It saves /api/show a D1 round trip. Bounded; the oldest entry goes first.
+ */
+const summaries = new Map<string, GgufSummary>();
+const MAX_SUMMARIES = 256;
+
+function remember(digest: string, summary: GgufSummary): GgufSummary {
+  if (summaries.size >= MAX_SUMMARIES) {
+    const oldest = summaries.keys().next();
+    if (!oldest.done) summaries.delete(oldest.value);
+  }
+  summaries.set(digest, summary);
+  return summary;
+}
+
+/** The GGUF summary of a model's weights (shared between requests: treat it as read-only). */
 export async function weightsSummary(env: Env, weights: Layer | undefined): Promise<GgufSummary | null> {
   if (!weights) return null;
+  const known = summaries.get(weights.digest);
+  if (known) return known;
   const row = (await blobRows(env.DB, [weights.digest])).get(weights.digest);
   const cached = cachedSummary(row?.gguf ?? null);
-  if (cached) return cached;
+  if (cached) return remember(weights.digest, cached);
   // Blobs that arrived without a summary (e.g. by pull) are parsed once, then served from D1.
   const summary = summarise(await readHeader(env, weights.digest, weights.size));
   await saveGgufSummary(env.DB, weights.digest, JSON.stringify(summary));
-  return summary;
+  return remember(weights.digest, summary);
 }
 
 /** Go's %v of an option value (what `ollama show --modelfile` prints after PARAMETER). */

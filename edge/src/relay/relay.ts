@@ -47,7 +47,13 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
   const request = PARSERS[endpoint](body);
   const run = new InferenceRun(
     { env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p) },
-    { tenantId: c.get("tenantId"), keyId: c.get("keyId") ?? null, endpoint, model: request.model },
+    {
+      tenantId: c.get("tenantId"),
+      keyId: c.get("keyId") ?? null,
+      endpoint,
+      model: request.model,
+      quotas: c.get("quotas"),
+    },
   );
   c.executionCtx.waitUntil(run.settled);
 
@@ -84,6 +90,8 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     return await dispatch(run, model, JSON.stringify(payload), streaming, abort);
   } catch (err) {
     run.finish(abort.signal.aborted ? "cancelled" : "error", zeroUsage());
+    // The refusal has a usage record too (nothing used): its id goes out with the error body.
+    c.header(RUNNER_HEADER_REQUEST_ID, run.requestId);
     throw err;
   }
 }
@@ -206,8 +214,11 @@ async function forward(
 }
 
 /**
- * Passes the runner's NDJSON through chunk by chunk (pull-driven, so the client's pace is the runner's pace) and
- * meters it on the way. Every ending — final chunk, runner failure, client gone — finishes the run exactly once.
+ * Passes the runner's NDJSON through chunk by chunk and meters it on the way. The copy runs in `waitUntil`, not in
+ * the response body's pull: when a client disconnects, the Workers runtime drops the request's own work (a pending
+ * pull included) without a word, and only `waitUntil` work lives on to notice and end the run. Each write waits for
+ * the client to take the previous chunk, so the client's pace is still the runner's pace. Every ending — final
+ * chunk, runner failure, client gone — finishes the run exactly once.
  */
 function relayStream(
   run: InferenceRun,
@@ -215,56 +226,87 @@ function relayStream(
   first: Uint8Array,
   abort: AbortController,
 ): Response {
-  const meter = new StreamMeter();
-  meter.observe(first);
   // The upstream fetch's signal stops a real connection; cancelling the reader also ends a read in progress.
   abort.signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(first);
-    },
-    async pull(controller) {
-      let read: ReadableStreamReadResult<Uint8Array>;
-      try {
-        read = await reader.read();
-      } catch (err) {
-        if (abort.signal.aborted) {
-          run.finish("cancelled", meter.partialUsage());
-        } else if (meter.done) {
-          run.finish("ok", meter.usage);
-        } else {
-          controller.enqueue(errorLine(`runner failed mid-stream: ${describeError(err)}`));
-          run.finish("error", meter.partialUsage(), "failed_after_first_byte");
-        }
-        controller.close();
-        return;
-      }
-      if (!read.done) {
-        meter.observe(read.value);
-        controller.enqueue(read.value);
-        return;
-      }
-      meter.end();
-      if (abort.signal.aborted && !meter.done) {
-        run.finish("cancelled", meter.partialUsage());
-      } else if (meter.done) {
-        run.finish("ok", meter.usage);
-      } else if (meter.error !== undefined) {
-        // The runner reported its own failure in-stream; the client already has that line.
-        run.finish("error", meter.partialUsage());
-      } else {
-        controller.enqueue(errorLine("runner closed the stream before the final chunk"));
-        run.finish("error", meter.partialUsage(), "failed_after_first_byte");
-      }
-      controller.close();
-    },
-    cancel() {
-      abort.abort();
-      reader.cancel().catch(() => {});
-      run.finish("cancelled", meter.partialUsage());
-    },
+  // Workers' native byte pipe: a write settles once the client's side took the bytes, and fails once the client is
+  // gone. (A JS TransformStream's write can instead wait forever on a client that disconnected.)
+  const { readable, writable } = new IdentityTransformStream();
+  run.waitUntil(copyStream(run, reader, first, writable.getWriter(), abort));
+  return new Response(readable, { headers: { "content-type": NDJSON, [RUNNER_HEADER_REQUEST_ID]: run.requestId } });
+}
+
+async function copyStream(
+  run: InferenceRun,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array,
+  writer: WritableStreamDefaultWriter<ArrayBuffer | ArrayBufferView>,
+  abort: AbortController,
+): Promise<void> {
+  const meter = new StreamMeter();
+  meter.observe(first);
+  const clientLeft = new Promise<false>((resolve) => {
+    if (abort.signal.aborted) resolve(false);
+    abort.signal.addEventListener("abort", () => resolve(false), { once: true });
   });
-  return new Response(body, { headers: { "content-type": NDJSON, [RUNNER_HEADER_REQUEST_ID]: run.requestId } });
+  /** False once the client is gone: its side of the pipe failed, or the request's signal said so. */
+  const deliver = (chunk: Uint8Array) =>
+    Promise.race([
+      writer.write(chunk).then(
+        () => true,
+        () => false,
+      ),
+      clientLeft,
+    ]);
+  // The runner stops when its connection drops; what it generated so far is what the request used.
+  const clientGone = () => {
+    abort.abort();
+    run.finish(meter.done ? "ok" : "cancelled", meter.done ? meter.usage : meter.partialUsage());
+    // Ends the client's side too, where it still exists (a request aborted through its signal).
+    writer.close().catch(() => {});
+  };
+  const end = async (last?: Uint8Array) => {
+    if (last) await deliver(last);
+    await writer.close().catch(() => {});
+  };
+
+  if (!(await deliver(first))) return clientGone();
+  for (;;) {
+    let read: ReadableStreamReadResult<Uint8Array>;
+    try {
+      read = await reader.read();
+    } catch (err) {
+      if (abort.signal.aborted) {
+        run.finish("cancelled", meter.partialUsage());
+        return end();
+      }
+      if (meter.done) {
+        run.finish("ok", meter.usage);
+        return end();
+      }
+      run.finish("error", meter.partialUsage(), "failed_after_first_byte");
+      return end(errorLine(`runner failed mid-stream: ${describeError(err)}`));
+    }
+    if (read.done) break;
+    meter.observe(read.value);
+    if (!(await deliver(read.value))) return clientGone();
+  }
+
+  meter.end();
+  if (abort.signal.aborted && !meter.done) {
+    run.finish("cancelled", meter.partialUsage());
+    return end();
+  }
+  if (meter.done) {
+    run.finish("ok", meter.usage);
+    return end();
+  }
+  if (meter.error !== undefined) {
+    // The runner reported its own failure in-stream; the client already has that line.
+    run.finish("error", meter.partialUsage());
+    return end();
+  }
+  run.finish("error", meter.partialUsage(), "failed_after_first_byte");
+  return end(errorLine("runner closed the stream before the final chunk"));
 }
 
 /** The request id goes back to the client too: it names the request's usage record (support, billing audits). */

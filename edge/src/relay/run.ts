@@ -4,11 +4,10 @@
  * goes away cannot lose it. The request id is generated here and reused across retries: one request, one record.
  */
 
-import { getTenant } from "../db/tenants";
 import { recordUsage, type UsageRecord } from "../db/usage";
 import type { Env } from "../env";
 import { schedulerStub } from "../scheduler/client";
-import { limiterStub, type PermitResult } from "../scheduler/limiter";
+import { type LimitQuotas, limiterStub, type PermitResult } from "../scheduler/limiter";
 import type { Grant, ReleaseOutcome } from "../scheduler/types";
 import type { Usage } from "./meter";
 
@@ -25,6 +24,8 @@ export interface RunInfo {
   endpoint: Endpoint;
   /** The model name as the client wrote it. */
   model: string;
+  /** The tenant's limits, as authentication read them (no D1 read on the inference path). */
+  quotas: LimitQuotas;
 }
 
 /** The record is what billing reads: a transient D1 error must not lose it (the write is idempotent by id). */
@@ -70,13 +71,10 @@ export class InferenceRun {
     this.scope.waitUntil(promise);
   }
 
-  /** Checks the tenant's quotas; unlimited tenants never touch the limiter object. */
+  /** Checks the tenant's quotas; unlimited tenants never touch the limiter object (no I/O at all). */
   async admit(): Promise<PermitResult> {
-    const tenant = await getTenant(this.env.DB, this.info.tenantId);
-    const quotas = {
-      requests_per_minute: tenant?.quotas.requests_per_minute ?? null,
-      concurrent_requests: tenant?.quotas.concurrent_requests ?? null,
-    };
+    const { requests_per_minute, concurrent_requests } = this.info.quotas;
+    const quotas = { requests_per_minute, concurrent_requests };
     if (quotas.requests_per_minute === null && quotas.concurrent_requests === null) return { ok: true };
     const result = await limiterStub(this.env, this.info.tenantId).acquire(this.requestId, quotas);
     this.permitHeld = result.ok && quotas.concurrent_requests !== null;

@@ -89,7 +89,11 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       doneReason,
       promptEvalCount: evaluated,
       promptEvalDurationNs: Number(promptEnd - started),
-      evalCount: reportedEvalCount(sequence.tokenMeter.diff(meterBefore).usedOutputTokens, doneReason, settings.maxTokens),
+      evalCount: reportedEvalCount(
+        sequence.tokenMeter.diff(meterBefore).usedOutputTokens,
+        doneReason,
+        settings.maxTokens,
+      ),
       evalDurationNs: Number(ended - promptEnd),
     };
   } catch (err) {
