@@ -126,7 +126,9 @@ async function latencyUnderLoad(run: () => Promise<Response>) {
 }
 
 async function main() {
-  const loadBefore = loadavg().map((x) => round(x));
+  const loadBefore = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
   const stack = await startStack({ env: { CORRAL_QUIET: "1", CORRAL_DEVTOOLS: DEVTOOLS ? "1" : "0" } });
   try {
     const { runner_secret } = JSON.parse(readFileSync(join(stack.stateDir, "dev.json"), "utf8")) as {
@@ -169,7 +171,12 @@ async function main() {
     console.log(
       JSON.stringify(
         {
-          machine: { load_average_before: loadBefore, load_average_after: loadavg().map((x) => round(x)) },
+          machine: {
+            load_average_before: loadBefore,
+            load_average_after: loadavg()
+              .map((x) => x.toFixed(2))
+              .join(" "),
+          },
           edge: DEVTOOLS ? "wrangler dev (DevTools on)" : "wrangler, DevTools off (scripts/stack/edge-dev.ts)",
           relay: {
             ttft_edge: ttftEdge,

@@ -86,55 +86,48 @@ describe("placement", () => {
 
   it("answers 503 with Ollama's text when the model's queue is full", async () => {
     const tenant = await fleet.newTenant("queue-full");
-    // One waiting place; runners frozen below must not be evicted while the test holds them.
-    await fleet.adminOk("PATCH", "/scheduler/config", { maxQueuePerModel: 1, missedHeartbeats: 100 });
-    const ids = fleet.runners().map((r) => r.id);
-    for (const id of ids) fleet.signal(id, "SIGSTOP");
-    const inFlight: { controller: AbortController; done: Promise<Response | undefined> }[] = [];
-    let refused: Awaited<ReturnType<typeof generateOnce>> | undefined;
-    try {
-      // Frozen runners accept connections and answer nothing: every sequence stays leased until the queue fills.
-      const base = (await fleet.scheduler()).totals;
-      for (let i = 1; i <= 24; i++) {
-        const controller = new AbortController();
-        const done = fetch(`${fleet.url}/api/generate`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${tenant.key}` },
-          body: JSON.stringify(SHORT),
-          signal: controller.signal,
-        }).catch(() => undefined);
-        inFlight.push({ controller, done });
-        const placed = await eventually(async () => {
-          const t = (await fleet.scheduler()).totals;
-          return t.dispatched - base.dispatched + t.queue_depth >= i;
-        }, 10_000);
-        expect(placed).toBe(true);
-        if ((await fleet.scheduler()).totals.queue_depth >= 1) break;
-      }
-      expect((await fleet.scheduler()).totals.queue_depth).toBe(1);
-
-      refused = await generateOnce(fleet.url, tenant.key, SHORT);
-      expect(refused.status).toBe(503);
-      expect(refused.body).toEqual({ error: QUEUE_FULL_TEXT });
-      const rejected = sampleValue(await fleet.edgeMetrics(), "corral_scheduler_rejected_total", {
-        reason: "queue_full",
+    await fleet.adminOk("PATCH", "/scheduler/config", { maxQueuePerModel: 1 });
+    const inFlight: AbortController[] = [];
+    const refused = await fleet
+      .frozen(async () => {
+        // Every sequence gets leased to a frozen runner, then the one waiting place fills.
+        const base = await fleet.scheduler();
+        for (let i = 1; i <= 24 && (await fleet.scheduler()).totals.queue_depth < 1; i++) {
+          const controller = new AbortController();
+          inFlight.push(controller);
+          void fetch(`${fleet.url}/api/generate`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${tenant.key}` },
+            body: JSON.stringify(SHORT),
+            signal: controller.signal,
+          }).catch(() => undefined);
+          expect(await eventually(async () => (await fleet.placedSince(base)) >= i, 10_000)).toBe(true);
+        }
+        expect((await fleet.scheduler()).totals.queue_depth).toBe(1);
+        const res = await generateOnce(fleet.url, tenant.key, SHORT);
+        // The clients give up before the runners thaw.
+        for (const controller of inFlight) controller.abort();
+        return res;
+      })
+      .finally(async () => {
+        for (const controller of inFlight) controller.abort();
+        await fleet.adminOk("PATCH", "/scheduler/config", { maxQueuePerModel: 512 });
       });
-      expect(rejected).toBeGreaterThanOrEqual(1);
-    } finally {
-      for (const r of inFlight) r.controller.abort();
-      for (const id of ids) fleet.signal(id, "SIGCONT");
-    }
+
+    expect(refused.status).toBe(503);
+    expect(refused.body).toEqual({ error: QUEUE_FULL_TEXT });
+    const rejected = sampleValue(await fleet.edgeMetrics(), "corral_scheduler_rejected_total", {
+      reason: "queue_full",
+    });
+    expect(rejected).toBeGreaterThanOrEqual(1);
+
     // The waiting and frozen requests end once the runners answer (to clients already gone); places and leases free.
     const freed = async () => {
       const t = (await fleet.scheduler()).totals;
       return t.queue_depth === 0 && t.busy_sequences === 0;
     };
     expect(await eventually(freed, 30_000)).toBe(true);
-    // Back to normal once both runners have been heard from again.
-    const fresh = async () => (await fleet.scheduler()).runners.every((r) => r.last_seen_ms_ago < 1500);
-    expect(await eventually(fresh, 15_000)).toBe(true);
-    await fleet.adminOk("PATCH", "/scheduler/config", { maxQueuePerModel: 512, missedHeartbeats: 3 });
-    for (const id of ids) {
+    for (const { id } of fleet.runners()) {
       expect(await eventually(async () => (await fleet.runnerStatus(id)).busy_slots === 0, 20_000)).toBe(true);
     }
 
@@ -181,13 +174,14 @@ describe("tenant quotas", () => {
       return after.status === 200;
     }, 20_000);
     expect(admitted).toBe(true);
-    const cancelled = await recordOf(tenant.id, running.requestId);
-    expect(cancelled?.status).toBe("cancelled");
-    expect(cancelled?.output_tokens).toBeGreaterThanOrEqual(running.tokenLines);
+    // The abandoned stream is one record: cancelled, or ok when the runner had sent it all before the edge noticed.
+    const abandoned = await recordOf(tenant.id, running.requestId);
+    expect(["cancelled", "ok"]).toContain(abandoned?.status);
+    expect(abandoned?.output_tokens).toBeGreaterThanOrEqual(running.tokenLines);
     await expectUsage(
       tenant.id,
       new Map([
-        [running.requestId ?? "", { status: "cancelled" }],
+        [running.requestId ?? "", {}],
         [after?.requestId ?? "", okUsage(after?.body ?? {})],
       ]),
     );
@@ -196,8 +190,8 @@ describe("tenant quotas", () => {
   it("two tenants hammering at once both make progress", async () => {
     const burst = await fleet.newTenant("hammer-burst");
     const late = await fleet.newTenant("hammer-late");
-    // Greedy on "a": every answer has the same short length, so completion order follows dispatch order.
-    const body = { model: "tiny", prompt: "a", options: { temperature: 0, num_predict: 64 } };
+    // Greedy on "hi" runs past 100 tokens: every answer has the same length, so completion order follows dispatch order.
+    const body = { model: "tiny", prompt: "hi", options: { temperature: 0, num_predict: 100 } };
     const finished: string[] = [];
     const send = (tenant: { key: string }, label: string) =>
       generateOnce(fleet.url, tenant.key, body).then((res) => {
@@ -205,23 +199,27 @@ describe("tenant quotas", () => {
         return res;
       });
 
-    const base = (await fleet.scheduler()).totals;
-    const burstRequests = Array.from({ length: 16 }, () => send(burst, "burst"));
-    // The burst is placed or queued before the other tenant arrives.
-    const queued = await eventually(async () => {
-      const t = (await fleet.scheduler()).totals;
-      return t.dispatched - base.dispatched + t.queue_depth >= 16;
-    }, 20_000);
-    expect(queued).toBe(true);
-    const lateRequests = Array.from({ length: 4 }, () => send(late, "late"));
+    // Frozen runners hold the first wave, so the rest of the burst is still waiting when the other tenant arrives.
+    const { burstRequests, lateRequests } = await fleet.frozen(async () => {
+      const base = await fleet.scheduler();
+      const burstRequests = Array.from({ length: 16 }, () => send(burst, "burst"));
+      expect(await eventually(async () => (await fleet.placedSince(base)) >= 16, 20_000)).toBe(true);
+      const lateRequests = Array.from({ length: 4 }, () => send(late, "late"));
+      expect(await eventually(async () => (await fleet.placedSince(base)) >= 20, 20_000)).toBe(true);
+      // Two runners × 4 sequences serve 8; at least the late four and four of the burst wait.
+      expect((await fleet.scheduler()).totals.queue_depth).toBeGreaterThanOrEqual(8);
+      return { burstRequests, lateRequests };
+    });
 
     const [burstDone, lateDone] = await Promise.all([Promise.all(burstRequests), Promise.all(lateRequests)]);
     for (const res of [...burstDone, ...lateDone]) {
       expect(res.status).toBe(200);
       expect(res.body.done).toBe(true);
     }
-    // Round robin between tenants: the late tenant is served while the burst is still being worked through.
-    expect(finished.indexOf("late")).toBeLessThan(finished.lastIndexOf("burst"));
+    // Round robin between tenants: the late tenant is served alongside the burst's second wave, so its first answer
+    // comes before the burst's last four at least (first come, first served would put all sixteen first).
+    const afterFirstLate = finished.slice(finished.indexOf("late")).filter((label) => label === "burst");
+    expect(afterFirstLate.length).toBeGreaterThanOrEqual(4);
 
     await expectUsage(burst.id, new Map(burstDone.map((r) => [r.requestId ?? "", okUsage(r.body)])));
     await expectUsage(late.id, new Map(lateDone.map((r) => [r.requestId ?? "", okUsage(r.body)])));

@@ -100,6 +100,30 @@ export class Fleet {
     if (!gone) throw new Error(`runner ${id} still answers after SIGKILL`);
   }
 
+  /**
+   * Runs `body` with every runner frozen (SIGSTOP): they accept connections and answer nothing, so what the scheduler
+   * leases them stays leased and the rest waits in its queue. Their heartbeats stop meanwhile, so eviction is held
+   * off; afterwards they thaw and are heard from again before it is back to normal.
+   */
+  async frozen<T>(body: () => Promise<T>): Promise<T> {
+    await this.adminOk("PATCH", "/scheduler/config", { missedHeartbeats: 100 });
+    const ids = this.runners().map((r) => r.id);
+    for (const id of ids) this.signal(id, "SIGSTOP");
+    try {
+      return await body();
+    } finally {
+      for (const id of ids) this.signal(id, "SIGCONT");
+      await eventually(async () => (await this.scheduler()).runners.every((r) => r.last_seen_ms_ago < 1500), 15_000);
+      await this.adminOk("PATCH", "/scheduler/config", { missedHeartbeats: 3 });
+    }
+  }
+
+  /** Requests given a runner plus requests waiting, since `base` (a scheduler snapshot). */
+  async placedSince(base: SchedulerView): Promise<number> {
+    const t = (await this.scheduler()).totals;
+    return t.dispatched - base.totals.dispatched + t.queue_depth - base.totals.queue_depth;
+  }
+
   async admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
     const res = await fetch(`${this.url}/admin${path}`, {
       method,

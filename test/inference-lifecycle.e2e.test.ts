@@ -15,6 +15,34 @@ async function psNames(api: ReturnType<typeof client>): Promise<string[]> {
   return (await api.ps()).models.map((m) => m.name);
 }
 
+/**
+ * /api/ps reads the fleet's state from runner heartbeats: the runner beats at once when a model unloads, but the
+ * client's answer can arrive first, so ps catches up within a beat's round trip rather than instantly as in Ollama.
+ */
+function unlisted(name: string, deadlineMs = 5_000): Promise<boolean> {
+  return eventually(async () => !(await psNames(ollama)).includes(name), deadlineMs, 100);
+}
+
+/** The raw /api/ps entry for `name` once it satisfies `accept` (undefined if it never does within the deadline). */
+async function listed(
+  name: string,
+  accept: (entry: Record<string, unknown>) => boolean = () => true,
+): Promise<Record<string, unknown> | undefined> {
+  let found: Record<string, unknown> | undefined;
+  await eventually(
+    async () => {
+      const models = (await api(url, key, "GET", "/api/ps")).body.models as Record<string, unknown>[];
+      found = models.find((m) => m.name === name && accept(m));
+      return found !== undefined;
+    },
+    5_000,
+    100,
+  );
+  return found;
+}
+
+const expiresAt = (entry: Record<string, unknown> | undefined) => Date.parse(String(entry?.expires_at));
+
 describe("embed", () => {
   it("embeds one input as an L2-normalised vector with counts and durations", async () => {
     const res = await ollama.embed({ model: "tiny", input: "The sky is blue." });
@@ -68,10 +96,8 @@ describe("load, unload and ps", () => {
   it("loads on an empty prompt and lists the model in ps with all of Ollama's fields", async () => {
     const loaded = await ollama.generate({ model: "scripted-tools", prompt: "" });
     expect(loaded).toMatchObject({ done: true, done_reason: "load", response: "" });
-    const entry = (await ollama.ps()).models.find((m) => m.name === "scripted-tools:latest");
-    expect(entry).toBeDefined();
-    const raw = (await api(url, key, "GET", "/api/ps")).body.models as Record<string, unknown>[];
-    const rawEntry = raw.find((m) => m.name === "scripted-tools:latest");
+    const rawEntry = await listed("scripted-tools:latest");
+    expect((await ollama.ps()).models.map((m) => m.name)).toContain("scripted-tools:latest");
     expect(rawEntry).toMatchObject({
       name: "scripted-tools:latest",
       model: "scripted-tools:latest",
@@ -82,7 +108,7 @@ describe("load, unload and ps", () => {
     expect(rawEntry?.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(rawEntry?.context_length).toBeGreaterThan(0);
     // Default keep_alive is five minutes.
-    const expires = Date.parse(String(rawEntry?.expires_at));
+    const expires = expiresAt(rawEntry);
     expect(expires).toBeGreaterThan(Date.now() + 60_000);
     expect(expires).toBeLessThan(Date.now() + 10 * 60_000);
     const tags = await ollama.list();
@@ -97,7 +123,7 @@ describe("load, unload and ps", () => {
   it("unloads on an empty prompt with keep_alive 0, and ps no longer lists it", async () => {
     const res = await ollama.generate({ model: "scripted-tools", prompt: "", keep_alive: 0 });
     expect(res).toMatchObject({ done: true, done_reason: "unload" });
-    expect(await psNames(ollama)).not.toContain("scripted-tools:latest");
+    expect(await unlisted("scripted-tools:latest")).toBe(true);
   });
 
   it("expires a model after its keep_alive", async () => {
@@ -108,19 +134,19 @@ describe("load, unload and ps", () => {
       options: { temperature: 0, num_predict: 4 },
     });
     expect(res.done).toBe(true);
-    const entry = (await ollama.ps()).models.find((m) => m.name === "scripted-tools:latest");
+    const entry = await listed("scripted-tools:latest");
     expect(entry).toBeDefined();
-    expect(new Date(entry?.expires_at ?? 0).getTime()).toBeLessThan(Date.now() + 30_000);
-    const gone = await eventually(async () => !(await psNames(ollama)).includes("scripted-tools:latest"), 15_000);
-    expect(gone).toBe(true);
+    expect(expiresAt(entry)).toBeLessThan(Date.now() + 30_000);
+    expect(await unlisted("scripted-tools:latest", 15_000)).toBe(true);
   });
 
   it("keeps a model with a negative keep_alive, then unloads it on request", async () => {
     await ollama.generate({ model: "scripted-tools", prompt: "", keep_alive: -1 });
-    const entry = (await ollama.ps()).models.find((m) => m.name === "scripted-tools:latest");
-    expect(new Date(entry?.expires_at ?? 0).getTime()).toBeGreaterThan(Date.now() + 365 * 24 * 3600_000);
+    const aYear = 365 * 24 * 3600_000;
+    const entry = await listed("scripted-tools:latest", (e) => expiresAt(e) > Date.now() + aYear);
+    expect(expiresAt(entry)).toBeGreaterThan(Date.now() + aYear);
     await ollama.generate({ model: "scripted-tools", prompt: "", keep_alive: 0 });
-    expect(await psNames(ollama)).not.toContain("scripted-tools:latest");
+    expect(await unlisted("scripted-tools:latest")).toBe(true);
   });
 });
 
@@ -157,7 +183,8 @@ describe("two tenants", () => {
     expect(fromB.eval_count).toBeGreaterThan(0);
 
     expect((await b.list()).models.map((m) => m.name)).toEqual(["b-only:latest"]);
-    const bRunning = await psNames(b);
+    let bRunning: string[] = [];
+    await eventually(async () => (bRunning = await psNames(b)).includes("b-only:latest"), 5_000, 100);
     expect(bRunning).toContain("b-only:latest");
     expect(bRunning.every((name) => name === "b-only:latest")).toBe(true);
     for (const call of [

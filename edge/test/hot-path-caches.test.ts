@@ -134,9 +134,7 @@ describe("API keys through the cache", () => {
     await createFromGguf(b.key, "only-b", ggufModel({ salt: 71 }));
     for (let round = 0; round < 2; round++) {
       const names = async (key: string) =>
-        (await json<{ models: { name: string }[] }>(await call("GET", "/api/tags", { key }))).models.map(
-          (m) => m.name,
-        );
+        (await json<{ models: { name: string }[] }>(await call("GET", "/api/tags", { key }))).models.map((m) => m.name);
       expect(await names(a.key)).toEqual(["only-a:latest"]);
       expect(await names(b.key)).toEqual(["only-b:latest"]);
       expect((await call("POST", "/api/show", { key: b.key, body: { model: "only-a" } })).status).toBe(404);
