@@ -27,7 +27,7 @@ export default $config({
       transform: {
         worker: (args) => {
           args.compatibilityDate = "2026-04-26";
-          args.compatibilityFlags = ["nodejs_compat"];
+          args.compatibilityFlags = ["nodejs_compat", "enable_request_signal"];
           // Binding names match wrangler.toml, so the Worker code is the same in both deploys.
           args.bindings = [
             { type: "d1", name: "DB", id: db.databaseId },

@@ -17,25 +17,29 @@ export interface RunningStack {
   stop: () => Promise<void>;
 }
 
-async function freePortBlock(): Promise<number> {
-  // The stack uses PORT, PORT+1..PORT+runners and PORT+1000 (inspector); probe the first and hope for the rest.
+const portFree = (port: number) =>
+  new Promise<boolean>((res) => {
+    const s = createServer();
+    s.once("error", () => res(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
+  });
+
+/** The stack uses PORT (edge), PORT+1..PORT+runners (runners) and PORT+1000 (inspector): all must be free. */
+async function freePortBlock(runners: number): Promise<number> {
   for (;;) {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const ok = await new Promise<boolean>((res) => {
-      const s = createServer();
-      s.once("error", () => res(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
-    });
-    if (ok) return port;
+    const wanted = [port, port + 1000, ...Array.from({ length: runners }, (_, i) => port + 1 + i)];
+    const free = await Promise.all(wanted.map(portFree));
+    if (free.every(Boolean)) return port;
   }
 }
 
 /** Starts the stack exactly as `npm start` does (same script), in a throwaway state dir, and waits for its banner. */
 export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningStack> {
-  const port = await freePortBlock();
+  const runners = opts.runners ?? 1;
+  const port = await freePortBlock(runners);
   const stateDir = mkdtempSync(join(tmpdir(), "corral-stack-"));
   const key = `corral-test-${randomBytes(16).toString("hex")}`;
-  const runners = opts.runners ?? 1;
   const child: ChildProcess = spawn(join(repoRoot, "node_modules/.bin/tsx"), ["scripts/start.ts"], {
     cwd: repoRoot,
     detached: true,

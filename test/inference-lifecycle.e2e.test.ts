@@ -184,7 +184,14 @@ describe("two tenants", () => {
 
     expect((await b.list()).models.map((m) => m.name)).toEqual(["b-only:latest"]);
     let bRunning: string[] = [];
-    await eventually(async () => (bRunning = await psNames(b)).includes("b-only:latest"), 5_000, 100);
+    await eventually(
+      async () => {
+        bRunning = await psNames(b);
+        return bRunning.includes("b-only:latest");
+      },
+      5_000,
+      100,
+    );
     expect(bRunning).toContain("b-only:latest");
     expect(bRunning.every((name) => name === "b-only:latest")).toBe(true);
     for (const call of [
