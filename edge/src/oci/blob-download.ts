@@ -65,7 +65,9 @@ export async function rememberedUpload(env: OciEnv, tenantId: string, digest: st
 const STALE_MAPPING_MS = 7 * 24 * 60 * 60_000;
 
 async function openUpload(env: OciEnv, job: BlobJob): Promise<UploadStatus> {
-  await env.DB.prepare("DELETE FROM pull_uploads WHERE updated_at < ?").bind(Date.now() - STALE_MAPPING_MS).run();
+  await env.DB.prepare("DELETE FROM pull_uploads WHERE updated_at < ?")
+    .bind(Date.now() - STALE_MAPPING_MS)
+    .run();
   const found = await existingUpload(env, job);
   if (found) return found;
   const status = await startUpload(env, job.tenantId, job.digest, {
