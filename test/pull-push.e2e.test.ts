@@ -240,9 +240,14 @@ describe("pull and push against docker-registry", () => {
     const again = await pull(tenantB.key, name);
     expect(again.at(-1), JSON.stringify(again.filter((l) => l.error))).toEqual({ status: "success" });
     const bigLines = again.filter((l) => l.digest === big.digest);
-    expect(bigLines[0]?.completed).toBe(2 * PART);
+    // At least the two durable parts are kept; a part the edge finished between the abort and noticing it may be
+    // kept too. Whatever was kept is not fetched again: the registry serves exactly the rest.
+    const resumedFrom = bigLines[0]?.completed ?? 0;
+    expect(resumedFrom).toBeGreaterThanOrEqual(2 * PART);
+    expect(resumedFrom % PART).toBe(0);
+    expect(resumedFrom).toBeLessThan(big.size);
     expect(bigLines.at(-1)?.completed).toBe(big.size);
-    expect(proxy.served(big.digest)).toBe(big.size - 2 * PART);
+    expect(proxy.served(big.digest)).toBe(big.size - resumedFrom);
     const bigDigest = (await models(stack.key)).find((m) => m.name === "big:latest")!.digest;
     expect((await models(tenantB.key)).find((m) => m.name === name)?.digest).toBe(bigDigest);
   });
