@@ -4,7 +4,8 @@
  *
  * Env: PORT (edge, default 11434), RUNNER_PORT (default PORT+1), CORRAL_DEV_KEY (the dev tenant's key),
  * CORRAL_STATE_DIR (default .corral), RUNNERS (number of CPU runners, default 1), THREADS (per runner),
- * CORRAL_DEVTOOLS=0 (the edge without wrangler's DevTools bridge, see stack/edge-dev.ts: what `npm run bench` uses).
+ * CORRAL_DEVTOOLS=1 (run the edge under plain `wrangler dev` with its DevTools bridge; by default the same Worker runs
+ * through wrangler's API with the inspector off — stack/edge-dev.ts — since the bridge costs ~3x the edge's CPU).
  * Writes <state dir>/runners.json: each runner's id, port and pid (the leader of its process group).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -54,7 +55,7 @@ async function main() {
     wranglerEnv,
   );
 
-  const devtools = process.env.CORRAL_DEVTOOLS !== "0";
+  const devtools = process.env.CORRAL_DEVTOOLS === "1";
   const edge = startProcess(
     "edge",
     devtools ? bin("wrangler") : bin("tsx"),
