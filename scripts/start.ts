@@ -7,6 +7,8 @@
  * CORRAL_DEVTOOLS=1 (run the edge under plain `wrangler dev` with its DevTools bridge; by default the same Worker runs
  * through wrangler's API with the inspector off — stack/edge-dev.ts — since the bridge costs ~3x the edge's CPU).
  * Writes <state dir>/runners.json: each runner's id, port and pid (the leader of its process group).
+ * The edge and runners get this process's pid as CORRAL_PARENT_PID and stop by themselves when it is gone: killed
+ * with SIGKILL, it cannot stop them.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -24,6 +26,7 @@ const stateDir = resolve(root, process.env.CORRAL_STATE_DIR ?? ".corral");
 const quiet = process.env.CORRAL_QUIET === "1";
 const threads = process.env.THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / runnerCount)));
 const wranglerEnv = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" };
+const parentEnv = { CORRAL_PARENT_PID: String(process.pid) };
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 // Pull/push vars (edge/PULL_PUSH.md) passed to the Worker when set: tests allow loopback registries with these.
 const PASSTHROUGH_VARS = ["ALLOW_PRIVATE_REGISTRIES", "PULL_PART_SIZE", "PULL_CONCURRENCY"];
@@ -80,7 +83,7 @@ async function main() {
       `CREDENTIALS_KEY:${process.env.CREDENTIALS_KEY ?? state.credentials_key}`,
       ...PASSTHROUGH_VARS.flatMap((n) => (process.env[n] ? ["--var", `${n}:${process.env[n]}`] : [])),
     ],
-    { cwd: root, env: wranglerEnv, logFile: join(logDir, "edge.log"), echo: !quiet },
+    { cwd: root, env: { ...wranglerEnv, ...parentEnv }, logFile: join(logDir, "edge.log"), echo: !quiet },
   );
   children.push(edge);
   watchForCrash(edge);
@@ -101,6 +104,7 @@ async function main() {
         CACHE_DIR: join(stateDir, `runner-${i}-cache`),
         THREADS: threads,
         GPU: process.env.GPU ?? "false",
+        ...parentEnv,
       },
       logFile: join(logDir, `runner-${i}.log`),
       echo: !quiet,

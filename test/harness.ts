@@ -13,6 +13,8 @@ export interface RunningStack {
   adminKey: string;
   stateDir: string;
   runnerPorts: number[];
+  /** The launcher (scripts/start.ts), leader of its own process group; the edge and runners have their own groups. */
+  pid: number;
   output: () => string;
   stop: () => Promise<void>;
 }
@@ -34,13 +36,17 @@ async function freePortBlock(runners: number): Promise<number> {
   }
 }
 
-/** Starts the stack exactly as `npm start` does (same script), in a throwaway state dir, and waits for its banner. */
+/**
+ * Starts the stack as `npm start` does (same script), in a throwaway state dir, and waits for its banner. Node runs
+ * start.ts with tsx's loader rather than through the tsx CLI, whose wrapper process would lead the group: killing
+ * that wrapper leaves start.ts running, and tests that kill the launcher mean start.ts.
+ */
 export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningStack> {
   const runners = opts.runners ?? 1;
   const port = await freePortBlock(runners);
   const stateDir = mkdtempSync(join(tmpdir(), "corral-stack-"));
   const key = `corral-test-${randomBytes(16).toString("hex")}`;
-  const child: ChildProcess = spawn(join(repoRoot, "node_modules/.bin/tsx"), ["scripts/start.ts"], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
     cwd: repoRoot,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -68,7 +74,12 @@ export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessE
   });
   const timeout = setTimeout(() => child.pid && process.kill(-child.pid, "SIGTERM"), 180_000);
   const stop = async () => {
-    if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGTERM");
+    // A test may have killed the launcher already; its group is then gone (ESRCH).
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+    }
     await exited;
     rmSync(stateDir, { recursive: true, force: true });
   };
@@ -87,6 +98,7 @@ export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessE
     adminKey,
     stateDir,
     runnerPorts: Array.from({ length: runners }, (_, i) => port + 1 + i),
+    pid: child.pid ?? 0,
     output: () => out,
     stop,
   };

@@ -16,8 +16,6 @@ export const busy = (detail = "server busy, please try again.  maximum pending r
 /** The blob store does not have a blob the edge said exists. */
 export const blobMissing = (digest: string) => new ApiError(404, `model blob ${digest} not found`);
 
-export const badRequest = (message: string) => new ApiError(400, message);
-
 export function isAbortError(err: unknown): boolean {
   return (
     err instanceof Error &&

@@ -18,13 +18,15 @@ const status: RunnerStatus = {
 let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
-async function fakeEdge(answer: (n: number) => { status: number; body: unknown }) {
+type Answer = { status: number; body: unknown };
+
+async function fakeEdge(answer: (n: number) => Answer | Promise<Answer>) {
   const received: { auth?: string; body: unknown }[] = [];
   server = createServer(async (req, res) => {
     let text = "";
     for await (const chunk of req) text += chunk;
     received.push({ auth: req.headers.authorization, body: JSON.parse(text) });
-    const { status: code, body } = answer(received.length);
+    const { status: code, body } = await answer(received.length);
     res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
   });
   await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
@@ -93,5 +95,83 @@ describe("Heartbeat", () => {
     expect(logs).toHaveLength(2);
     expect(logs[0]).toMatch(/unreachable \(HTTP 503\)/);
     expect(logs[1]).toMatch(/registered/);
+  });
+
+  describe("pulse", () => {
+    const empty: RunnerStatus = { ...status, loaded: [] };
+    const loadedBlob = (body: unknown) => (body as RunnerStatus).loaded.map((m) => m.model_blob);
+    const model = {
+      model_blob: "sha256:ab",
+      size: 1,
+      size_vram: 0,
+      context_length: 16,
+      expires_at: "2030-01-01T00:00:00.000Z",
+      busy_sequences: 0,
+      sequences: 1,
+    };
+
+    it("resolves once the edge answered a beat sent after the call, even with an older beat in flight", async () => {
+      let releaseFirst!: () => void;
+      const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+      const edge = await fakeEdge(async (n) => {
+        if (n === 1) await firstHeld;
+        return { status: 200, body: { ok: true } };
+      });
+      let current = empty;
+      const beat = new Heartbeat({
+        edgeUrl: edge.url,
+        secret: "s",
+        intervalMs: 60_000,
+        status: () => current,
+        log: () => {},
+      });
+      beat.start();
+      await until(() => edge.received.length === 1);
+      current = { ...empty, loaded: [model] };
+      let pulsed = false;
+      const pulse = beat.pulse(10_000).then(() => (pulsed = true));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      // The beat in flight predates the change: its answer must not end the pulse.
+      expect(pulsed).toBe(false);
+      releaseFirst();
+      await pulse;
+      await beat.stop();
+      expect(edge.received.map((r) => loadedBlob(r.body))).toEqual([[], ["sha256:ab"]]);
+      expect(beat.accepted).toBe(2);
+    });
+
+    it("coalesces concurrent pulses into one beat", async () => {
+      const edge = await fakeEdge(() => ({ status: 200, body: { ok: true } }));
+      const beat = new Heartbeat({
+        edgeUrl: edge.url,
+        secret: "s",
+        intervalMs: 60_000,
+        status: () => status,
+        log: () => {},
+      });
+      beat.start();
+      await until(() => beat.accepted === 1);
+      await Promise.all([beat.pulse(), beat.pulse(), beat.pulse()]);
+      await beat.stop();
+      expect(edge.received).toHaveLength(2);
+    });
+
+    it("gives up waiting after maxWaitMs without failing, and resolves at once when stopped", async () => {
+      const edge = await fakeEdge(() => new Promise<Answer>(() => {}));
+      const beat = new Heartbeat({
+        edgeUrl: edge.url,
+        secret: "s",
+        intervalMs: 60_000,
+        status: () => status,
+        log: () => {},
+      });
+      await beat.pulse(10_000);
+      expect(edge.received).toHaveLength(0);
+      beat.start();
+      await expect(beat.pulse(20)).resolves.toBeUndefined();
+      expect(beat.accepted).toBe(0);
+      server?.closeAllConnections();
+      await beat.stop();
+    });
   });
 });

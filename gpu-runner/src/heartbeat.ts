@@ -1,6 +1,7 @@
 /**
  * Registers the runner with the edge and keeps it informed: POST /internal/runners/heartbeat with the
- * RunnerStatus every interval, and at once (coalesced) when models load or unload. The edge may answer
+ * RunnerStatus every interval, and at once (coalesced) when models load or unload; `pulse` also waits for the
+ * edge's answer (explicit load/unload requests). The edge may answer
  * `draining: true`: the runner then takes no new work (until a reply says false) and exposes it to its owner.
  */
 import type { RunnerStatus } from "@corral/protocol/runner";
@@ -18,7 +19,12 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
+  /** The status the beat in flight carries, and the pulses waiting for its answer. */
+  private inFlightBody?: string;
+  private inFlightWaiters: (() => void)[] = [];
   private again = false;
+  /** Pulses waiting for the next beat: the one in flight carried an older status. */
+  private waiters: (() => void)[] = [];
   private stopped = true;
   private healthy?: boolean;
   /** Beats the edge accepted (for tests and logs). */
@@ -40,8 +46,12 @@ export class Heartbeat {
       return;
     }
     clearTimeout(this.timer);
-    this.inFlight = this.beat().finally(() => {
+    const body = JSON.stringify(this.options.status());
+    this.inFlightBody = body;
+    this.inFlightWaiters = this.waiters.splice(0);
+    this.inFlight = this.beat(body).finally(() => {
       this.inFlight = undefined;
+      for (const resolve of this.inFlightWaiters.splice(0)) resolve();
       if (this.stopped) return;
       if (this.again) {
         this.again = false;
@@ -53,31 +63,55 @@ export class Heartbeat {
     });
   }
 
+  /**
+   * Resolves once the edge has answered (accepted or not) a beat carrying the current status, or after
+   * `maxWaitMs`: a client told "loaded"/"unloaded" then sees it in /api/ps, as in Ollama, and a slow edge only
+   * delays the answer. Joins the beat in flight when it carries the same status, else sends one right after it,
+   * so concurrent pulses share beats. Never rejects; resolves at once when stopped.
+   */
+  pulse(maxWaitMs = 1000): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, maxWaitMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (this.inFlight && this.inFlightBody === JSON.stringify(this.options.status())) {
+        this.inFlightWaiters.push(done);
+        return;
+      }
+      this.waiters.push(done);
+      this.trigger();
+    });
+  }
+
   /** Stops beating; a final beat (e.g. with draining set) can be sent with `beatOnce` before. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    for (const resolve of [...this.waiters.splice(0), ...this.inFlightWaiters.splice(0)]) resolve();
     await this.inFlight;
   }
 
   async beatOnce(): Promise<void> {
-    await this.beat();
+    await this.beat(JSON.stringify(this.options.status()));
   }
 
-  private async beat(): Promise<void> {
+  private async beat(body: string): Promise<void> {
     const { edgeUrl, secret, fetchImpl = fetch } = this.options;
     try {
       const response = await fetchImpl(`${edgeUrl}/internal/runners/heartbeat`, {
         method: "POST",
         headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-        body: JSON.stringify(this.options.status()),
+        body,
         signal: AbortSignal.timeout(Math.max(5000, this.options.intervalMs * 2)),
       });
-      const body = (await response.json().catch(() => ({}))) as { draining?: unknown };
+      const answer = (await response.json().catch(() => ({}))) as { draining?: unknown };
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       this.accepted++;
       this.report(true);
-      if (typeof body.draining === "boolean") this.options.onDraining?.(body.draining);
+      if (typeof answer.draining === "boolean") this.options.onDraining?.(answer.draining);
     } catch (err) {
       this.report(false, err);
     }

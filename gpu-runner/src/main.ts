@@ -1,8 +1,10 @@
 /**
  * gpu-runner entry point: reads the environment (config.ts), starts the runner (runner-app.ts) and prints one
  * line when it listens. SIGTERM/SIGINT drain: stop accepting, let streams finish, dispose every model, exit.
+ * Started by the local stack's launcher (CORRAL_PARENT_PID set), it drains the same way once the launcher is gone.
  */
 import { loadConfig } from "./config";
+import { watchParent } from "./parent-watch";
 import { startRunner } from "./runner-app";
 
 async function main(): Promise<void> {
@@ -24,6 +26,7 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
+  // MUTATION watchParent(process.env, () => void shutdown("launcher gone"));
 }
 
 main().catch((err) => {

@@ -78,6 +78,7 @@ export async function startRunner(
       memoryBudgetBytes,
     },
     log,
+    announceModels: () => heartbeat?.pulse() ?? Promise.resolve(),
   });
   const address = await server.listen(config.port, config.host);
 

@@ -43,6 +43,8 @@ export interface RunnerServerDeps {
   metrics: RunnerMetrics;
   identity: RunnerIdentity;
   log?(message: string): void;
+  /** See InferenceDeps.announceModels. */
+  announceModels?(): Promise<void>;
 }
 
 export interface RunnerServer {
@@ -107,7 +109,13 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
   const { pool, blobs, clock, metrics, identity } = deps;
-  const inferenceDeps: InferenceDeps = { pool, llama: deps.llama, clock, metrics };
+  const inferenceDeps: InferenceDeps = {
+    pool,
+    llama: deps.llama,
+    clock,
+    metrics,
+    announceModels: deps.announceModels,
+  };
   let draining = false;
   let edgeDraining = false;
   let active = 0;

@@ -61,24 +61,6 @@ interface KindValue {
 
 export type Options = { -readonly [K in OptionName]?: KindValue[(typeof OPTION_KINDS)[K]] };
 
-/** Options that fix how a model instance is loaded; a loaded instance serves only requests that agree on them. */
-export const LOAD_OPTION_NAMES: readonly OptionName[] = [
-  "num_ctx",
-  "num_batch",
-  "num_gpu",
-  "main_gpu",
-  "use_mmap",
-  "num_thread",
-  "draft_num_predict",
-  "numa",
-  "low_vram",
-  "f16_kv",
-  "logits_all",
-  "vocab_only",
-  "use_mlock",
-  "embedding_only",
-];
-
 /** Options current Ollama's Modelfile parser skips with a deprecation warning instead of storing. */
 const DEPRECATED_PARAMETERS: ReadonlySet<string> = new Set([
   "penalize_newline",

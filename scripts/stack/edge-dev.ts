@@ -6,9 +6,11 @@
  * Same Worker, bindings, persistence and reload-on-change; only the inspector is off.
  *
  * Accepts the `wrangler dev` flags start.ts passes: --ip, --port, --persist-to, --var NAME:VALUE (repeatable);
- * others (--inspector-port, --log-level, ...) are ignored.
+ * others (--inspector-port, --log-level, ...) are ignored. Stops like on SIGTERM once the launcher named by
+ * CORRAL_PARENT_PID is gone (killed with SIGKILL, start.ts cannot stop it).
  */
 import { unstable_startWorker } from "wrangler";
+import { watchParent } from "../../gpu-runner/src/parent-watch";
 
 type PlainText = { type: "plain_text"; value: string };
 
@@ -43,6 +45,7 @@ async function main() {
   const stop = () => void worker.dispose().finally(() => process.exit(0));
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  watchParent(process.env, stop);
 }
 
 main().catch((err: unknown) => {

@@ -63,20 +63,3 @@ export function putModelStatements(db: D1Database, row: ModelRow, digests: reado
   }
   return statements;
 }
-
-/** Deletes the model row (its model_layers rows go with it: ON DELETE CASCADE, and explicitly for safety). */
-export function deleteModelStatements(db: D1Database, tenantId: string, name: string): D1PreparedStatement[] {
-  return [
-    db.prepare("DELETE FROM model_layers WHERE tenant_id = ? AND name = ?").bind(tenantId, name),
-    db.prepare("DELETE FROM models WHERE tenant_id = ? AND name = ?").bind(tenantId, name),
-  ];
-}
-
-/** Digests a model references, read from its layer rows (the same set its manifest names). */
-export async function modelDigests(db: D1Database, tenantId: string, name: string): Promise<string[]> {
-  const { results } = await db
-    .prepare("SELECT digest FROM model_layers WHERE tenant_id = ? AND name = ?")
-    .bind(tenantId, name)
-    .all<{ digest: string }>();
-  return results.map((r) => r.digest);
-}

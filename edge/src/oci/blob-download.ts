@@ -54,13 +54,6 @@ export async function forgetUpload(env: OciEnv, tenantId: string, digest: string
   await env.DB.prepare("DELETE FROM pull_uploads WHERE tenant_id = ? AND digest = ?").bind(tenantId, digest).run();
 }
 
-export async function rememberedUpload(env: OciEnv, tenantId: string, digest: string): Promise<string | null> {
-  const row = await env.DB.prepare("SELECT upload_id FROM pull_uploads WHERE tenant_id = ? AND digest = ?")
-    .bind(tenantId, digest)
-    .first<{ upload_id: string }>();
-  return row?.upload_id ?? null;
-}
-
 /** Mappings older than this point at uploads the sweep has long aborted (they idle out after a day). */
 const STALE_MAPPING_MS = 7 * 24 * 60 * 60_000;
 

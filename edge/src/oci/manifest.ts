@@ -92,6 +92,3 @@ export function manifestBlobs(m: Manifest): Layer[] {
   }
   return out;
 }
-
-/** Total bytes of a manifest's distinct blobs. */
-export const manifestSize = (m: Manifest) => manifestBlobs(m).reduce((n, l) => n + l.size, 0);

@@ -18,7 +18,6 @@
 import { ApiError } from "@corral/protocol";
 import {
   assertStorageQuota,
-  getBlob,
   pinForWriteOrWait,
   recordBlobStatements,
   unpin,
@@ -29,7 +28,7 @@ import {
 import type { Env } from "../env";
 import { MAX_PARTS } from "./multipart";
 import { blobKey } from "./store";
-import { digestMismatch, type StoreOutcome } from "./upload";
+import { digestMismatch, keepVisibleBlob, type StoreOutcome, storedBlob } from "./upload";
 
 const MiB = 1024 * 1024;
 /** Within R2's limits (≥ 5 MiB, equal sizes); two buffers of it are held at most. */
@@ -44,11 +43,7 @@ export async function storeChunkedBlob(
   partSize = CHUNKED_PART_SIZE,
 ): Promise<StoreOutcome> {
   const visible = await visibleBlob(env.DB, tenantId, digest);
-  if (visible) {
-    await body?.cancel();
-    await env.DB.batch(recordBlobStatements(env.DB, { digest, size: visible.size }, tenantId, Date.now()).slice(1));
-    return "exists";
-  }
+  if (visible) return keepVisibleBlob(env, tenantId, digest, visible.size, body);
   // Refuses a tenant already at its quota before reading anything; the real checks come per part.
   await assertStorageQuota(env.DB, tenantId, digest, 0);
 
@@ -56,12 +51,11 @@ export async function storeChunkedBlob(
   await pinForWriteOrWait(env.DB, [digest], holder);
   const writer = new ChunkedWriter(env, tenantId, digest, holder, partSize);
   try {
-    const existing = await getBlob(env.DB, digest);
-    const stored = existing !== null && (await env.BLOBS.head(blobKey(digest))) !== null;
+    const stored = await storedBlob(env, digest);
     // Bytes another tenant stored already are only hashed (and counted against the quota, part by part).
     const sink: BodySink = stored ? quotaCounter(env, tenantId, digest, partSize) : writer;
     const { size, hex } = await readBody(body ?? emptyStream(), sink);
-    if (`sha256:${hex}` !== digest || (stored && existing.size !== size)) throw digestMismatch(digest, hex);
+    if (`sha256:${hex}` !== digest || (stored && stored.size !== size)) throw digestMismatch(digest, hex);
     if (stored) await assertStorageQuota(env.DB, tenantId, digest, size);
     else await writer.finish(hex);
     await env.DB.batch([

@@ -13,6 +13,7 @@
 import { ApiError } from "@corral/protocol";
 import {
   assertStorageQuota,
+  type BlobRow,
   getBlob,
   pinForWriteOrWait,
   recordBlobStatements,
@@ -79,6 +80,25 @@ export function requireContentLength(header: string | undefined): number {
 
 export type StoreOutcome = "created" | "exists";
 
+/** The tenant sees the blob already: its bytes are not needed, only its ownership row is touched. */
+export async function keepVisibleBlob(
+  env: Env,
+  tenantId: string,
+  digest: string,
+  size: number,
+  body: ReadableStream<Uint8Array> | null,
+): Promise<StoreOutcome> {
+  await body?.cancel();
+  await env.DB.batch(recordBlobStatements(env.DB, { digest, size }, tenantId, Date.now()).slice(1));
+  return "exists";
+}
+
+/** The blob's row when its bytes are in R2 already (any tenant's); null when they still have to be written. */
+export async function storedBlob(env: Env, digest: string): Promise<BlobRow | null> {
+  const existing = await getBlob(env.DB, digest);
+  return existing !== null && (await env.BLOBS.head(blobKey(digest))) !== null ? existing : null;
+}
+
 /**
  * Stores a blob from a request body after checking quota; `created` when the blob is new to this tenant (even
  * if another tenant stored the same bytes: that is nobody else's business), `exists` when the tenant could
@@ -91,11 +111,7 @@ export async function storeBlob(
   body: ReadableStream<Uint8Array> | null,
   length: number,
 ): Promise<StoreOutcome> {
-  if (await visibleBlob(env.DB, tenantId, digest)) {
-    await body?.cancel();
-    await env.DB.batch(recordBlobStatements(env.DB, { digest, size: length }, tenantId, Date.now()).slice(1));
-    return "exists";
-  }
+  if (await visibleBlob(env.DB, tenantId, digest)) return keepVisibleBlob(env, tenantId, digest, length, body);
   if (length > SIMPLE_UPLOAD_MAX_BYTES) {
     throw new ApiError(413, `blob larger than ${SIMPLE_UPLOAD_MAX_BYTES} bytes: use the multipart upload API`);
   }
@@ -105,12 +121,11 @@ export async function storeBlob(
   await pinForWriteOrWait(env.DB, [digest], holder);
   try {
     const hasher = new ResumableSha256();
-    const existing = await getBlob(env.DB, digest);
-    const stored = existing !== null && (await env.BLOBS.head(blobKey(digest))) !== null;
+    const stored = await storedBlob(env, digest);
     if (stored) {
       await hashOnly(body ?? emptyStream(), hasher, length);
       const actual = hasher.hexDigest();
-      if (`sha256:${actual}` !== digest || existing.size !== length) throw digestMismatch(digest, actual);
+      if (`sha256:${actual}` !== digest || stored.size !== length) throw digestMismatch(digest, actual);
     } else {
       await putVerified(env, digest, body ?? emptyStream(), hasher, length);
     }

@@ -2,12 +2,14 @@
  * What every inference handler gets and the small pieces they share: the chunk envelope, final stats in
  * Ollama's field order (zero values left out, as Go's omitempty does), and the model spec for the pool.
  */
+import type { Options } from "@corral/protocol/options";
 import type { ResolvedModel } from "@corral/protocol/runner";
 import type { Llama } from "node-llama-cpp";
 import type { Clock } from "../clock";
 import type { RunnerMetrics } from "../metrics";
-import type { ModelPool, ModelSpec } from "../model-pool";
+import type { ModelLease, ModelPool, ModelSpec } from "../model-pool";
 import type { CompletionResult } from "./completion";
+import { requestedNumBatch, requestedNumCtx } from "./options";
 import type { ResponseSink } from "./respond";
 
 export interface InferenceDeps {
@@ -15,6 +17,11 @@ export interface InferenceDeps {
   llama: Llama;
   clock: Clock;
   metrics?: RunnerMetrics;
+  /**
+   * Tells the edge the loaded set now and waits (bounded) for its answer, so /api/ps right after a load/unload
+   * answer shows it. Never rejects. Absent for a runner without an edge.
+   */
+  announceModels?(): Promise<void>;
 }
 
 export interface InferenceCall {
@@ -34,8 +41,18 @@ export interface Usage {
 
 export const NO_USAGE: Usage = { promptTokens: 0, generatedTokens: 0 };
 
-export function modelSpec(model: ResolvedModel, numBatch: number | undefined): ModelSpec {
+function modelSpec(model: ResolvedModel, numBatch: number | undefined): ModelSpec {
   return { modelBlob: model.model_blob, modelSize: model.model_size, adapters: model.adapters, numBatch };
+}
+
+/** The call's model from the pool, sized by the merged options (num_batch for the load, num_ctx for the context). */
+export function acquireModel(
+  deps: InferenceDeps,
+  call: InferenceCall,
+  options: Options,
+  keepAliveMs: number | null,
+): Promise<ModelLease> {
+  return deps.pool.acquire(modelSpec(call.model, requestedNumBatch(options)), requestedNumCtx(options), keepAliveMs);
 }
 
 export function envelope(call: InferenceCall, clock: Clock): { model: string; created_at: string } {
@@ -43,7 +60,7 @@ export function envelope(call: InferenceCall, clock: Clock): { model: string; cr
 }
 
 /** Go's omitempty drops zero durations and counts; clients treat a missing field as 0. */
-function nonZero(fields: Record<string, number>): Record<string, number> {
+export function nonZero(fields: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value > 0));
 }
 

@@ -8,11 +8,11 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message } from "@corral/protocol/schema-fields";
 import { parseChatRequest } from "@corral/protocol/schemas";
 import {
+  acquireModel,
   envelope,
   finalStats,
   type InferenceCall,
   type InferenceDeps,
-  modelSpec,
   NO_USAGE,
   quoteName,
   type Usage,
@@ -20,9 +20,8 @@ import {
 import { runCompletion } from "./completion";
 import { NO_VISION_MESSAGE } from "./generate";
 import { grammarForFormat } from "./grammar";
-import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx, resolveSettings } from "./options";
-import { formatChatPrompt, promptFormat, resolveThink } from "./prompt";
-import { ThinkingParser } from "./thinking";
+import { mergeModelAndRequestOptions, resolveSettings } from "./options";
+import { formatChatPrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 import { type ToolCall, ToolCallParser } from "./tools";
 
 const emptyAssistant = { role: "assistant", content: "" };
@@ -34,6 +33,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
 
   if (request.messages.length === 0 && keepAliveMs === 0) {
     await pool.expireModel(call.model.model_blob);
+    await deps.announceModels?.();
     call.sink.json({ ...envelope(call, clock), message: emptyAssistant, done: true, done_reason: "unload" });
     return NO_USAGE;
   }
@@ -42,11 +42,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
   }
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
-  const lease = await pool.acquire(
-    modelSpec(call.model, requestedNumBatch(options)),
-    requestedNumCtx(options),
-    keepAliveMs,
-  );
+  const lease = await acquireModel(deps, call, options, keepAliveMs);
   try {
     const { instance } = lease;
     const format = promptFormat(instance, call.model.template);
@@ -57,6 +53,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     const think = resolveThink(call, format, request.think);
 
     if (request.messages.length === 0) {
+      await deps.announceModels?.();
       call.sink.json({ ...envelope(call, clock), message: emptyAssistant, done: true, done_reason: "load" });
       return NO_USAGE;
     }
@@ -78,10 +75,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       truncate: request.truncate,
     });
 
-    const thinking =
-      think.enabled && format.thinkingTags
-        ? new ThinkingParser(format.thinkingTags, prompt.text.trimEnd().endsWith(format.thinkingTags.open))
-        : undefined;
+    const thinking = thinkingParserFor(think, format, prompt);
     const toolParser = tools?.length
       ? new ToolCallParser(
           format.toolCallTag,

@@ -9,8 +9,8 @@ import { ApiError } from "@corral/protocol/errors";
 import { parseEmbeddingRequest, parseEmbedRequest } from "@corral/protocol/schemas";
 import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ModelLease } from "../model-pool";
-import { type InferenceCall, type InferenceDeps, modelSpec, NO_USAGE, type Usage } from "./call";
-import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx } from "./options";
+import { acquireModel, type InferenceCall, type InferenceDeps, NO_USAGE, nonZero, type Usage } from "./call";
+import { mergeModelAndRequestOptions } from "./options";
 
 export const INPUT_TOO_LONG_MESSAGE = "the input length exceeds the context length";
 
@@ -52,22 +52,17 @@ async function embedOne(
   return { vector: [...embedding.vector], tokens: tokens.length + specialTokensAdded(model, tokens) };
 }
 
-async function leaseFor(deps: InferenceDeps, call: InferenceCall, options: unknown, keepAlive: unknown) {
+function leaseFor(deps: InferenceDeps, call: InferenceCall, options: unknown, keepAlive: unknown) {
   const merged = mergeModelAndRequestOptions(call.model.params, options);
-  return deps.pool.acquire(
-    modelSpec(call.model, requestedNumBatch(merged)),
-    requestedNumCtx(merged),
-    parseKeepAlive(keepAlive),
-  );
+  return acquireModel(deps, call, merged, parseKeepAlive(keepAlive));
 }
 
 function stats(deps: InferenceDeps, call: InferenceCall, lease: ModelLease, promptTokens: number) {
-  const fields = {
+  return nonZero({
     total_duration: Number(deps.clock.monotonicNs() - call.receivedNs),
     load_duration: lease.loadDurationNs,
     prompt_eval_count: promptTokens,
-  };
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value > 0));
+  });
 }
 
 export async function handleEmbed(deps: InferenceDeps, call: InferenceCall): Promise<Usage> {

@@ -9,20 +9,19 @@ import type { Message } from "@corral/protocol/schema-fields";
 import { parseGenerateRequest } from "@corral/protocol/schemas";
 import type { Token } from "node-llama-cpp";
 import {
+  acquireModel,
   envelope,
   finalStats,
   type InferenceCall,
   type InferenceDeps,
-  modelSpec,
   NO_USAGE,
   quoteName,
   type Usage,
 } from "./call";
 import { runCompletion } from "./completion";
 import { grammarForFormat } from "./grammar";
-import { mergeModelAndRequestOptions, requestedNumBatch, requestedNumCtx, resolveSettings } from "./options";
-import { formatGeneratePrompt, promptFormat, resolveThink } from "./prompt";
-import { ThinkingParser } from "./thinking";
+import { mergeModelAndRequestOptions, resolveSettings } from "./options";
+import { formatGeneratePrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 
 export const NO_VISION_MESSAGE = "this runner has no vision backend (node-llama-cpp 3.22 runs text-only models)";
 
@@ -33,6 +32,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
 
   if (request.prompt === "" && keepAliveMs === 0) {
     await pool.expireModel(call.model.model_blob);
+    await deps.announceModels?.();
     call.sink.json({ ...envelope(call, clock), response: "", done: true, done_reason: "unload" });
     return NO_USAGE;
   }
@@ -41,11 +41,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
   }
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
-  const lease = await pool.acquire(
-    modelSpec(call.model, requestedNumBatch(options)),
-    requestedNumCtx(options),
-    keepAliveMs,
-  );
+  const lease = await acquireModel(deps, call, options, keepAliveMs);
   try {
     const { instance } = lease;
     const fromRequest = Boolean(request.template);
@@ -56,6 +52,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
     const think = resolveThink(call, format, request.think);
 
     if (request.prompt === "") {
+      await deps.announceModels?.();
       call.sink.json({ ...envelope(call, clock), response: "", done: true, done_reason: "load" });
       return NO_USAGE;
     }
@@ -75,10 +72,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       think,
     });
 
-    const thinking =
-      think.enabled && format.thinkingTags
-        ? new ThinkingParser(format.thinkingTags, prompt.text.trimEnd().endsWith(format.thinkingTags.open))
-        : undefined;
+    const thinking = thinkingParserFor(think, format, prompt);
     const emit = (response: string, thinkingText: string) => {
       if (response === "" && thinkingText === "") return;
       call.sink.chunk({

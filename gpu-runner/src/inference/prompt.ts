@@ -11,7 +11,7 @@ import type { OllamaTemplate } from "../template/prompt";
 import type { InferenceCall } from "./call";
 import { goTemplateCapabilities, loadTemplate, renderGoChat, renderGoGenerate } from "./go-template";
 import { renderJinjaChat } from "./jinja";
-import { inferThinkingTags, type ThinkingTags } from "./thinking";
+import { inferThinkingTags, ThinkingParser, type ThinkingTags } from "./thinking";
 import { toolCallTagFromJinja, toolCallTagFromTemplate } from "./tools";
 
 export interface PromptFormat {
@@ -99,6 +99,17 @@ export function resolveThink(call: InferenceCall, format: PromptFormat, think: T
     return { enabled: false, value: think };
   }
   return { enabled: think === undefined || asked, value: think ?? true };
+}
+
+/** Splits the output when thinking is on; it starts inside the block when the prompt already opened it. */
+export function thinkingParserFor(
+  think: ThinkSetting,
+  format: PromptFormat,
+  prompt: FormattedPrompt,
+): ThinkingParser | undefined {
+  const tags = format.thinkingTags;
+  if (!think.enabled || !tags) return undefined;
+  return new ThinkingParser(tags, prompt.text.trimEnd().endsWith(tags.open));
 }
 
 function tokenize(instance: ModelInstance, text: string): Token[] {

@@ -98,10 +98,6 @@ export function ggmlTypeTraits(type: number): GgmlTypeTraits | undefined {
   return GGML_TYPE_TRAITS.get(type);
 }
 
-export function isKnownGgmlType(type: number): type is GgmlType {
-  return GGML_TYPE_TRAITS.has(type);
-}
-
 /** Name of a tensor type as Ollama prints it in verbose `/api/show` tensors ("F32", "Q4_K", ...). */
 export function ggmlTypeName(type: number): string {
   const name = GgmlType[type];

@@ -1,0 +1,55 @@
+/**
+ * The local stack's processes: a launcher (scripts/start.ts) killed with SIGKILL cannot stop its children, so the
+ * edge and each runner watch it (CORRAL_PARENT_PID) and stop by themselves rather than live on holding their ports.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { type RunningStack, startStack } from "./harness";
+import { eventually } from "./inference-support";
+
+/** Any HTTP answer counts (the runner's `/` is a 401/404); only a refused or hung connection does not. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("a launcher killed with SIGKILL", () => {
+  let stack: RunningStack | undefined;
+  let runnerGroups: number[] = [];
+  let leftBehind = true;
+
+  afterAll(async () => {
+    // Only if the test failed: do not leave runners behind for the files after this one.
+    if (leftBehind) {
+      for (const pid of runnerGroups) {
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {}
+      }
+    }
+    await stack?.stop();
+  });
+
+  it("leaves no edge or runner answering", async () => {
+    stack = await startStack({ runners: 2 });
+    const { runners } = JSON.parse(readFileSync(join(stack.stateDir, "runners.json"), "utf8")) as {
+      runners: { port: number; pid: number }[];
+    };
+    runnerGroups = runners.map((r) => r.pid);
+    expect(runners.map((r) => r.port)).toEqual(stack.runnerPorts);
+    const urls = [`${stack.url}/`, ...runners.map((r) => `http://127.0.0.1:${r.port}/`)];
+    for (const url of urls) expect(await answers(url)).toBe(true);
+
+    // The launcher alone: its children lead process groups of their own, which this signal does not reach.
+    process.kill(stack.pid, "SIGKILL");
+
+    const allDown = async () => !(await Promise.all(urls.map(answers))).some(Boolean);
+    leftBehind = !(await eventually(allDown, 10_000, 250));
+    expect(leftBehind).toBe(false);
+  });
+});
