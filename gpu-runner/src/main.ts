@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
-  // MUTATION watchParent(process.env, () => void shutdown("launcher gone"));
+  watchParent(process.env, () => void shutdown("launcher gone"));
 }
 
 main().catch((err) => {

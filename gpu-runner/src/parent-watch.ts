@@ -16,8 +16,9 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * Calls `onGone` once when the process named by CORRAL_PARENT_PID has exited, checking every `intervalMs`.
- * Returns a function that stops watching, or undefined when the variable is unset or not a pid.
+ * Calls `onGone` once when the process named by CORRAL_PARENT_PID has exited, checking every `intervalMs`; when
+ * watching, write errors on stdout/stderr are ignored. Returns a function that stops watching, or undefined when the
+ * variable is unset or not a pid.
  */
 export function watchParent(
   env: NodeJS.ProcessEnv,
@@ -27,6 +28,9 @@ export function watchParent(
 ): (() => void) | undefined {
   const pid = Number(env[PARENT_PID_ENV]);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  // The launcher reads our stdout/stderr through pipes: once it is gone a log line would fail with EPIPE, and that
+  // unhandled stream error would kill the process before it has shut down (workerd or models left behind).
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
   const timer = setInterval(() => {
     if (alive(pid)) return;
     clearInterval(timer);

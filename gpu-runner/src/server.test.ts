@@ -18,9 +18,11 @@ import { SCRIPTED_SENTENCE, SCRIPTED_TOOL_CALL_FUNCTION } from "./tiny-model/ind
 
 let t: TestRunner;
 let base: string;
+/** The heartbeat's pulse as the tests set it: resolves at once unless a test holds it. */
+let announce: () => Promise<void> = () => Promise.resolve();
 
 beforeAll(async () => {
-  t = await startTestRunner();
+  t = await startTestRunner({ announceModels: () => announce() });
   base = t.base;
 });
 afterAll(() => t.stop());
@@ -152,6 +154,34 @@ describe("generate", () => {
     const unload = await json("/v1/generate", sentence(), { prompt: "", keep_alive: 0 });
     expect(unload.body).toMatchObject({ done: true, done_reason: "unload" });
     expect((await status()).loaded.some((m) => m.model_blob === sentenceModelBlob().digest)).toBe(false);
+  });
+
+  it.each([
+    { reason: "load", request: { prompt: "" }, loaded: true },
+    { reason: "unload", request: { prompt: "", keep_alive: 0 }, loaded: false },
+  ])("answers a $reason only once the edge has acknowledged the new state", async ({ reason, request, loaded }) => {
+    const loadedNow = () => t.pool.ps().some((m) => m.model_blob === sentenceModelBlob().digest);
+    const announced: boolean[] = [];
+    let acknowledge!: () => void;
+    announce = () => {
+      announced.push(loadedNow());
+      return new Promise((resolve) => (acknowledge = resolve));
+    };
+    try {
+      let answered = false;
+      const answer = json("/v1/generate", sentence(), request).then((res) => {
+        answered = true;
+        return res;
+      });
+      for (let i = 0; i < 500 && announced.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(announced).toEqual([loaded]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(answered).toBe(false);
+      acknowledge();
+      expect((await answer).body).toMatchObject({ done: true, done_reason: reason });
+    } finally {
+      announce = () => Promise.resolve();
+    }
   });
 
   it.each([

@@ -15,7 +15,7 @@ import { EdgeBlobSource } from "./blob-source";
 import { systemClock } from "./clock";
 import { RunnerMetrics } from "./metrics";
 import { ModelPool } from "./model-pool";
-import { createRunnerServer, type RunnerServer } from "./server";
+import { createRunnerServer, type RunnerServer, type RunnerServerDeps } from "./server";
 import { writeScriptedModel, writeTinyModel } from "./tiny-model/index";
 
 export const TEST_SECRET = "test-secret";
@@ -133,8 +133,11 @@ export interface TestRunner {
   stop(): Promise<void>;
 }
 
-/** A runner on an ephemeral port serving the built-in models (2 sequences, num_ctx 512, one thread). */
-export async function startTestRunner(): Promise<TestRunner> {
+/**
+ * A runner on an ephemeral port serving the built-in models (2 sequences, num_ctx 512, one thread); `announceModels`
+ * stands in for the heartbeat's pulse.
+ */
+export async function startTestRunner(extra: Pick<RunnerServerDeps, "announceModels"> = {}): Promise<TestRunner> {
   const dir = await mkdtemp(join(tmpdir(), "corral-runner-"));
   const blobServer = await startBlobServer([tinyModelBlob(), sentenceModelBlob(), toolModelBlob()]);
   const blobs = new BlobCache({ dir, maxBytes: 1 << 30, source: new EdgeBlobSource(blobServer.url, TEST_SECRET) });
@@ -149,6 +152,7 @@ export async function startTestRunner(): Promise<TestRunner> {
     clock: systemClock,
     metrics: new RunnerMetrics(),
     identity: { id: "test-runner", url: "http://127.0.0.1:1", parallel: 2, memoryBudgetBytes: 1 << 30 },
+    ...extra,
   });
   const address = await runner.listen(0, "127.0.0.1");
   const base = `http://127.0.0.1:${address.port}`;
