@@ -57,6 +57,20 @@ export default $config({
       schedules: [{ cron: "*/15 * * * *" }],
     });
 
-    return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
+    // The GPU runner fleet on AWS (infra/README.md) only when asked, so the Cloudflare-only deploy needs no AWS account.
+    const { fleetEnabled, fleetSettingsFromEnv } = await import("./infra/fleet-settings");
+    if (!fleetEnabled(process.env)) return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
+    const { gpuRunnerFleet } = await import("./infra/gpu-fleet");
+    const fleet = gpuRunnerFleet({
+      edgeUrl: edge.url.apply((url) => url ?? ""),
+      adminKey,
+      runnerSecret,
+      blobBucket: blobs.name,
+      s3Endpoint: `https://${process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID ?? ""}.r2.cloudflarestorage.com`,
+      s3AccessKeyId: new sst.Secret("R2AccessKeyId"),
+      s3SecretAccessKey: new sst.Secret("R2SecretAccessKey"),
+      settings: fleetSettingsFromEnv(process.env),
+    });
+    return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name, ...fleet };
   },
 });

@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // cross-process tests in test/vitest.config.ts.
 export default defineConfig({
   test: {
-    include: ["protocol/src/**/*.test.ts", "gpu-runner/src/**/*.test.ts", "scripts/**/*.test.ts"],
+    include: ["protocol/src/**/*.test.ts", "gpu-runner/src/**/*.test.ts", "scripts/**/*.test.ts", "infra/**/*.test.ts"],
     testTimeout: 60_000,
     pool: "forks",
   },
