@@ -20,7 +20,6 @@ import {
   cancelledError,
   describeError,
   errorLine,
-  NO_RUNNER_MESSAGE,
   RETRYABLE_RUNNER_STATUSES,
   runnersFailedError,
   tooManyRequests,
@@ -110,8 +109,9 @@ async function dispatch(
     try {
       grant = await acquireLease(run, model, exclude, abort.signal);
     } catch (err) {
-      // After failed attempts, "no runner left to try" is best explained by why the others failed.
-      if (attempt > 0 && err instanceof ApiError && err.message === NO_RUNNER_MESSAGE) {
+      // After failed attempts, a 503 from the scheduler (no runner left to try, or none free in time) is best
+      // explained by why the runners tried so far failed.
+      if (attempt > 0 && err instanceof ApiError && err.status === 503) {
         throw runnersFailedError(lastError);
       }
       throw err;
