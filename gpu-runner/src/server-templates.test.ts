@@ -4,60 +4,15 @@
  */
 import type { ResolvedModel } from "@corral/protocol/runner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolvedModel, sentenceModelBlob, startTestRunner, type TestRunner, toolModelBlob } from "./test-support";
+import {
+  QWEN_STYLE_TEMPLATE,
+  resolvedModel,
+  sentenceModelBlob,
+  startTestRunner,
+  type TestRunner,
+  toolModelBlob,
+} from "./test-support";
 import { SCRIPTED_SENTENCE, SCRIPTED_TOOL_CALL_FUNCTION } from "./tiny-model/index";
-
-/** Ollama library's qwen2.5 template: ChatML with Hermes-style `<tool_call>` tools. */
-const QWEN_TEMPLATE = `{{- if .Messages }}
-{{- if or .System .Tools }}<|im_start|>system
-{{- if .System }}
-{{ .System }}
-{{- end }}
-{{- if .Tools }}
-
-# Tools
-
-You may call one or more functions to assist with the user query.
-
-You are provided with function signatures within <tools></tools> XML tags:
-<tools>
-{{- range .Tools }}
-{"type": "function", "function": {{ .Function }}}
-{{- end }}
-</tools>
-
-For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
-<tool_call>
-{"name": <function-name>, "arguments": <args-json-object>}
-</tool_call>
-{{- end }}<|im_end|>
-{{ end }}
-{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 -}}
-{{- if eq .Role "user" }}<|im_start|>user
-{{ .Content }}<|im_end|>
-{{ else if eq .Role "assistant" }}<|im_start|>assistant
-{{ if .Content }}{{ .Content }}
-{{- else if .ToolCalls }}<tool_call>
-{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ .Function.Arguments }}}
-{{ end }}</tool_call>
-{{- end }}{{ if not $last }}<|im_end|>
-{{ end }}
-{{- else if eq .Role "tool" }}<|im_start|>user
-<tool_response>
-{{ .Content }}
-</tool_response><|im_end|>
-{{ end }}
-{{- if and (ne .Role "assistant") $last }}<|im_start|>assistant
-{{ end }}
-{{- end }}
-{{- else }}
-{{- if .System }}<|im_start|>system
-{{ .System }}<|im_end|>
-{{ end }}{{ if .Prompt }}<|im_start|>user
-{{ .Prompt }}<|im_end|>
-{{ end }}<|im_start|>assistant
-{{ end }}{{ .Response }}{{ if .Response }}<|im_end|>{{ end }}`;
 
 const FIM_TEMPLATE = "<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}<|fim_middle|>";
 
@@ -86,7 +41,7 @@ const greedy = { temperature: 0, num_ctx: 2048 };
 
 describe("Go template layer", () => {
   it("formats generate and chat with the model's template", async () => {
-    const model = sentence({ template: QWEN_TEMPLATE, system: "You are terse." });
+    const model = sentence({ template: QWEN_STYLE_TEMPLATE, system: "You are terse." });
     const generated = await t.json("/v1/generate", model, { prompt: "hi", options: greedy });
     expect(generated.body).toMatchObject({ response: SCRIPTED_SENTENCE, done_reason: "stop" });
     const chatted = await t.json("/v1/chat", model, { messages: [{ role: "user", content: "hi" }], options: greedy });
@@ -96,7 +51,7 @@ describe("Go template layer", () => {
   });
 
   it("tool calls come back as message.tool_calls, streamed as one chunk", async () => {
-    const model = resolvedModel(toolModelBlob(), "tool", { template: QWEN_TEMPLATE });
+    const model = resolvedModel(toolModelBlob(), "tool", { template: QWEN_STYLE_TEMPLATE });
     const res = await t.post("/v1/chat", model, {
       messages: [{ role: "user", content: "weather in Paris?" }],
       tools: [weatherTool],
@@ -127,7 +82,7 @@ describe("Go template layer", () => {
   });
 
   it("a request template overrides the model's, and a broken one is a 400", async () => {
-    const ok = await t.json("/v1/generate", sentence({ template: QWEN_TEMPLATE }), {
+    const ok = await t.json("/v1/generate", sentence({ template: QWEN_STYLE_TEMPLATE }), {
       prompt: "hi",
       template: "{{ .System }} {{ .Prompt }}",
       options: greedy,
@@ -141,7 +96,7 @@ describe("Go template layer", () => {
   });
 
   it("raw mode skips the template", async () => {
-    const { body } = await t.json("/v1/generate", sentence({ template: QWEN_TEMPLATE }), {
+    const { body } = await t.json("/v1/generate", sentence({ template: QWEN_STYLE_TEMPLATE }), {
       prompt: "ab",
       raw: true,
       options: greedy,
@@ -172,7 +127,7 @@ describe("Go template layer", () => {
     // The prompt ended with <think>, so the scripted text is the model's thinking.
     expect(body.message.thinking).toBe(SCRIPTED_SENTENCE);
     expect(body.message.content).toBe("");
-    const plain = await t.json("/v1/chat", sentence({ template: QWEN_TEMPLATE }), {
+    const plain = await t.json("/v1/chat", sentence({ template: QWEN_STYLE_TEMPLATE }), {
       messages: [{ role: "user", content: "x" }],
       think: true,
     });
@@ -184,11 +139,11 @@ describe("Go template layer", () => {
       { role: "user", content: "earlier question" },
       { role: "assistant", content: "earlier answer" },
     ];
-    const bare = await t.json("/v1/chat", sentence({ template: QWEN_TEMPLATE }), {
+    const bare = await t.json("/v1/chat", sentence({ template: QWEN_STYLE_TEMPLATE }), {
       messages: [{ role: "user", content: "now" }],
       options: greedy,
     });
-    const layered = await t.json("/v1/chat", sentence({ template: QWEN_TEMPLATE, messages: layer }), {
+    const layered = await t.json("/v1/chat", sentence({ template: QWEN_STYLE_TEMPLATE, messages: layer }), {
       messages: [{ role: "user", content: "now" }],
       options: greedy,
     });
