@@ -1,5 +1,5 @@
 /**
- * `npm start`: the whole corral stack on one machine, offline — the edge Worker under `wrangler dev` (local D1, R2 and
+ * `npm start`: the whole corral stack on one machine, offline — the edge Worker through wrangler (local D1, R2 and
  * Durable Objects persisted under the state dir), one CPU runner, a dev tenant and the built-in tiny models.
  *
  * Env: PORT (edge, default 11434), RUNNER_PORT (default PORT+1), CORRAL_DEV_KEY (the dev tenant's key),
