@@ -35,6 +35,16 @@ async function settled(p: PromiseLike<unknown>): Promise<boolean> {
   return (await Promise.race([p, Promise.resolve(marker)])) !== marker;
 }
 
+type SchedulerStub = Awaited<ReturnType<typeof scheduler>>["stub"];
+
+/**
+ * Waits until the scheduler holds `depth` waiters. Calls made without awaiting them may reach the object in any
+ * order under load, so a test that needs "this request queued before that one" waits for it here.
+ */
+async function queued(stub: SchedulerStub, depth: number): Promise<void> {
+  await eventually(async () => expect((await stub.stats()).totals.queue_depth).toBe(depth));
+}
+
 describe("placement", () => {
   it("sends a request where the model is loaded (affinity)", async () => {
     const { stub } = await scheduler();
@@ -79,6 +89,7 @@ describe("placement", () => {
     expect(leases).toEqual(["fresh", "fresh", "fresh", "fresh"]);
     // Four sequences assumed while loading; the fifth waits for the runner to report the real number.
     const fifth = stub.acquire(req());
+    await queued(stub, 1);
     expect(await settled(fifth)).toBe(false);
     await stub.heartbeat(runnerStatus("fresh", { slots: 8, loaded: [loaded(M, { sequences: 8, busy_sequences: 4 })] }));
     expect(granted(await fifth).runner_id).toBe("fresh");
@@ -110,6 +121,7 @@ describe("queueing", () => {
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
     const first = granted(await stub.acquire(req()));
     const waiting = stub.acquire(req());
+    await queued(stub, 1);
     expect(await settled(waiting)).toBe(false);
     expect((await stub.stats()).models.find((m) => m.model_blob === M)?.queue_depth).toBe(1);
     await stub.release(first.lease_id, "ok");
@@ -121,6 +133,7 @@ describe("queueing", () => {
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
     granted(await stub.acquire(req()));
     const waiting = stub.acquire(req());
+    await queued(stub, 1);
     expect(await settled(waiting)).toBe(false);
     await stub.heartbeat(runnerStatus("b"));
     expect(granted(await waiting).runner_id).toBe("b");
@@ -131,6 +144,7 @@ describe("queueing", () => {
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
     granted(await stub.acquire(req()));
     const waiting = stub.acquire(req());
+    await queued(stub, 1);
     expect(await stub.acquire(req())).toEqual({ ok: false, reason: "queue_full" });
     expect(await settled(waiting)).toBe(false);
     expect((await stub.stats()).totals.rejected.queue_full).toBe(1);
@@ -142,17 +156,18 @@ describe("queueing", () => {
     let held = granted(await stub.acquire(req({ tenant_id: "burst" }))).lease_id;
     const order: string[] = [];
     const leases = new Map<string, string>();
-    const enqueue = async (label: string, tenant: string) => {
+    const enqueue = async (label: string, tenant: string, depth: number) => {
       const pending = stub.acquire(req({ tenant_id: tenant })).then((r) => {
         leases.set(label, granted(r).lease_id);
         order.push(label);
       });
-      await settled(pending);
+      await queued(stub, depth);
+      expect(await settled(pending)).toBe(false);
     };
-    await enqueue("burst-1", "burst");
-    await enqueue("burst-2", "burst");
-    await enqueue("burst-3", "burst");
-    await enqueue("other-1", "other");
+    await enqueue("burst-1", "burst", 1);
+    await enqueue("burst-2", "burst", 2);
+    await enqueue("burst-3", "burst", 3);
+    await enqueue("other-1", "other", 4);
     for (let i = 0; i < 4; i++) {
       await stub.release(held, "ok");
       await eventually(async () => expect(order).toHaveLength(i + 1));
@@ -166,8 +181,9 @@ describe("queueing", () => {
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
     granted(await stub.acquire(req({ tenant_id: "burst" })));
     const older = stub.acquire(req({ tenant_id: "burst" }));
+    await queued(stub, 1);
     const newer = stub.acquire(req({ tenant_id: "burst" }));
-    await settled(newer);
+    await queued(stub, 2);
     const other = stub.acquire(req({ tenant_id: "other" }));
     expect(await newer).toEqual({ ok: false, reason: "queue_full" });
     expect(await settled(older)).toBe(false);
@@ -180,7 +196,7 @@ describe("queueing", () => {
     granted(await stub.acquire(req()));
     const id = crypto.randomUUID();
     const waiting = stub.acquire(req({ request_id: id }));
-    await settled(waiting);
+    await queued(stub, 1);
     await stub.cancel(id);
     expect(await waiting).toEqual({ ok: false, reason: "cancelled" });
     expect((await stub.stats()).totals.queue_depth).toBe(0);
@@ -239,6 +255,7 @@ describe("fleet health", () => {
     clock.now += 500;
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
     const waiting = stub.acquire(req());
+    await queued(stub, 1);
     expect(await settled(waiting)).toBe(false);
     clock.now += 1_000;
     await stub.heartbeat(runnerStatus("a", { slots: 1, loaded: [loaded(M, { sequences: 1 })] }));
@@ -265,8 +282,8 @@ describe("stats", () => {
     await stub.heartbeat(runnerStatus("a", { slots: 2, loaded: [loaded(M, { sequences: 2 })] }));
     granted(await stub.acquire(req()));
     granted(await stub.acquire(req()));
-    const waiting = stub.acquire(req());
-    await settled(waiting);
+    void stub.acquire(req()); // still waiting when the test ends
+    await queued(stub, 1);
     const stats = await stub.stats();
     expect(stats.models).toEqual([
       expect.objectContaining({ model_blob: M, queue_depth: 1, busy_sequences: 2, sequences: 2, runners: 1 }),
