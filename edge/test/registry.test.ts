@@ -252,16 +252,4 @@ describe("create, tags, show, copy, delete", () => {
     const show = await json(await call("POST", "/api/show", { key, body: { model: "same" } }));
     expect(show.system).toBe("second");
   });
-
-  it("refuses quantize with a clear message", async () => {
-    const { key } = await newTenant("reg-quantize");
-    const bytes = ggufModel({ salt: 19 });
-    await upload(key, bytes);
-    const res = await call("POST", "/api/create", {
-      key,
-      body: { model: "q", files: { "m.gguf": digest(bytes) }, quantize: "q4_K_M" },
-    });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/quantize is not supported yet/);
-  });
 });

@@ -5,10 +5,13 @@
  * Runner HTTP API (all requests carry `Authorization: Bearer <RUNNER_SECRET>`):
  *   POST /v1/generate | /v1/chat | /v1/embed | /v1/embeddings   body: RunnerInferenceRequest → Ollama NDJSON / JSON
  *   GET  /v1/ps                                                  → RunnerStatus
+ *   POST /v1/quantize                     body: QuantizeJobRequest → NDJSON QuantizeJobEvent lines
  *   GET  /metrics                                                → Prometheus text
  * Edge endpoints for runners (same secret):
  *   POST /internal/runners/heartbeat   body: RunnerStatus → { ok: true, draining: boolean }
  *   GET  /internal/blobs/:digest       → blob bytes (Range supported); local stack's blob path
+ *   PUT  /internal/blobs/:digest       body: blob bytes (Content-Length) → 201/200; the sha256 is checked while
+ *                                      storing (400 `digest mismatch`, nothing stored). Local stack's upload path.
  */
 import { z } from "zod";
 
@@ -67,3 +70,35 @@ export const RunnerStatusSchema = z.object({
   draining: z.boolean().default(false),
 });
 export type RunnerStatus = z.infer<typeof RunnerStatusSchema>;
+
+/** File types `quantize` accepts (Ollama's ParseFileType; `Q4_K` is read as Q4_K_M), with llama.cpp's ftype ids. */
+export const QUANTIZE_FILE_TYPES = { F32: 0, F16: 1, Q8_0: 7, Q4_K_S: 14, Q4_K_M: 15, BF16: 32 } as const;
+export type QuantizeFileType = keyof typeof QUANTIZE_FILE_TYPES;
+
+/**
+ * A quantize job: the runner fetches `source` into its cache, rewrites it with llama.cpp's quantizer, stores the
+ * result in the blob store under its sha256 and reports it. The runner never learns whose model it is.
+ */
+export const QuantizeJobRequestSchema = z.object({
+  request_id: z.string().min(1).max(128),
+  source: z.object({ digest: z.string(), size: z.number().int().nonnegative() }),
+  file_type: z.enum(Object.keys(QUANTIZE_FILE_TYPES) as [QuantizeFileType, ...QuantizeFileType[]]),
+});
+export type QuantizeJobRequest = z.infer<typeof QuantizeJobRequestSchema>;
+
+/**
+ * One NDJSON line of a quantize job. `progress`: tensors done of total while quantizing (`phase` "fetch" while the
+ * source blob downloads, in bytes, "quantize" while tensors are rewritten, "upload" while the result is stored, in
+ * bytes). The stream ends with exactly one `done` (the stored blob) or one `error` line.
+ */
+export const QuantizeJobEventSchema = z.discriminatedUnion("event", [
+  z.object({
+    event: z.literal("progress"),
+    phase: z.enum(["fetch", "quantize", "upload"]),
+    completed: z.number().nonnegative(),
+    total: z.number().nonnegative(),
+  }),
+  z.object({ event: z.literal("done"), digest: z.string(), size: z.number().int().nonnegative() }),
+  z.object({ event: z.literal("error"), error: z.string(), status: z.number().int().optional() }),
+]);
+export type QuantizeJobEvent = z.infer<typeof QuantizeJobEventSchema>;

@@ -137,6 +137,14 @@ export async function pinForWriteOrWait(db: D1Database, digests: readonly string
   throw new ApiError(503, "blob is being removed, please retry");
 }
 
+/** Pushes back the expiry of every pin a holder has (a create waiting on a long quantize job). */
+export async function extendPins(db: D1Database, holder: string, now = Date.now()): Promise<void> {
+  await db
+    .prepare("UPDATE blob_pins SET expires_at = ? WHERE holder = ? AND kind = 'write'")
+    .bind(now + WRITE_PIN_MS, holder)
+    .run();
+}
+
 export function unpinStatement(db: D1Database, holder: string): D1PreparedStatement {
   return db.prepare("DELETE FROM blob_pins WHERE holder = ?").bind(holder);
 }

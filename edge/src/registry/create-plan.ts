@@ -24,6 +24,7 @@ import {
 } from "./manifest";
 import type { TenantModelName } from "./names";
 import { requireModelName } from "./names";
+import { parseQuantizeType, planQuantize, type QuantizeStep } from "./quantize";
 import { layerText, loadModel } from "./resolve";
 import { checkGoTemplate } from "./template";
 
@@ -51,6 +52,10 @@ export interface CreatePlan {
   manifest: EncodedManifest;
   /** Summary of the weights layer (for config, tags and show). */
   weights: GgufSummary;
+  /** Weights to rewrite on a runner before commit (`quantize`); commit replaces the weights layer with the result. */
+  quantize: QuantizeStep | null;
+  /** Blobs a runner produced for this create: the tenant owns them once the model is written. */
+  produced: { digest: string; size: number }[];
 }
 
 interface Draft {
@@ -61,20 +66,17 @@ interface Draft {
 
 const encoder = new TextEncoder();
 
-export const QUANTIZE_UNSUPPORTED =
-  "quantize is not supported yet: upload a GGUF that is already quantized to the type you want";
-
 /**
  * Plans a create. The blobs it names are pinned first thing (before their visibility is even checked), so a
  * delete running at the same time cannot release or collect them from under it; on failure the pins go.
  */
 export async function planCreate(env: Env, tenantId: string, request: CreateRequest): Promise<CreatePlan> {
-  if (request.quantize) throw new ApiError(400, QUANTIZE_UNSUPPORTED);
+  if (request.quantize) parseQuantizeType(request.quantize);
   const name = requireModelName(request.model);
   const source = createSource(request);
   const holder = `create-${crypto.randomUUID()}`;
   try {
-    return await plan(env, tenantId, name, source, holder);
+    return await plan(env, tenantId, name, source, holder, request.quantize);
   } catch (err) {
     await unpin(env.DB, holder);
     throw err;
@@ -87,6 +89,7 @@ async function plan(
   name: TenantModelName,
   source: CreateSource,
   holder: string,
+  quantize: string | undefined,
 ): Promise<CreatePlan> {
   await pinForWriteOrWait(
     env.DB,
@@ -123,21 +126,12 @@ async function plan(
     throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
+  const quantizeStep = planQuantize(quantize, models[0]!.layer, weights.quantization_level);
 
   const newBlobs: NewBlob[] = [];
   const textLayers = await textDrafts(env, tenantId, drafts, source, baseParams, newBlobs);
 
-  const configText = configJson({
-    model_format: "gguf",
-    model_family: weights.family,
-    model_families: [weights.family],
-    model_type: weights.parameter_size,
-    file_type: weights.quantization_level,
-    architecture: "amd64",
-    os: "linux",
-  });
-  const config = newBlob(configText, newBlobs);
-  const configLayer: Layer = { mediaType: CONFIG_MEDIA_TYPE, digest: config.digest, size: config.size };
+  const configLayer = configFor(weights, newBlobs);
   const layers = textLayers.map((d) => d.layer);
   return {
     tenantId,
@@ -151,6 +145,55 @@ async function plan(
     summaries,
     manifest: encodeManifest(configLayer, layers),
     weights,
+    quantize: quantizeStep,
+    produced: [],
+  };
+}
+
+/** The config blob (Ollama's ConfigV2) for these weights, added to `newBlobs`. */
+function configFor(weights: GgufSummary, newBlobs: NewBlob[]): Layer {
+  const text = configJson({
+    model_format: "gguf",
+    model_family: weights.family,
+    model_families: [weights.family],
+    model_type: weights.parameter_size,
+    file_type: weights.quantization_level,
+    architecture: "amd64",
+    os: "linux",
+  });
+  const config = newBlob(text, newBlobs);
+  return { mediaType: CONFIG_MEDIA_TYPE, digest: config.digest, size: config.size };
+}
+
+/** The plan once a runner has quantized its weights: the new blob replaces the weights layer, config follows. */
+export function withQuantizedWeights(
+  plan: CreatePlan,
+  produced: { digest: string; size: number },
+  summary: GgufSummary,
+): CreatePlan {
+  const isWeights = (l: Layer) => l.mediaType === MediaType.model;
+  const layers = plan.layers.map((l) =>
+    isWeights(l) ? { mediaType: l.mediaType, digest: produced.digest, size: produced.size } : l,
+  );
+  const statuses = plan.statuses.map((s, i) =>
+    isWeights(plan.layers[i]!) ? `creating new layer ${produced.digest}` : s,
+  );
+  const newBlobs = plan.newBlobs.filter(
+    (b) => b.digest !== plan.config.digest || layers.some((l) => l.digest === b.digest),
+  );
+  const config = configFor(summary, newBlobs);
+  const summaries = new Map(plan.summaries).set(produced.digest, summary);
+  return {
+    ...plan,
+    layers,
+    statuses,
+    config,
+    newBlobs,
+    summaries,
+    manifest: encodeManifest(config, layers),
+    weights: summary,
+    quantize: null,
+    produced: [...plan.produced, produced],
   };
 }
 

@@ -9,29 +9,69 @@
  *    layer rows (each taking its digest from the blobs table, so a blob that vanished fails the whole batch),
  *    and the release of the pins;
  * 4. release what the replaced manifest (if any) no longer needs.
+ * With `quantize`, a runner first writes the quantized weights as a new blob (quantize.ts); the plan then takes
+ * that blob in place of the source weights, and the same steps follow. The create's pins are extended while the
+ * job runs, however long it takes.
  */
 import { ApiError } from "@corral/protocol";
 import type { ProgressResponse } from "@corral/protocol/types";
-import { blobRows, pinForWriteOrWait, recordBlobStatements, unpin, unpinStatement } from "../db/blobs";
+import {
+  assertStorageQuota,
+  blobRows,
+  extendPins,
+  getBlob,
+  pinForWriteOrWait,
+  recordBlobStatements,
+  unpin,
+  unpinStatement,
+} from "../db/blobs";
 import { getModel, putModelStatements } from "../db/models";
 import type { Env } from "../env";
-import type { CreatePlan } from "./create-plan";
+import { type CreatePlan, withQuantizedWeights } from "./create-plan";
 import { releaseModelBlobs } from "./gc";
-import { manifestDigests, parseManifest } from "./manifest";
+import { readHeader, summarise } from "./gguf";
+import { MediaType, manifestDigests, parseManifest } from "./manifest";
+import { runQuantizeJob } from "./quantize";
 import { blobKey } from "./store";
 
 /** Small layers up to this size are also kept inline in D1 (resolve and show then never read R2). */
 export const INLINE_MAX_CHARS = 512 * 1024;
 
-export async function* commitCreate(env: Env, plan: CreatePlan): AsyncGenerator<ProgressResponse> {
-  const db = env.DB;
-  for (let i = 0; i < plan.parsedFiles; i++) yield { status: "parsing GGUF" };
+/** How often a running quantize job extends the create's pins (they last WRITE_PIN_MS). */
+const PIN_REFRESH_MS = 60_000;
 
+export async function* commitCreate(
+  env: Env,
+  planned: CreatePlan,
+  signal: AbortSignal = new AbortController().signal,
+): AsyncGenerator<ProgressResponse> {
+  const db = env.DB;
+  let plan = planned;
   const holder = plan.holder;
-  const referenced = manifestDigests(plan.manifest.manifest);
-  await pinForWriteOrWait(db, referenced, holder);
   let pinned = true;
+  // Stopping early (the client left) aborts the runner's job too.
+  const job = new AbortController();
+  const onAbort = () => job.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
+    for (let i = 0; i < plan.parsedFiles; i++) yield { status: "parsing GGUF" };
+    if (plan.quantize) {
+      let refreshed = Date.now();
+      const progress = runQuantizeJob(env, plan.quantize, job.signal);
+      let next = await progress.next();
+      while (!next.done) {
+        yield next.value;
+        if (Date.now() - refreshed > PIN_REFRESH_MS) {
+          refreshed = Date.now();
+          await extendPins(db, holder);
+        }
+        next = await progress.next();
+      }
+      plan = await adoptProducedBlob(env, plan, next.value);
+    }
+
+    const referenced = manifestDigests(plan.manifest.manifest);
+    await pinForWriteOrWait(db, referenced, holder);
     const existing = await blobRows(
       db,
       plan.newBlobs.map((b) => b.digest),
@@ -46,6 +86,7 @@ export async function* commitCreate(env: Env, plan: CreatePlan): AsyncGenerator<
     const previous = await getModel(db, plan.tenantId, plan.name.key);
     const now = Math.max(Date.now(), (previous?.modified_at ?? 0) + 1);
     const statements = [
+      ...plan.produced.flatMap((b) => recordBlobStatements(db, b, plan.tenantId, now)),
       ...plan.newBlobs.flatMap((b) =>
         recordBlobStatements(
           db,
@@ -91,6 +132,39 @@ export async function* commitCreate(env: Env, plan: CreatePlan): AsyncGenerator<
     }
     yield { status: "success" };
   } finally {
+    signal.removeEventListener("abort", onAbort);
+    job.abort();
     if (pinned) await unpin(db, holder);
   }
+}
+
+/**
+ * Takes over a blob a runner stored for this create: pins it, makes sure its row exists (a runner writing to the
+ * bucket over S3 leaves only the object), checks it is the GGUF model it should be and that the tenant's quota
+ * has room, and puts it into the plan.
+ */
+async function adoptProducedBlob(
+  env: Env,
+  plan: CreatePlan,
+  produced: { digest: string; size: number },
+): Promise<CreatePlan> {
+  const step = plan.quantize!;
+  await pinForWriteOrWait(env.DB, [produced.digest], plan.holder);
+  if (!(await getBlob(env.DB, produced.digest))) {
+    const object = await env.BLOBS.head(blobKey(produced.digest));
+    if (!object || object.size !== produced.size) {
+      throw new ApiError(502, `the runner reported ${produced.digest}, but the blob store does not hold it`);
+    }
+    await env.DB.prepare(
+      "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
+    )
+      .bind(produced.digest, produced.size, Date.now())
+      .run();
+  }
+  const summary = summarise(await readHeader(env, produced.digest, produced.size));
+  if (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType) {
+    throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);
+  }
+  await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
+  return withQuantizedWeights(plan, produced, summary);
 }

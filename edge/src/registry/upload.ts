@@ -141,7 +141,7 @@ export async function storeBlob(
 }
 
 /** Streams into R2 with R2's own SHA-256 check; our hash decides what the client is told. */
-async function putVerified(
+export async function putVerified(
   env: Env,
   digest: string,
   body: ReadableStream<Uint8Array>,
@@ -164,6 +164,6 @@ async function putVerified(
   if (put.status === "rejected") throw put.reason;
 }
 
-function emptyStream(): ReadableStream<Uint8Array> {
+export function emptyStream(): ReadableStream<Uint8Array> {
   return new ReadableStream({ start: (c) => c.close() });
 }

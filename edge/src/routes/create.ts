@@ -13,7 +13,7 @@ import { readRequest } from "../registry/request";
 export const createRoutes = new Hono<AppBindings>().post("/create", async (c) => {
   const request = await readRequest(c, createRequestSchema);
   const plan = await planCreate(c.env, c.get("tenantId"), request);
-  const progress = commitCreate(c.env, plan);
+  const progress = commitCreate(c.env, plan, c.req.raw.signal);
 
   if (!request.stream) {
     let last: ProgressResponse | undefined;

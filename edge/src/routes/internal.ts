@@ -3,7 +3,9 @@ import { parseDigest } from "@corral/protocol/digest";
 import { RunnerStatusSchema } from "@corral/protocol/runner";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
+import { storeRunnerBlob } from "../registry/runner-blobs";
 import { blobKey } from "../registry/store";
+import { requireContentLength } from "../registry/upload";
 import { schedulerStub } from "../scheduler/client";
 
 /** Endpoints for runners (the runner secret is checked by the app's middleware). */
@@ -15,6 +17,13 @@ export const internalRoutes = new Hono<AppBindings>()
       throw new ApiError(400, `invalid heartbeat: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
     }
     return c.json(await schedulerStub(c.env).heartbeat(parsed.data));
+  })
+  .put("/blobs/:digest", async (c) => {
+    const digest = parseDigest(c.req.param("digest"));
+    if (!digest) throw new ApiError(400, "invalid digest format");
+    const length = requireContentLength(c.req.header("content-length"));
+    const outcome = await storeRunnerBlob(c.env, digest, c.req.raw.body, length);
+    return c.body(null, outcome === "created" ? 201 : 200);
   })
   .get("/blobs/:digest", async (c) => {
     // Validated before it becomes a key: nothing but a well-formed digest names an object.

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { RunnerStatus } from "@corral/protocol/runner";
 import type { Env } from "../env";
 import { FairQueue, type Waiting } from "./fair-queue";
-import { chooseRunner, LeaseIndex, tooLargeForFleet } from "./placement";
+import { chooseRunner, isReady, LeaseIndex, tooLargeForFleet } from "./placement";
 import { computeStats, emptyCounters, type SchedulerCounters } from "./stats";
 import {
   type AcquireRequest,
@@ -150,6 +150,20 @@ export class Scheduler extends DurableObject<Env> {
     this.saveRunner({ ...runner, draining_operator: draining });
     if (!draining) this.dispatch();
     return true;
+  }
+
+  /**
+   * A runner for a background job (quantize): ready, not excluded, the fewest busy sequences. Jobs hold no lease:
+   * they use the runner's CPU and disk, not a sequence, and a runner refuses them itself while draining.
+   */
+  async jobRunner(exclude: string[] = []): Promise<{ id: string; url: string } | null> {
+    const now = this.clock();
+    let best: RunnerState | undefined;
+    for (const runner of this.runners.values()) {
+      if (!isReady(runner, now) || exclude.includes(runner.id)) continue;
+      if (!best || runner.busy_slots < best.busy_slots) best = runner;
+    }
+    return best ? { id: best.id, url: best.url } : null;
   }
 
   /** Models loaded anywhere in the fleet, merged per weights blob (latest expiry wins). */
