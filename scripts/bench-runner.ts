@@ -8,76 +8,17 @@
  *   - Reports the median single-stream generation rate and the aggregate rate of 4 concurrent requests.
  * Env: BENCH_TOKENS (128).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import {
-  elementCount,
-  type LlamaLayerWeights,
-  llamaTensorShapes,
-  writeLlamaGguf,
-} from "../gpu-runner/src/tiny-model/llama-gguf";
-import { mulberry32, uniformValues } from "../gpu-runner/src/tiny-model/tensor-data";
-import { tinyVocabulary } from "../gpu-runner/src/tiny-model/tokenizer";
 import { startStack } from "../test/harness";
+import { benchModel, llamaRefBinary } from "./llama-ref";
 
 const root = resolve(import.meta.dirname, "..");
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 128);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const round = (x: number) => Math.round(x * 10) / 10;
-
-function benchModel(): Uint8Array {
-  const hp = {
-    embedding: 512,
-    layers: 8,
-    heads: 8,
-    kvHeads: 4,
-    feedForward: 1536,
-    contextLength: 4096,
-    rmsNormEpsilon: 1e-5,
-    ropeFreqBase: 10000,
-  };
-  const shapes = llamaTensorShapes(hp, tinyVocabulary().tokens.length);
-  const next = mulberry32(7);
-  const matrix = (dims: number[]) => uniformValues(next, elementCount(dims), Math.sqrt(3 / dims[0]!));
-  const ones = (dims: number[]) => new Float32Array(elementCount(dims)).fill(1);
-  const tokenEmbedding = uniformValues(next, elementCount(shapes.tokenEmbedding), 1);
-  const layers: LlamaLayerWeights[] = Array.from({ length: hp.layers }, () => ({
-    attnNorm: ones(shapes.layer.attnNorm),
-    q: matrix(shapes.layer.q),
-    k: matrix(shapes.layer.k),
-    v: matrix(shapes.layer.v),
-    o: matrix(shapes.layer.o),
-    ffnNorm: ones(shapes.layer.ffnNorm),
-    gate: matrix(shapes.layer.gate),
-    up: matrix(shapes.layer.up),
-    down: matrix(shapes.layer.down),
-  }));
-  const output = uniformValues(next, elementCount(shapes.output), 2 * Math.sqrt(3 / hp.embedding));
-  return writeLlamaGguf({
-    name: "corral-bench-26m",
-    description: "corral runner benchmark model, random weights",
-    hyperparameters: hp,
-    weights: { tokenEmbedding, outputNorm: ones(shapes.outputNorm), output, layers },
-    weightType: "f16",
-  });
-}
-
-function llamaServerBinary(): string {
-  if (process.env.BENCH_LLAMA_SERVER) return process.env.BENCH_LLAMA_SERVER;
-  const dir = join(root, ".corral", "llama-ref");
-  const bin = join(dir, "build", "bin", "llama-server");
-  if (existsSync(bin)) return bin;
-  mkdirSync(join(root, ".corral"), { recursive: true });
-  const bundle = join(root, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
-  console.error("building llama-server from node-llama-cpp's bundled llama.cpp (once, ~10 min)…");
-  if (!existsSync(dir)) execFileSync("git", ["clone", "-q", bundle, dir], { stdio: "inherit" });
-  const flags = ["-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"];
-  execFileSync("cmake", ["-B", "build", "-DCMAKE_BUILD_TYPE=Release", ...flags], { cwd: dir, stdio: "inherit" });
-  execFileSync("cmake", ["--build", "build", "--target", "llama-server", "-j2"], { cwd: dir, stdio: "inherit" });
-  return bin;
-}
 
 interface Rates {
   single_tok_s: number;
@@ -167,7 +108,7 @@ async function throughLlamaServer(binary: string, modelPath: string): Promise<Ra
 }
 
 async function main() {
-  const binary = llamaServerBinary();
+  const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
   const gguf = benchModel();
   const modelPath = join(root, ".corral", "bench-26m.gguf");
   writeFileSync(modelPath, gguf);

@@ -51,6 +51,25 @@ describe("BlobCache", () => {
     expect(server!.requests).toHaveLength(1);
   });
 
+  it("adopts a file the runner produced, serving it without a download, unless there is no room", async () => {
+    const made = blobOf(bytes(1500, 7));
+    const cache = await cacheFor([], { maxBytes: 2000 });
+    const file = join(dir, "made.partial");
+    await writeFile(file, made.bytes);
+    expect(await cache.adopt(made.digest, file, made.bytes.length)).toBe(true);
+    const lease = await cache.acquire(made.digest);
+    expect(new Uint8Array(await readFile(lease.path))).toEqual(made.bytes);
+    expect(server!.requests).toHaveLength(0);
+    // Leased, so it cannot be evicted: a second file does not fit and stays with the caller.
+    const other = blobOf(bytes(1000, 8));
+    const otherFile = join(dir, "other.partial");
+    await writeFile(otherFile, other.bytes);
+    expect(await cache.adopt(other.digest, otherFile, other.bytes.length)).toBe(false);
+    expect(new Uint8Array(await readFile(otherFile))).toEqual(other.bytes);
+    expect(cache.has(other.digest)).toBe(false);
+    lease.release();
+  });
+
   it("rejects bytes that do not match the digest and keeps nothing", async () => {
     const blob = blobOf(bytes(2000, 2));
     const cache = await cacheFor([blob], { corrupt: blob.digest });

@@ -117,6 +117,24 @@ export class BlobCache {
     }
   }
 
+  /**
+   * Takes a file this runner produced and hashed itself (a quantize job's output, inside the cache directory) into
+   * the cache, so a model made from it loads without fetching it back. The file is moved; when the blob is cached
+   * already or there is no room, nothing happens and the caller still owns the file.
+   */
+  async adopt(digest: string, path: string, size: number): Promise<boolean> {
+    const canonical = parseDigest(digest);
+    if (canonical === null || this.entries.has(canonical) || this.downloads.has(canonical)) return false;
+    try {
+      await this.makeRoom(size);
+    } catch {
+      return false;
+    }
+    await rename(path, this.pathFor(canonical));
+    this.entries.set(canonical, { size, lastUsed: this.clock.now(), leases: 0 });
+    return true;
+  }
+
   private lease(digest: string, entry: Entry): BlobLease {
     entry.leases++;
     entry.lastUsed = this.clock.now();

@@ -56,9 +56,15 @@ export class RunnerMetrics {
   readonly generatedTokens = new Counter("corral_runner_generated_tokens_total", "Tokens generated.");
   readonly loads = new Counter("corral_runner_model_loads_total", "Model instances loaded.");
   readonly unloads = new Counter("corral_runner_model_unloads_total", "Model instances unloaded, by reason.");
+  readonly jobs = new Counter("corral_runner_jobs_total", "Jobs (quantize) by kind and outcome status.");
 
   recordRequest(endpoint: string, status: number): void {
     this.requests.inc({ endpoint, status: String(status) });
+  }
+
+  /** A job's outcome: 200 when it delivered its result, else the failure's status (499 cancelled). */
+  recordJob(kind: string, status: number): void {
+    this.jobs.inc({ kind, status: String(status) });
   }
 
   recordTokens(endpoint: string, prompt: number, generated: number): void {
@@ -73,6 +79,7 @@ export class RunnerMetrics {
       ...this.generatedTokens.render(),
       ...this.loads.render(),
       ...this.unloads.render(),
+      ...this.jobs.render(),
       ...gauge("corral_runner_busy_sequences", "Sequences generating right now.", gauges.busySequences),
       ...gauge("corral_runner_sequences", "Sequences of all loaded models.", gauges.totalSequences),
       ...gauge("corral_runner_loaded_models", "Model instances loaded.", gauges.loadedModels),

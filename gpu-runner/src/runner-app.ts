@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { BlobCache } from "./blob-cache";
+import { type BlobSink, EdgeBlobSink, S3BlobSink } from "./blob-sink";
 import { type BlobSource, EdgeBlobSource, S3BlobSource } from "./blob-source";
 import { systemClock } from "./clock";
 import { defaultMemoryBudget, type RunnerConfig } from "./config";
@@ -25,6 +26,12 @@ export interface RunningRunner {
 function blobSourceFor(config: RunnerConfig): BlobSource {
   if (config.blobSource.kind === "s3") return new S3BlobSource(config.blobSource);
   return new EdgeBlobSource(config.edgeUrl!, config.secret);
+}
+
+/** Where produced blobs (quantize results) go: the same store the blobs come from. */
+function blobSinkFor(config: RunnerConfig): BlobSink {
+  if (config.blobSource.kind === "s3") return new S3BlobSink(config.blobSource);
+  return new EdgeBlobSink(config.edgeUrl!, config.secret);
 }
 
 export async function startRunner(
@@ -79,6 +86,8 @@ export async function startRunner(
     },
     log,
     announceModels: () => heartbeat?.pulse() ?? Promise.resolve(),
+    sink: blobSinkFor(config),
+    threads: config.threads,
   });
   const address = await server.listen(config.port, config.host);
 

@@ -3,6 +3,7 @@
  * `Authorization: Bearer <RUNNER_SECRET>`; routes are those of protocol/src/runner.ts:
  *   POST /v1/generate | /v1/chat | /v1/embed | /v1/embeddings   RunnerInferenceRequest → Ollama NDJSON / JSON
  *   GET  /v1/ps                                                  → RunnerStatus
+ *   POST /v1/quantize                     QuantizeJobRequest → NDJSON QuantizeJobEvent lines (quantize-job.ts)
  *   GET  /metrics                                                → Prometheus text
  * Failures answer Ollama's `{"error": "..."}` with the status from toErrorResponse.
  */
@@ -14,6 +15,7 @@ import { parseJsonBody } from "@corral/protocol/json-body";
 import { RUNNER_HEADER_REQUEST_ID, RunnerInferenceRequestSchema, type RunnerStatus } from "@corral/protocol/runner";
 import type { Llama } from "node-llama-cpp";
 import type { BlobCache } from "./blob-cache";
+import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
 import { toErrorResponse } from "./errors";
 import type { InferenceCall, InferenceDeps, Usage } from "./inference/call";
@@ -23,6 +25,7 @@ import { handleGenerate } from "./inference/generate";
 import { type ChunkMerger, createSink, mergeChatChunks, mergeGenerateChunks } from "./inference/respond";
 import type { RunnerMetrics } from "./metrics";
 import type { ModelPool } from "./model-pool";
+import { parseQuantizeJobRequest, type QuantizeFn, QuantizeJobs } from "./quantize-job";
 
 /** Largest request body accepted: long chat histories fit, nothing unbounded does. */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -45,6 +48,12 @@ export interface RunnerServerDeps {
   log?(message: string): void;
   /** See InferenceDeps.announceModels. */
   announceModels?(): Promise<void>;
+  /** Where quantize jobs store their results; absent → POST /v1/quantize answers 501. */
+  sink?: BlobSink;
+  /** The quantizer; tests swap it to inject faults. Default: the llama.cpp engine (quantize/quantize.ts). */
+  quantize?: QuantizeFn;
+  /** llama.cpp threads for jobs (the runner's THREADS). Default: the machine's cores. */
+  threads?: number;
 }
 
 export interface RunnerServer {
@@ -116,6 +125,15 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     metrics,
     announceModels: deps.announceModels,
   };
+  const jobs = new QuantizeJobs({
+    blobs,
+    sink: deps.sink,
+    quantize: deps.quantize,
+    threads: deps.threads,
+    clock,
+    metrics,
+    log: deps.log,
+  });
   let draining = false;
   let edgeDraining = false;
   let active = 0;
@@ -181,6 +199,23 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     }
   }
 
+  async function serveQuantize(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    try {
+      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
+      const request = parseQuantizeJobRequest(parseJsonBody(await readBody(req)));
+      await jobs.serve(request, res, controller.signal);
+    } catch (err) {
+      // Refused before the stream started: a plain Ollama error answer.
+      const failure = toErrorResponse(err, controller.signal);
+      metrics.recordJob("quantize", failure.status);
+      sendJson(res, failure.status, { error: failure.message });
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!secretMatches(req.headers.authorization, deps.secret)) {
       sendJson(res, 401, { error: "unauthorized" });
@@ -190,6 +225,10 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     if (INFERENCE_ROUTES[path]) {
       if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
       return serveInference(req, res, path);
+    }
+    if (path === "/v1/quantize") {
+      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
+      return serveQuantize(req, res);
     }
     if (path === "/v1/ps") {
       if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });

@@ -1,0 +1,70 @@
+/** llama.cpp reference tools and the benchmark model shared by the runner and quantize benchmarks. */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  elementCount,
+  type LlamaLayerWeights,
+  llamaTensorShapes,
+  writeLlamaGguf,
+} from "../gpu-runner/src/tiny-model/llama-gguf";
+import { mulberry32, uniformValues } from "../gpu-runner/src/tiny-model/tensor-data";
+import { tinyVocabulary } from "../gpu-runner/src/tiny-model/tokenizer";
+
+const root = resolve(import.meta.dirname, "..");
+
+/** A 26M-parameter llama GGUF (F16, random weights, the built-in tokenizer): big enough that the model dominates. */
+export function benchModel(): Uint8Array {
+  const hp = {
+    embedding: 512,
+    layers: 8,
+    heads: 8,
+    kvHeads: 4,
+    feedForward: 1536,
+    contextLength: 4096,
+    rmsNormEpsilon: 1e-5,
+    ropeFreqBase: 10000,
+  };
+  const shapes = llamaTensorShapes(hp, tinyVocabulary().tokens.length);
+  const next = mulberry32(7);
+  const matrix = (dims: number[]) => uniformValues(next, elementCount(dims), Math.sqrt(3 / dims[0]!));
+  const ones = (dims: number[]) => new Float32Array(elementCount(dims)).fill(1);
+  const tokenEmbedding = uniformValues(next, elementCount(shapes.tokenEmbedding), 1);
+  const layers: LlamaLayerWeights[] = Array.from({ length: hp.layers }, () => ({
+    attnNorm: ones(shapes.layer.attnNorm),
+    q: matrix(shapes.layer.q),
+    k: matrix(shapes.layer.k),
+    v: matrix(shapes.layer.v),
+    o: matrix(shapes.layer.o),
+    ffnNorm: ones(shapes.layer.ffnNorm),
+    gate: matrix(shapes.layer.gate),
+    up: matrix(shapes.layer.up),
+    down: matrix(shapes.layer.down),
+  }));
+  const output = uniformValues(next, elementCount(shapes.output), 2 * Math.sqrt(3 / hp.embedding));
+  return writeLlamaGguf({
+    name: "corral-bench-26m",
+    description: "corral runner benchmark model, random weights",
+    hyperparameters: hp,
+    weights: { tokenEmbedding, outputNorm: ones(shapes.outputNorm), output, layers },
+    weightType: "f16",
+  });
+}
+
+/**
+ * A tool from llama.cpp's own build (llama-server, llama-quantize), built once from the source bundled in
+ * node-llama-cpp into .corral/llama-ref: the same llama.cpp the runner uses, so comparisons are like for like.
+ */
+export function llamaRefBinary(target: "llama-server" | "llama-quantize"): string {
+  const dir = join(root, ".corral", "llama-ref");
+  const bin = join(dir, "build", "bin", target);
+  if (existsSync(bin)) return bin;
+  mkdirSync(join(root, ".corral"), { recursive: true });
+  const bundle = join(root, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
+  console.error(`building ${target} from node-llama-cpp's bundled llama.cpp (once, ~10 min)…`);
+  if (!existsSync(dir)) execFileSync("git", ["clone", "-q", bundle, dir], { stdio: "inherit" });
+  const flags = ["-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"];
+  execFileSync("cmake", ["-B", "build", "-DCMAKE_BUILD_TYPE=Release", ...flags], { cwd: dir, stdio: "inherit" });
+  execFileSync("cmake", ["--build", "build", "--target", target, "-j2"], { cwd: dir, stdio: "inherit" });
+  return bin;
+}
