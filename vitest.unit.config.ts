@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ["protocol/src/**/*.test.ts", "gpu-runner/src/**/*.test.ts", "scripts/**/*.test.ts", "infra/**/*.test.ts"],
     testTimeout: 60_000,
+    // Hooks start real servers and llama.cpp (server.test.ts, main.test.ts): the 10 s default is tight under load.
+    hookTimeout: 60_000,
     pool: "forks",
   },
 });

@@ -26,10 +26,15 @@ const portFree = (port: number) =>
     s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
   });
 
-/** The stack uses PORT (edge), PORT+1..PORT+runners (runners) and PORT+1000 (inspector): all must be free. */
+/**
+ * The stack uses PORT (edge), PORT+1..PORT+runners (runners) and PORT+1000 (inspector): all must be free. They are
+ * checked here and bound later, so the block stays below Linux's ephemeral range (32768+), where every outgoing
+ * connection (the tests' own fetches, docker-registry, workerd) takes its local port and could take one of ours
+ * in between.
+ */
 async function freePortBlock(runners: number): Promise<number> {
   for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = 20000 + Math.floor(Math.random() * 11000);
     const wanted = [port, port + 1000, ...Array.from({ length: runners }, (_, i) => port + 1 + i)];
     const free = await Promise.all(wanted.map(portFree));
     if (free.every(Boolean)) return port;

@@ -51,7 +51,21 @@ export interface DockerRegistry {
   stop(): Promise<void>;
 }
 
+/**
+ * The port is picked free and bound by docker-registry a moment later: another process may take it in between
+ * (busy CI machines do), so a registry that could not bind is started again on another port.
+ */
 export async function startDockerRegistry(): Promise<DockerRegistry> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDockerRegistryOnce();
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startDockerRegistryOnce(): Promise<DockerRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "corral-registry-"));
   const storageDir = join(dir, "storage");
   const port = await freePort();
@@ -88,7 +102,10 @@ export async function startDockerRegistry(): Promise<DockerRegistry> {
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited: ${out}`);
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`docker-registry exited: ${out}`);
+    }
     try {
       if ((await fetch(`${url}/v2/`)).ok) break;
     } catch {
@@ -136,7 +153,7 @@ export interface CountingProxy {
   held(): HeldRequest[];
   /** Fails every held request (the connection drops) and stops holding. */
   releaseHeld(): void;
-  /** Lets every held request through (late) and stops holding. */
+  /** Lets every held request whose client still waits through (late) and stops holding. */
   passHeld(): void;
   stop(): Promise<void>;
 }
@@ -190,7 +207,8 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
     },
     passHeld: () => {
       holding = null;
-      for (const h of heldRequests) forward(h.req, h.res, blobDigest(h.req));
+      // One the client gave up on (a stall timeout) gets nothing: its bytes would be counted but never received.
+      for (const h of heldRequests) if (!h.closedByClient) forward(h.req, h.res, blobDigest(h.req));
       heldRequests = [];
     },
     stop: () => close(server),

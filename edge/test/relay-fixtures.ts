@@ -206,16 +206,18 @@ export const usageRows = async (tenantId: string) =>
       .all<Record<string, unknown>>()
   ).results;
 
-/** Waits until `check` passes: usage and releases are written in waitUntil, after the response. */
-export async function eventually<T>(check: () => Promise<T>, tries = 50): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
+/**
+ * Waits until `check` passes: usage and releases are written in waitUntil, after the response. Bounded by time, not
+ * by a number of tries: a loaded CI machine runs the writes late, and each try's round trip is slower too.
+ */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     try {
       return await check();
     } catch (err) {
-      last = err;
+      if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  throw last;
 }

@@ -33,8 +33,10 @@ async function fakeEdge(answer: (n: number) => Answer | Promise<Answer>) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
 }
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+/** Polls until `check` holds; bounded by time (generous: a loaded CI machine is slow, a passing check is not). */
+const until = async (check: () => boolean, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(check()).toBe(true);
 };
 
@@ -71,6 +73,7 @@ describe("Heartbeat", () => {
     beat.trigger();
     beat.trigger();
     await until(() => edge.received.length >= 2);
+    // A negative check: a third beat would show up here; a slow machine can only hide it, not fail the test.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await beat.stop();
     expect(edge.received).toHaveLength(2);

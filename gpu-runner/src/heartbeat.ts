@@ -69,7 +69,7 @@ export class Heartbeat {
    * delays the answer. Joins the beat in flight when it carries the same status, else sends one right after it,
    * so concurrent pulses share beats. Never rejects; resolves at once when stopped.
    */
-  pulse(maxWaitMs = 1000): Promise<void> {
+  pulse(maxWaitMs = 5000): Promise<void> {
     if (this.stopped) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, maxWaitMs);

@@ -4,6 +4,12 @@ import { PARENT_PID_ENV, processAlive, watchParent } from "./parent-watch";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls until `check` holds or a generous time bound passes (a loaded CI machine runs timers late). */
+async function until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await sleep(5);
+}
+
 /** The pid of a process that has exited (and been reaped). */
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
@@ -51,10 +57,12 @@ describe("watchParent", () => {
       },
     );
     expect(stop).toBeTypeOf("function");
-    for (let i = 0; i < 200 && checked.length < 3; i++) await sleep(5);
+    await until(() => checked.length >= 3);
+    expect(checked.length).toBeGreaterThanOrEqual(3);
     expect(gone).toBe(0);
     alive = false;
-    for (let i = 0; i < 200 && gone === 0; i++) await sleep(5);
+    await until(() => gone > 0);
+    // A negative check: a second call would show up here; a slow machine can only hide it, not fail the test.
     await sleep(30);
     expect(gone).toBe(1);
     expect(new Set(checked)).toEqual(new Set([4242]));
@@ -65,7 +73,7 @@ describe("watchParent", () => {
     const pid = await deadPid();
     let gone = false;
     watchParent({ [PARENT_PID_ENV]: String(pid) }, () => (gone = true), 5);
-    for (let i = 0; i < 200 && !gone; i++) await sleep(5);
+    await until(() => gone);
     expect(gone).toBe(true);
   });
 
@@ -80,9 +88,11 @@ describe("watchParent", () => {
         return true;
       },
     );
-    for (let i = 0; i < 200 && checks === 0; i++) await sleep(5);
+    await until(() => checks > 0);
+    expect(checks).toBeGreaterThan(0);
     stop?.();
     const seen = checks;
+    // A negative check: a check after stop would show up here; a slow machine can only hide it.
     await sleep(40);
     expect(checks).toBe(seen);
   });

@@ -163,8 +163,11 @@ describe("generate", () => {
     const loadedNow = () => t.pool.ps().some((m) => m.model_blob === sentenceModelBlob().digest);
     const announced: boolean[] = [];
     let acknowledge!: () => void;
+    let firstAnnounce!: () => void;
+    const announcedOnce = new Promise<void>((resolve) => (firstAnnounce = resolve));
     announce = () => {
       announced.push(loadedNow());
+      firstAnnounce();
       return new Promise((resolve) => (acknowledge = resolve));
     };
     try {
@@ -173,8 +176,10 @@ describe("generate", () => {
         answered = true;
         return res;
       });
-      for (let i = 0; i < 500 && announced.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // The runner announces once the model is loaded (or unloaded): however long that takes on a loaded machine.
+      await Promise.race([announcedOnce, answer]);
       expect(announced).toEqual([loaded]);
+      // A negative check: an answer sent before the acknowledgement would show here; slowness can only hide it.
       await new Promise((r) => setTimeout(r, 50));
       expect(answered).toBe(false);
       acknowledge();
@@ -334,8 +339,9 @@ describe("cancellation and status", () => {
     await reader.read();
     expect((await status()).busy_slots).toBeGreaterThan(0);
     controller.abort();
+    // Bounded by time, generously: the runner notices the abort at its next write, late on a loaded machine.
     let busy = 1;
-    for (let i = 0; i < 200 && busy > 0; i++) {
+    for (const deadline = Date.now() + 30_000; busy > 0 && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 25));
       busy = (await status()).busy_slots;
     }
