@@ -2,52 +2,16 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import {
-  elementCount,
-  type LlamaLayerWeights,
-  llamaTensorShapes,
-  writeLlamaGguf,
-} from "../gpu-runner/src/tiny-model/llama-gguf";
-import { mulberry32, uniformValues } from "../gpu-runner/src/tiny-model/tensor-data";
-import { tinyVocabulary } from "../gpu-runner/src/tiny-model/tokenizer";
+import { writeRandomLlamaModel } from "../gpu-runner/src/tiny-model/random-llama";
 
 const root = resolve(import.meta.dirname, "..");
 
 /** A 26M-parameter llama GGUF (F16, random weights, the built-in tokenizer): big enough that the model dominates. */
 export function benchModel(): Uint8Array {
-  const hp = {
-    embedding: 512,
-    layers: 8,
-    heads: 8,
-    kvHeads: 4,
-    feedForward: 1536,
-    contextLength: 4096,
-    rmsNormEpsilon: 1e-5,
-    ropeFreqBase: 10000,
-  };
-  const shapes = llamaTensorShapes(hp, tinyVocabulary().tokens.length);
-  const next = mulberry32(7);
-  const matrix = (dims: number[]) => uniformValues(next, elementCount(dims), Math.sqrt(3 / dims[0]!));
-  const ones = (dims: number[]) => new Float32Array(elementCount(dims)).fill(1);
-  const tokenEmbedding = uniformValues(next, elementCount(shapes.tokenEmbedding), 1);
-  const layers: LlamaLayerWeights[] = Array.from({ length: hp.layers }, () => ({
-    attnNorm: ones(shapes.layer.attnNorm),
-    q: matrix(shapes.layer.q),
-    k: matrix(shapes.layer.k),
-    v: matrix(shapes.layer.v),
-    o: matrix(shapes.layer.o),
-    ffnNorm: ones(shapes.layer.ffnNorm),
-    gate: matrix(shapes.layer.gate),
-    up: matrix(shapes.layer.up),
-    down: matrix(shapes.layer.down),
-  }));
-  const output = uniformValues(next, elementCount(shapes.output), 2 * Math.sqrt(3 / hp.embedding));
-  return writeLlamaGguf({
+  return writeRandomLlamaModel({
     name: "corral-bench-26m",
     description: "corral runner benchmark model, random weights",
-    hyperparameters: hp,
-    weights: { tokenEmbedding, outputNorm: ones(shapes.outputNorm), output, layers },
-    weightType: "f16",
+    hyperparameters: { embedding: 512, layers: 8, heads: 8, kvHeads: 4, feedForward: 1536 },
   });
 }
 

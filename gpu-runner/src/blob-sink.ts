@@ -13,11 +13,11 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { digestHex, digestToFileName } from "@corral/protocol/digest";
-import type { S3BlobSourceOptions } from "./blob-source";
+import { type S3BlobSourceOptions, s3ClientFor } from "./blob-source";
 
 export interface BlobSink {
   /**
@@ -180,18 +180,7 @@ export class S3BlobSink implements BlobSink {
     this.multipartThreshold = options.multipartThreshold ?? 4 * GiB;
     this.partSize = Math.max(1, options.partSize ?? 64 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
-    this.client = new S3Client({
-      region: options.region ?? "auto",
-      endpoint: options.endpoint,
-      forcePathStyle: options.forcePathStyle,
-      credentials:
-        options.accessKeyId && options.secretAccessKey
-          ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
-          : undefined,
-      // As in S3BlobSource: no default CRC32 checksums (R2 mis-handles them); ours is the explicit SHA-256.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    this.client = s3ClientFor(options);
   }
 
   /** The same key S3BlobSource.keyFor gives. */

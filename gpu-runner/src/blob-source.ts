@@ -76,6 +76,23 @@ export interface S3BlobSourceOptions {
   forcePathStyle?: boolean;
 }
 
+/** The S3 client for the blob bucket (shared by the runner's blob source and sink). */
+export function s3ClientFor(options: S3BlobSourceOptions): S3Client {
+  return new S3Client({
+    region: options.region ?? "auto",
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle,
+    credentials:
+      options.accessKeyId && options.secretAccessKey
+        ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
+        : undefined,
+    // R2 and other S3-compatible stores reject or mis-handle the SDK's default CRC32 checksums; the sink sends
+    // an explicit SHA-256 instead.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+}
+
 export class S3BlobSource implements BlobSource {
   private readonly client: S3Client;
   private readonly bucket: string;
@@ -84,18 +101,7 @@ export class S3BlobSource implements BlobSource {
   constructor(options: S3BlobSourceOptions) {
     this.bucket = options.bucket;
     this.keyPrefix = options.keyPrefix ?? "blobs/";
-    this.client = new S3Client({
-      region: options.region ?? "auto",
-      endpoint: options.endpoint,
-      forcePathStyle: options.forcePathStyle,
-      credentials:
-        options.accessKeyId && options.secretAccessKey
-          ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
-          : undefined,
-      // R2 and other S3-compatible stores reject or mis-handle the SDK's default CRC32 checksums.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    this.client = s3ClientFor(options);
   }
 
   keyFor(digest: string): string {

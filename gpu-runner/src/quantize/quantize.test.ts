@@ -19,9 +19,7 @@ import { bytesSource, GgmlType, type GgufHeader, readGgufHeader } from "@corral/
 import type { Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { testLlama, tinyModelBlob } from "../test-support";
-import { elementCount, type LlamaLayerWeights, llamaTensorShapes, writeLlamaGguf } from "../tiny-model/llama-gguf";
-import { mulberry32, uniformValues } from "../tiny-model/tensor-data";
-import { tinyVocabulary } from "../tiny-model/tokenizer";
+import { writeRandomLlamaModel } from "../tiny-model/random-llama";
 import { LLAMA_LIB_PATH_ENV, locateLibllama } from "./libllama";
 import { parseProgressLine, QuantizeAbortError, QuantizeError, quantizeGguf } from "./quantize";
 
@@ -364,42 +362,9 @@ describe("locateLibllama", () => {
  * so an abort lands while the child is working. Weights are seeded random: the file is the same every run.
  */
 function mediumModel(): Uint8Array {
-  const hp = {
-    embedding: 512,
-    layers: 4,
-    heads: 8,
-    kvHeads: 4,
-    feedForward: 1536,
-    contextLength: 2048,
-    rmsNormEpsilon: 1e-5,
-    ropeFreqBase: 10000,
-  };
-  const shapes = llamaTensorShapes(hp, tinyVocabulary().tokens.length);
-  const next = mulberry32(7);
-  const matrix = (dims: number[]) => uniformValues(next, elementCount(dims), 0.05);
-  const ones = (dims: number[]) => new Float32Array(elementCount(dims)).fill(1);
-  const s = shapes.layer;
-  const layers: LlamaLayerWeights[] = Array.from({ length: hp.layers }, () => ({
-    attnNorm: ones(s.attnNorm),
-    q: matrix(s.q),
-    k: matrix(s.k),
-    v: matrix(s.v),
-    o: matrix(s.o),
-    ffnNorm: ones(s.ffnNorm),
-    gate: matrix(s.gate),
-    up: matrix(s.up),
-    down: matrix(s.down),
-  }));
-  return writeLlamaGguf({
+  return writeRandomLlamaModel({
     name: "medium",
     description: "quantize abort test",
-    hyperparameters: hp,
-    weightType: "f16",
-    weights: {
-      tokenEmbedding: matrix(shapes.tokenEmbedding),
-      outputNorm: ones(shapes.outputNorm),
-      output: matrix(shapes.output),
-      layers,
-    },
+    hyperparameters: { embedding: 512, layers: 4, heads: 8, kvHeads: 4, feedForward: 1536, contextLength: 2048 },
   });
 }
