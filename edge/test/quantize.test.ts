@@ -1,8 +1,9 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sweepBlobs } from "../src/registry/gc";
+import { INTENT_PIN_MS } from "../src/registry/runner-blobs";
 import { blobKey } from "../src/registry/store";
-import { call, newTenant } from "./helpers";
+import { ADMIN, call, newTenant } from "./helpers";
 import { digest, ggufModel, json, ndjsonLines, snapshot, upload } from "./registry-fixtures";
 import {
   bindings,
@@ -190,6 +191,122 @@ describe("create with quantize: the job on a runner", () => {
     await sweepBlobs(bindings, Date.now() + 1);
     expect(await env.DB.prepare("SELECT 1 FROM blobs WHERE digest = ?").bind(digest(wrongType)).first()).toBeNull();
     expect(await env.BLOBS.head(blobKey(digest(wrongType)))).toBeNull();
+  });
+});
+
+describe("create with quantize: runners that fail, quotas, and what is left behind", () => {
+  it("tries the next runner when one cannot take jobs (401, 404, 501), and reports the busy fleet as 503", async () => {
+    await heartbeat(runnerStatus("old"));
+    await heartbeat(runnerStatus("ok"));
+    const fake = runners({
+      old: () => Response.json({ error: "404 page not found" }, { status: 404 }),
+      ok: producing(quantized),
+    });
+    expect(await json(await create({ quantize: "q8_0", stream: false }))).toEqual({ status: "success" });
+    // Equally idle runners are tried in the order they registered.
+    expect(fake.received.map((r) => r.runner)).toEqual(["old", "ok"]);
+  });
+
+  it("answers 503 at once when no runner is able to take the job, without writing anything", async () => {
+    await heartbeat(runnerStatus("locked"));
+    const fake = runners({ locked: () => Response.json({ error: "unauthorized" }, { status: 401 }) });
+    const before = await snapshot();
+    const res = await create({ quantize: "q8_0", stream: false });
+    expect(res.status).toBe(503);
+    expect((await json<{ error: string }>(res)).error).toMatch(
+      /^cannot quantize right now \(runner locked: unauthorized\)/,
+    );
+    expect(fake.received).toHaveLength(1);
+    expect(await snapshot()).toBe(before);
+  });
+
+  it("waits for a runner that is busy with another job, then runs there", async () => {
+    await heartbeat(runnerStatus("r1"));
+    const produce = producing(quantized);
+    let calls = 0;
+    runners({
+      r1: (request) =>
+        ++calls === 1
+          ? Response.json({ error: "runner is busy with another quantize job" }, { status: 503 })
+          : produce(request),
+    });
+    expect(await json(await create({ quantize: "q8_0", stream: false }))).toEqual({ status: "success" });
+    expect(calls).toBe(2);
+  });
+
+  it("refuses up front when the estimated result would exceed the storage quota (no runner asked)", async () => {
+    await call("PUT", `/admin/tenants/${tenant.id}/quotas`, {
+      key: ADMIN,
+      body: { storage_bytes: source.length + 10 },
+    });
+    await heartbeat(runnerStatus("r1"));
+    const fake = runners({ r1: producing(quantized) });
+    const res = await create({ quantize: "q8_0" });
+    expect(res.status).toBe(413);
+    expect((await json<{ error: string }>(res)).error).toMatch(/^storage quota exceeded/);
+    expect(fake.received).toHaveLength(0);
+  });
+
+  it("keeps the client's spelling in the progress text and says 'using existing layer' for bytes it already has", async () => {
+    const q4 = ggufModel({ salt: 46, fileType: 15 });
+    await upload(tenant.key, q4);
+    await heartbeat(runnerStatus("r1"));
+    runners({ r1: producing(q4) });
+    const lines = await ndjsonLines(await create({ quantize: "q4_K" }));
+    expect(lines.map((l) => l.status)).toContain("quantizing F32 model to Q4_K");
+    expect(lines.map((l) => l.status)).toContain(`using existing layer ${digest(q4)}`);
+    expect((await tagsOf())[0]?.details.quantization_level).toBe("Q4_K_M");
+  });
+
+  it("collects a result the runner announced and stored over S3 when the job then fails", async () => {
+    const orphan = ggufModel({ salt: 47, fileType: 7 });
+    await heartbeat(runnerStatus("r1"));
+    runners({
+      r1: async () => {
+        // What S3BlobSink does: announce through the edge, then write the bucket directly.
+        const intent = await call("POST", `/internal/blobs/${digest(orphan)}/intent`, {
+          body: { size: orphan.length },
+          headers: { authorization: `Bearer ${RUNNER_SECRET}` },
+        });
+        expect(intent.status).toBe(201);
+        await env.BLOBS.put(blobKey(digest(orphan)), orphan);
+        return events({ event: "progress", phase: "upload", completed: 1, total: 2 }); // the connection then drops
+      },
+    });
+    const last = (await ndjsonLines(await create({ quantize: "q8_0" }))).at(-1) as { error?: string };
+    expect(last.error).toBeDefined();
+    // The announcement's pin outlives any upload; once it has lapsed, the sweep removes the row and the bytes.
+    await sweepBlobs(bindings, Date.now() + 1);
+    expect(await env.BLOBS.head(blobKey(digest(orphan)))).not.toBeNull();
+    await sweepBlobs(bindings, Date.now() + INTENT_PIN_MS + 1);
+    expect(await env.DB.prepare("SELECT 1 FROM blobs WHERE digest = ?").bind(digest(orphan)).first()).toBeNull();
+    expect(await env.BLOBS.head(blobKey(digest(orphan)))).toBeNull();
+  });
+});
+
+describe("POST /internal/blobs/:digest/intent (runners about to write the bucket over S3)", () => {
+  const intent = (body: unknown, as = `sha256:${"c".repeat(64)}`, secret = RUNNER_SECRET) =>
+    call("POST", `/internal/blobs/${as}/intent`, { body, headers: { authorization: `Bearer ${secret}` } });
+
+  it("records an ownerless row once, and refuses another size for it", async () => {
+    const d = `sha256:${crypto.randomUUID().replaceAll("-", "").padEnd(64, "0")}`;
+    expect((await intent({ size: 5 }, d)).status).toBe(201);
+    expect((await intent({ size: 5 }, d)).status).toBe(200);
+    expect((await intent({ size: 6 }, d)).status).toBe(409);
+    const owners = await env.DB.prepare("SELECT * FROM blob_owners WHERE digest = ?").bind(d).all();
+    expect(owners.results).toEqual([]);
+    expect((await call("HEAD", `/api/blobs/${d}`, { key: tenant.key })).status).toBe(404);
+  });
+
+  it.each([
+    ["a negative size", () => intent({ size: -1 }), 400],
+    ["no size", () => intent({}), 400],
+    ["a bad digest", () => intent({ size: 1 }, "sha256:zz"), 400],
+    ["a tenant key", () => intent({ size: 1 }, undefined, tenant.key), 401],
+  ])("refuses %s and records nothing", async (_label, send, status) => {
+    const before = await snapshot();
+    expect((await send()).status).toBe(status);
+    expect(await snapshot()).toBe(before);
   });
 });
 

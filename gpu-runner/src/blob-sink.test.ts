@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EdgeBlobSink, S3BlobSink } from "./blob-sink";
+import { EdgeBlobSink, edgeBlobIntent, S3BlobSink } from "./blob-sink";
 import { blobOf, TEST_SECRET } from "./test-support";
 
 interface Received {
@@ -191,6 +191,36 @@ describe("S3BlobSink", () => {
     expect(put!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTEST\//);
     expect(put!.body.equals(Buffer.from(payload))).toBe(true);
     expect(progress.at(-1)).toBe(payload.length);
+  });
+
+  it("announces the blob to the edge before the first byte goes to the bucket, and stops if the edge refuses", async () => {
+    const edge = await startRecorder((_req, res) => res.writeHead(201).end());
+    try {
+      const order: string[] = [];
+      const announce = edgeBlobIntent(edge.url, TEST_SECRET);
+      const sink = sinkWith({
+        announce: async (digest, size, signal) => {
+          await announce(digest, size, signal);
+          order.push(`announced ${s3.received.length}`);
+        },
+      });
+      await sink.put(blob.digest, payload.length, file);
+      expect(order).toEqual(["announced 0"]);
+      expect(s3.received).toHaveLength(1);
+      const [intent] = edge.received;
+      expect(intent!.method).toBe("POST");
+      expect(intent!.url).toBe(`/internal/blobs/${encodeURIComponent(blob.digest)}/intent`);
+      expect(intent!.headers.authorization).toBe(`Bearer ${TEST_SECRET}`);
+      expect(JSON.parse(intent!.body.toString())).toEqual({ size: payload.length });
+
+      edge.answer = (_req, res) => res.writeHead(409).end('{"error":"blob is recorded with another size"}');
+      s3.received.length = 0;
+      await expect(sink.put(blob.digest, payload.length, file)).rejects.toThrow(/HTTP 409/);
+      expect(s3.received).toHaveLength(0);
+      sink.destroy();
+    } finally {
+      await edge.close();
+    }
   });
 
   it("uploads big blobs in parts, each with its own SHA-256, and completes with them", async () => {

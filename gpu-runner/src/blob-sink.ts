@@ -154,6 +154,29 @@ export interface S3BlobSinkOptions extends S3BlobSourceOptions {
   partSize?: number;
   /** Parts uploading at once; each holds one part in memory. Default 4. */
   concurrency?: number;
+  /**
+   * Called before any byte goes to the bucket: the edge records the blob (`POST /internal/blobs/:digest/intent`) so
+   * its GC can collect it if no create ever adopts it; an object without a row would stay in the bucket forever.
+   */
+  announce?: (digest: string, size: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** The edge's blob intent endpoint, as S3BlobSink's `announce`. */
+export function edgeBlobIntent(edgeUrl: string, secret: string, fetchImpl: typeof fetch = fetch) {
+  return async (digest: string, size: number, signal?: AbortSignal): Promise<void> => {
+    digestHex(digest);
+    const url = `${edgeUrl.replace(/\/+$/, "")}/internal/blobs/${encodeURIComponent(digest)}/intent`;
+    const response = await fetchImpl(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ size }),
+      signal,
+    });
+    const text = await response.text().catch(() => "");
+    if (response.status !== 200 && response.status !== 201) {
+      throw new Error(`announcing blob ${digest} failed: HTTP ${response.status} ${text}`.trim());
+    }
+  };
 }
 
 const MAX_PARTS = 10_000;
@@ -173,6 +196,7 @@ export class S3BlobSink implements BlobSink {
   private readonly multipartThreshold: number;
   private readonly partSize: number;
   private readonly concurrency: number;
+  private readonly announce: S3BlobSinkOptions["announce"];
 
   constructor(options: S3BlobSinkOptions) {
     this.bucket = options.bucket;
@@ -180,6 +204,7 @@ export class S3BlobSink implements BlobSink {
     this.multipartThreshold = options.multipartThreshold ?? 4 * GiB;
     this.partSize = Math.max(1, options.partSize ?? 64 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.announce = options.announce;
     this.client = s3ClientFor(options);
   }
 
@@ -196,6 +221,7 @@ export class S3BlobSink implements BlobSink {
     onProgress?: (sent: number) => void,
   ): Promise<void> {
     const key = this.keyFor(digest);
+    await this.announce?.(digest, size, signal);
     const handle = await openExact(path, size);
     try {
       if (size >= this.multipartThreshold) {

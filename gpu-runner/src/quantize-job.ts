@@ -38,6 +38,11 @@ export const loadedQuantizeEngine: QuantizeFn = async (options) =>
 
 /** At most this many progress lines a second per phase (the last one of a phase always goes out). */
 const PROGRESS_INTERVAL_MS = 100;
+/**
+ * The last line is sent again after this long without one: downloading the source and hashing the result report no
+ * progress of their own, and the edge extends its blob pins (and the client sees the job alive) on each line.
+ */
+const KEEPALIVE_MS = 2_000;
 /** The cache removes `*.partial` files at start, so a crash mid-job leaves nothing behind for long. */
 const OUTPUT_SUFFIX = ".partial";
 
@@ -132,11 +137,18 @@ export class QuantizeJobs {
     let status = 200;
     try {
       res.writeHead(200, { "content-type": "application/x-ndjson", [RUNNER_HEADER_REQUEST_ID]: request.request_id });
+      let lastLine: QuantizeJobEvent | undefined;
+      let lastAt = this.deps.clock.now();
       const emit = (event: QuantizeJobEvent) => {
+        lastLine = event;
+        lastAt = this.deps.clock.now();
         if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify(event)}\n`);
       };
+      const keepalive = setInterval(() => {
+        if (lastLine && this.deps.clock.now() - lastAt >= KEEPALIVE_MS) emit(lastLine);
+      }, KEEPALIVE_MS / 2);
       try {
-        const result = await this.run(request, sink, signal, emit);
+        const result = await this.run(request, sink, signal, emit).finally(() => clearInterval(keepalive));
         res.end(`${JSON.stringify({ event: "done", ...result } satisfies QuantizeJobEvent)}\n`);
       } catch (err) {
         const failure = toErrorResponse(err, signal);

@@ -5,7 +5,7 @@
 import type { AddressInfo } from "node:net";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { BlobCache } from "./blob-cache";
-import { type BlobSink, EdgeBlobSink, S3BlobSink } from "./blob-sink";
+import { type BlobSink, EdgeBlobSink, edgeBlobIntent, S3BlobSink } from "./blob-sink";
 import { type BlobSource, EdgeBlobSource, S3BlobSource } from "./blob-source";
 import { systemClock } from "./clock";
 import { defaultMemoryBudget, type RunnerConfig } from "./config";
@@ -30,7 +30,10 @@ function blobSourceFor(config: RunnerConfig): BlobSource {
 
 /** Where produced blobs (quantize results) go: the same store the blobs come from. */
 function blobSinkFor(config: RunnerConfig): BlobSink {
-  if (config.blobSource.kind === "s3") return new S3BlobSink(config.blobSource);
+  if (config.blobSource.kind === "s3") {
+    const announce = config.edgeUrl ? edgeBlobIntent(config.edgeUrl, config.secret) : undefined;
+    return new S3BlobSink({ ...config.blobSource, announce });
+  }
   return new EdgeBlobSink(config.edgeUrl!, config.secret);
 }
 

@@ -12,6 +12,8 @@
  *   GET  /internal/blobs/:digest       → blob bytes (Range supported); local stack's blob path
  *   PUT  /internal/blobs/:digest       body: blob bytes (Content-Length) → 201/200; the sha256 is checked while
  *                                      storing (400 `digest mismatch`, nothing stored). Local stack's upload path.
+ *   POST /internal/blobs/:digest/intent  body: BlobIntent → 201/200, before a runner writes a blob to the bucket
+ *                                      over S3 itself (production): the edge records it so the GC can collect it.
  */
 import { z } from "zod";
 
@@ -102,3 +104,7 @@ export const QuantizeJobEventSchema = z.discriminatedUnion("event", [
   z.object({ event: z.literal("error"), error: z.string(), status: z.number().int().optional() }),
 ]);
 export type QuantizeJobEvent = z.infer<typeof QuantizeJobEventSchema>;
+
+/** A runner announcing a blob it is about to write to the bucket itself. */
+export const BlobIntentSchema = z.object({ size: z.number().int().nonnegative() });
+export type BlobIntent = z.infer<typeof BlobIntentSchema>;

@@ -108,6 +108,7 @@ export async function pinForWrite(
   digests: readonly string[],
   holder: string,
   now = Date.now(),
+  ttlMs = WRITE_PIN_MS,
 ): Promise<string[]> {
   if (digests.length === 0) return [];
   const unique = [...new Set(digests)];
@@ -119,17 +120,22 @@ export async function pinForWrite(
            WHERE NOT EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?1 AND kind = 'delete' AND expires_at > ?4)
            ON CONFLICT (digest, holder) DO UPDATE SET expires_at = excluded.expires_at`,
         )
-        .bind(digest, holder, now + WRITE_PIN_MS, now),
+        .bind(digest, holder, now + ttlMs, now),
     ),
   );
   return unique.filter((_, i) => (results[i]?.meta.changes ?? 0) === 0);
 }
 
 /** Pins with retries: the GC holds a delete pin only for one R2 delete, so a short wait normally clears it. */
-export async function pinForWriteOrWait(db: D1Database, digests: readonly string[], holder: string): Promise<void> {
+export async function pinForWriteOrWait(
+  db: D1Database,
+  digests: readonly string[],
+  holder: string,
+  ttlMs = WRITE_PIN_MS,
+): Promise<void> {
   let blocked = digests;
   for (let attempt = 0; attempt < 20; attempt++) {
-    blocked = await pinForWrite(db, blocked, holder);
+    blocked = await pinForWrite(db, blocked, holder, Date.now(), ttlMs);
     if (blocked.length === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
   }

@@ -6,7 +6,7 @@
 import { ApiError, type Options } from "@corral/protocol";
 import { digestOf } from "@corral/protocol/digest";
 import type { CreateRequest } from "@corral/protocol/schemas-models";
-import { blobRows, pinForWriteOrWait, unpin, visibleDigests } from "../db/blobs";
+import { assertStorageQuota, blobRows, pinForWriteOrWait, unpin, visibleDigests } from "../db/blobs";
 import type { Env } from "../env";
 import { type CreateSource, createSource } from "./create-source";
 import { cachedSummary, type GgufSummary, readHeader, summarise } from "./gguf";
@@ -24,7 +24,7 @@ import {
 } from "./manifest";
 import type { TenantModelName } from "./names";
 import { requireModelName } from "./names";
-import { parseQuantizeType, planQuantize, type QuantizeStep } from "./quantize";
+import { estimateQuantizedSize, parseQuantizeType, planQuantize, type QuantizeStep } from "./quantize";
 import { layerText, loadModel } from "./resolve";
 import { checkGoTemplate } from "./template";
 
@@ -127,6 +127,8 @@ async function plan(
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
   const quantizeStep = planQuantize(quantize, models[0]!.layer, weights.quantization_level);
+  // Refused before the runner spends minutes on it: the result's size estimated from the source's.
+  if (quantizeStep) await assertStorageQuota(env.DB, tenantId, "quantize:pending", estimateQuantizedSize(quantizeStep));
 
   const newBlobs: NewBlob[] = [];
   const textLayers = await textDrafts(env, tenantId, drafts, source, baseParams, newBlobs);
@@ -170,13 +172,14 @@ export function withQuantizedWeights(
   plan: CreatePlan,
   produced: { digest: string; size: number },
   summary: GgufSummary,
+  alreadyVisible: boolean,
 ): CreatePlan {
   const isWeights = (l: Layer) => l.mediaType === MediaType.model;
   const layers = plan.layers.map((l) =>
     isWeights(l) ? { mediaType: l.mediaType, digest: produced.digest, size: produced.size } : l,
   );
   const statuses = plan.statuses.map((s, i) =>
-    isWeights(plan.layers[i]!) ? `creating new layer ${produced.digest}` : s,
+    isWeights(plan.layers[i]!) ? `${alreadyVisible ? "using existing" : "creating new"} layer ${produced.digest}` : s,
   );
   const newBlobs = plan.newBlobs.filter(
     (b) => b.digest !== plan.config.digest || layers.some((l) => l.digest === b.digest),

@@ -24,6 +24,7 @@ import {
   recordBlobStatements,
   unpin,
   unpinStatement,
+  visibleBlob,
 } from "../db/blobs";
 import { getModel, putModelStatements } from "../db/models";
 import type { Env } from "../env";
@@ -139,9 +140,9 @@ export async function* commitCreate(
 }
 
 /**
- * Takes over a blob a runner stored for this create: pins it, makes sure its row exists (a runner writing to the
- * bucket over S3 leaves only the object), checks it is the GGUF model it should be and that the tenant's quota
- * has room, and puts it into the plan.
+ * Takes over a blob a runner stored for this create: pins it, checks the bucket holds it, makes sure its row exists
+ * (runners announce their S3 uploads, but a row may have been collected since), checks it is the GGUF model it
+ * should be and that the tenant's quota has room, and puts it into the plan.
  */
 async function adoptProducedBlob(
   env: Env,
@@ -150,11 +151,11 @@ async function adoptProducedBlob(
 ): Promise<CreatePlan> {
   const step = plan.quantize!;
   await pinForWriteOrWait(env.DB, [produced.digest], plan.holder);
+  const object = await env.BLOBS.head(blobKey(produced.digest));
+  if (!object || object.size !== produced.size) {
+    throw new ApiError(502, `the runner reported ${produced.digest}, but the blob store does not hold it`);
+  }
   if (!(await getBlob(env.DB, produced.digest))) {
-    const object = await env.BLOBS.head(blobKey(produced.digest));
-    if (!object || object.size !== produced.size) {
-      throw new ApiError(502, `the runner reported ${produced.digest}, but the blob store does not hold it`);
-    }
     await env.DB.prepare(
       "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
     )
@@ -166,5 +167,6 @@ async function adoptProducedBlob(
     throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);
   }
   await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
-  return withQuantizedWeights(plan, produced, summary);
+  const visible = (await visibleBlob(env.DB, plan.tenantId, produced.digest)) !== null;
+  return withQuantizedWeights(plan, produced, summary, visible);
 }

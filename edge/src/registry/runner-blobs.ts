@@ -1,6 +1,8 @@
 /**
- * Blobs a runner produced (a quantize job's output), stored through the edge in the local stack; in production
- * runners write to the bucket through the S3 API and the edge only records the blob when a create uses it.
+ * Blobs a runner produced (a quantize job's output). In the local stack the runner stores them through the edge
+ * (`PUT /internal/blobs/:digest`); in production it writes to the bucket over the S3 API, after announcing the
+ * digest (`POST /internal/blobs/:digest/intent`) so that the GC knows of the object even if nobody ever adopts it:
+ * the GC only deletes what has a row.
  *
  * No tenant owns such a blob yet: the create that asked for it takes ownership in its commit batch. Until then
  * a write pin keeps the GC away. The pin deliberately outlives this request (it expires by itself after
@@ -45,4 +47,24 @@ export async function storeRunnerBlob(
     await unpin(env.DB, holder);
     throw err;
   }
+}
+
+/** How long an announced upload keeps the GC away: longer than any single upload of a result takes. */
+export const INTENT_PIN_MS = 6 * 60 * 60_000;
+
+/**
+ * A runner is about to write `digest` to the bucket itself: an ownerless row (collected by the sweep unless a create
+ * adopts the blob) and a pin that outlives the upload. Idempotent; a row recorded with another size is a conflict.
+ */
+export async function announceRunnerBlob(env: Env, digest: string, size: number): Promise<"created" | "exists"> {
+  await pinForWriteOrWait(env.DB, [digest], `runner-put-${crypto.randomUUID()}`, INTENT_PIN_MS);
+  const inserted = await env.DB.prepare(
+    "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
+  )
+    .bind(digest, size, Date.now())
+    .run();
+  if ((inserted.meta.changes ?? 0) > 0) return "created";
+  const row = await env.DB.prepare("SELECT size FROM blobs WHERE digest = ?").bind(digest).first<{ size: number }>();
+  if (row && row.size !== size) throw new ApiError(409, `blob ${digest} is recorded with another size`);
+  return "exists";
 }

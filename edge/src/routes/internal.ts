@@ -1,9 +1,9 @@
 import { ApiError, parseJsonBody } from "@corral/protocol";
 import { parseDigest } from "@corral/protocol/digest";
-import { RunnerStatusSchema } from "@corral/protocol/runner";
+import { BlobIntentSchema, RunnerStatusSchema } from "@corral/protocol/runner";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
-import { storeRunnerBlob } from "../registry/runner-blobs";
+import { announceRunnerBlob, storeRunnerBlob } from "../registry/runner-blobs";
 import { blobKey } from "../registry/store";
 import { requireContentLength } from "../registry/upload";
 import { schedulerStub } from "../scheduler/client";
@@ -23,6 +23,14 @@ export const internalRoutes = new Hono<AppBindings>()
     if (!digest) throw new ApiError(400, "invalid digest format");
     const length = requireContentLength(c.req.header("content-length"));
     const outcome = await storeRunnerBlob(c.env, digest, c.req.raw.body, length);
+    return c.body(null, outcome === "created" ? 201 : 200);
+  })
+  .post("/blobs/:digest/intent", async (c) => {
+    const digest = parseDigest(c.req.param("digest"));
+    if (!digest) throw new ApiError(400, "invalid digest format");
+    const parsed = BlobIntentSchema.safeParse(parseJsonBody(await c.req.text()));
+    if (!parsed.success) throw new ApiError(400, "invalid blob intent: size must be a non-negative integer");
+    const outcome = await announceRunnerBlob(c.env, digest, parsed.data.size);
     return c.body(null, outcome === "created" ? 201 : 200);
   })
   .get("/blobs/:digest", async (c) => {
