@@ -70,6 +70,22 @@ describe("BlobCache", () => {
     lease.release();
   });
 
+  it("holds reserved room: evicts for it, refuses what no longer fits, and frees it on release", async () => {
+    const a = blobOf(bytes(800, 9));
+    const b = blobOf(bytes(800, 10));
+    const cache = await cacheFor([a, b], { maxBytes: 2000 });
+    (await cache.acquire(a.digest)).release();
+    const release = await cache.reserve(1500);
+    expect(cache.has(a.digest)).toBe(false); // evicted to make room for the reservation
+    await expect(cache.acquire(b.digest, 800)).rejects.toThrow(/cache is full/);
+    release();
+    release(); // idempotent: releasing twice must not free room it never held
+    const held = await cache.acquire(b.digest, 800);
+    // A leased blob is never evicted for a reservation.
+    await expect(cache.reserve(1500)).rejects.toThrow(/cache is full/);
+    held.release();
+  });
+
   it("rejects bytes that do not match the digest and keeps nothing", async () => {
     const blob = blobOf(bytes(2000, 2));
     const cache = await cacheFor([blob], { corrupt: blob.digest });

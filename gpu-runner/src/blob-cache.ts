@@ -118,6 +118,21 @@ export class BlobCache {
   }
 
   /**
+   * Holds `bytes` of the cache's budget for a file that is being written into the cache directory outside of a
+   * download (a quantize job's output), evicting unleased blobs to make room; 503 when it cannot. Release is
+   * idempotent; call it before `adopt` (which counts the file as a blob).
+   */
+  async reserve(bytes: number): Promise<() => void> {
+    await this.makeRoom(bytes);
+    this.reserved += bytes;
+    let held = bytes;
+    return () => {
+      this.reserved -= held;
+      held = 0;
+    };
+  }
+
+  /**
    * Takes a file this runner produced and hashed itself (a quantize job's output, inside the cache directory) into
    * the cache, so a model made from it loads without fetching it back. The file is moved; when the blob is cached
    * already or there is no room, nothing happens and the caller still owns the file.

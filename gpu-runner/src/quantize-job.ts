@@ -184,12 +184,15 @@ export class QuantizeJobs {
       (late) => late.release(),
     );
     let output: string | undefined;
+    let unreserve: (() => void) | undefined;
     try {
       if (lease.size !== source.size) {
         throw new ApiError(400, `source blob ${source.digest} has ${lease.size} bytes, not ${source.size}`);
       }
       fetchProgress(source.size, source.size);
       signal.throwIfAborted();
+      // The output grows beside the cached blobs: its room is held in the cache's budget (F32 doubles an F16).
+      unreserve = await this.deps.blobs.reserve(request.file_type === "F32" ? 2 * source.size : source.size);
       output = join(dirname(lease.path), `quantize-${randomUUID()}${OUTPUT_SUFFIX}`);
       await this.quantize({
         input: lease.path,
@@ -207,11 +210,13 @@ export class QuantizeJobs {
       uploadProgress(0, result.size);
       await sink.put(result.digest, result.size, output, signal, (sent) => uploadProgress(sent, result.size));
       uploadProgress(result.size, result.size);
+      unreserve();
       // The model made from it will most likely load here next: keep the verified bytes instead of fetching them.
       await this.deps.blobs.adopt(result.digest, output, result.size).catch(() => false);
       return result;
     } finally {
       lease?.release();
+      unreserve?.();
       if (output) await rm(output, { force: true });
     }
   }
