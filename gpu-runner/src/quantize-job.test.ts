@@ -1,28 +1,22 @@
 /**
- * POST /v1/quantize end to end over real HTTP: a runner whose blob cache fetches the tiny F16 model from a local
- * stand-in for the edge, llama.cpp's quantizer (the real engine) and an EdgeBlobSink storing into a second local
+ * POST /v1/quantize end to end over real HTTP: the test runner (test-support.ts), whose blob cache fetches the tiny
+ * F16 model from a local stand-in for the edge, llama.cpp's quantizer (the real engine) and an EdgeBlobSink storing into a second local
  * server that records the bytes it receives. Faults are injected through the server's `quantize` dep and the
  * recorder's answer only.
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { digestToFileName } from "@corral/protocol/digest";
 import { bytesSource, readGgufHeader } from "@corral/protocol/gguf/index";
 import { type QuantizeJobEvent, QuantizeJobEventSchema } from "@corral/protocol/runner";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BlobCache } from "./blob-cache";
 import { EdgeBlobSink } from "./blob-sink";
-import { EdgeBlobSource } from "./blob-source";
-import { systemClock } from "./clock";
-import { RunnerMetrics } from "./metrics";
-import { ModelPool } from "./model-pool";
 import { loadedQuantizeEngine, type QuantizeFn } from "./quantize-job";
-import { createRunnerServer, type RunnerServer } from "./server";
-import { type BlobServer, ndjsonLines, startBlobServer, TEST_SECRET, testLlama, tinyModelBlob } from "./test-support";
+import type { RunnerServer } from "./server";
+import { ndjsonLines, startTestRunner, TEST_SECRET, type TestRunner, tinyModelBlob } from "./test-support";
 
 interface StoredPut {
   url: string;
@@ -34,9 +28,8 @@ interface StoredPut {
 let storeStatus = 201;
 const puts: StoredPut[] = [];
 let store: { url: string; close(): Promise<void> };
-let blobServer: BlobServer;
+let testRunner: TestRunner;
 let runner: RunnerServer;
-let pool: ModelPool;
 let cacheDir: string;
 let base: string;
 /** What the runner's `quantize` dep runs: the real engine unless a test injects a fault. */
@@ -70,8 +63,6 @@ const jobCount = async (status: number) => {
 const strayFiles = async () => (await readdir(cacheDir)).filter((name) => !/^sha256-[0-9a-f]{64}$/.test(name));
 
 beforeAll(async () => {
-  cacheDir = await mkdtemp(join(tmpdir(), "corral-quantize-"));
-  blobServer = await startBlobServer([tiny]);
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -91,35 +82,17 @@ beforeAll(async () => {
         server.close(() => resolve());
       }),
   };
-  const blobs = new BlobCache({
-    dir: cacheDir,
-    maxBytes: 1 << 30,
-    source: new EdgeBlobSource(blobServer.url, TEST_SECRET),
-  });
-  await blobs.init();
-  const llama = await testLlama();
-  pool = new ModelPool({ llama, blobs, threads: 1, parallel: 1, defaultNumCtx: 512, memoryBudgetBytes: 1 << 30 });
-  runner = createRunnerServer({
-    secret: TEST_SECRET,
-    pool,
-    blobs,
-    llama,
-    clock: systemClock,
-    metrics: new RunnerMetrics(),
-    identity: { id: "quantize-runner", url: "http://127.0.0.1:1", parallel: 1, memoryBudgetBytes: 1 << 30 },
+  testRunner = await startTestRunner({
     sink: new EdgeBlobSink(store.url, TEST_SECRET),
     quantize: (options) => quantize(options),
     threads: 1,
   });
-  base = `http://127.0.0.1:${(await runner.listen(0, "127.0.0.1")).port}`;
+  ({ base, runner, dir: cacheDir } = testRunner);
 });
 
 afterAll(async () => {
-  await runner.close();
-  await pool.dispose();
-  await blobServer.close();
+  await testRunner.stop();
   await store.close();
-  await rm(cacheDir, { recursive: true, force: true });
 });
 
 /** A quantizer that writes part of its output, reports one tensor and then waits for its signal. */

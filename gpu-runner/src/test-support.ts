@@ -123,6 +123,8 @@ export type Body = Record<string, any>;
 
 export interface TestRunner {
   base: string;
+  /** The runner's blob cache directory. */
+  dir: string;
   runner: RunnerServer;
   pool: ModelPool;
   blobServer: BlobServer;
@@ -137,7 +139,9 @@ export interface TestRunner {
  * A runner on an ephemeral port serving the built-in models (2 sequences, num_ctx 512, one thread); `announceModels`
  * stands in for the heartbeat's pulse.
  */
-export async function startTestRunner(extra: Pick<RunnerServerDeps, "announceModels"> = {}): Promise<TestRunner> {
+export async function startTestRunner(
+  extra: Pick<RunnerServerDeps, "announceModels" | "sink" | "quantize" | "threads"> = {},
+): Promise<TestRunner> {
   const dir = await mkdtemp(join(tmpdir(), "corral-runner-"));
   const blobServer = await startBlobServer([tinyModelBlob(), sentenceModelBlob(), toolModelBlob()]);
   const blobs = new BlobCache({ dir, maxBytes: 1 << 30, source: new EdgeBlobSource(blobServer.url, TEST_SECRET) });
@@ -166,6 +170,7 @@ export async function startTestRunner(extra: Pick<RunnerServerDeps, "announceMod
     });
   return {
     base,
+    dir,
     runner,
     pool,
     blobServer,
