@@ -14,6 +14,7 @@ import {
 } from "@corral/protocol/runner";
 import type { ProgressResponse } from "@corral/protocol/types";
 import type { Env } from "../env";
+import { parseError } from "../relay/meter";
 import { schedulerStub } from "../scheduler/client";
 
 /** The order Ollama lists them in its error text. */
@@ -182,12 +183,6 @@ async function* relayJob(
 
 async function runnerError(response: Response): Promise<ApiError> {
   const text = await response.text().catch(() => "");
-  let message = `runner answered ${response.status}`;
-  try {
-    const body = JSON.parse(text) as { error?: unknown };
-    if (typeof body.error === "string") message = body.error;
-  } catch {
-    // not JSON: keep the status text
-  }
+  const message = parseError(text) ?? `runner answered ${response.status}`;
   return new ApiError(response.status >= 400 && response.status < 600 ? response.status : 502, message);
 }

@@ -150,7 +150,8 @@ export class StreamMeter {
   }
 }
 
-function parseError(line: string): string | undefined {
+/** The message of an Ollama `{"error": "..."}` body or line; undefined for anything else. */
+export function parseError(line: string): string | undefined {
   try {
     const value = JSON.parse(line) as { error?: unknown };
     return typeof value.error === "string" ? value.error : undefined;
