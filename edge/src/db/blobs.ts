@@ -90,6 +90,20 @@ export function recordBlobStatements(
   ];
 }
 
+/**
+ * Records bytes a runner stored, owned by no tenant yet (the sweep collects the row unless a create adopts it).
+ * Idempotent; true when the row is new.
+ */
+export async function recordOwnerlessBlob(db: D1Database, digest: string, size: number): Promise<boolean> {
+  const inserted = await db
+    .prepare(
+      "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest, size, Date.now())
+    .run();
+  return (inserted.meta.changes ?? 0) > 0;
+}
+
 export async function saveGgufSummary(db: D1Database, digest: string, summary: string): Promise<void> {
   await db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(summary, digest).run();
 }

@@ -19,9 +19,9 @@ import {
   assertStorageQuota,
   blobRows,
   extendPins,
-  getBlob,
   pinForWriteOrWait,
   recordBlobStatements,
+  recordOwnerlessBlob,
   unpin,
   unpinStatement,
   visibleBlob,
@@ -155,13 +155,7 @@ async function adoptProducedBlob(
   if (!object || object.size !== produced.size) {
     throw new ApiError(502, `the runner reported ${produced.digest}, but the blob store does not hold it`);
   }
-  if (!(await getBlob(env.DB, produced.digest))) {
-    await env.DB.prepare(
-      "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
-    )
-      .bind(produced.digest, produced.size, Date.now())
-      .run();
-  }
+  await recordOwnerlessBlob(env.DB, produced.digest, produced.size);
   const summary = summarise(await readHeader(env, produced.digest, produced.size));
   if (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType) {
     throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);

@@ -10,7 +10,7 @@
  * would open a window in which the sweep could collect the ownerless row.
  */
 import { ApiError } from "@corral/protocol";
-import { pinForWriteOrWait, unpin } from "../db/blobs";
+import { pinForWriteOrWait, recordOwnerlessBlob, unpin } from "../db/blobs";
 import type { Env } from "../env";
 import { ResumableSha256 } from "./resumable-sha256";
 import { emptyStream, putVerified, type StoreOutcome, storedBlob } from "./upload";
@@ -37,11 +37,7 @@ export async function storeRunnerBlob(
       return "exists";
     }
     await putVerified(env, digest, body ?? emptyStream(), new ResumableSha256(), length);
-    await env.DB.prepare(
-      "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
-    )
-      .bind(digest, length, Date.now())
-      .run();
+    await recordOwnerlessBlob(env.DB, digest, length);
     return "created";
   } catch (err) {
     await unpin(env.DB, holder);
@@ -58,12 +54,7 @@ export const INTENT_PIN_MS = 6 * 60 * 60_000;
  */
 export async function announceRunnerBlob(env: Env, digest: string, size: number): Promise<"created" | "exists"> {
   await pinForWriteOrWait(env.DB, [digest], `runner-put-${crypto.randomUUID()}`, INTENT_PIN_MS);
-  const inserted = await env.DB.prepare(
-    "INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, NULL) ON CONFLICT (digest) DO NOTHING",
-  )
-    .bind(digest, size, Date.now())
-    .run();
-  if ((inserted.meta.changes ?? 0) > 0) return "created";
+  if (await recordOwnerlessBlob(env.DB, digest, size)) return "created";
   const row = await env.DB.prepare("SELECT size FROM blobs WHERE digest = ?").bind(digest).first<{ size: number }>();
   if (row && row.size !== size) throw new ApiError(409, `blob ${digest} is recorded with another size`);
   return "exists";
