@@ -15,6 +15,18 @@ export default defineConfig({
           RUNNER_SECRET: "test-runner-secret",
           TEST_MIGRATIONS: await readD1Migrations(here("./migrations")),
         },
+        // Stands in for the Workers VPC network binding (RUNNER_NETWORK): tests that want the private path pass it
+        // as RUNNER_NETWORK; the rest reach their in-test runners by plain fetch, as the local stack does.
+        serviceBindings: { TEST_RUNNER_NETWORK: "fake-runner-network" },
+        workers: [
+          {
+            name: "fake-runner-network",
+            modules: true,
+            scriptPath: here("./test/fake-runner-network.js"),
+            compatibilityDate: "2026-04-26",
+            compatibilityFlags: ["enable_request_signal"],
+          },
+        ],
       },
     })),
   ],

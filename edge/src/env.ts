@@ -1,4 +1,5 @@
 import type { Quotas } from "./db/tenants";
+import type { RunnerNetwork } from "./relay/transport";
 import type { TenantLimiter } from "./scheduler/limiter";
 import type { Scheduler } from "./scheduler/scheduler";
 
@@ -11,6 +12,11 @@ export interface Env {
   ADMIN_KEY?: string;
   /** Shared secret between edge and runners. */
   RUNNER_SECRET?: string;
+  /**
+   * Workers VPC network binding to the runners' private network (production, infra/README.md). Unbound in the local
+   * stack, where runners are fetched at their registered URL directly (relay/transport.ts).
+   */
+  RUNNER_NETWORK?: RunnerNetwork;
   CORRAL_VERSION: string;
   ALLOW_PRIVATE_REGISTRIES?: string;
 }

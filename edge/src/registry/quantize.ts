@@ -15,6 +15,7 @@ import {
 import type { ProgressResponse } from "@corral/protocol/types";
 import type { Env } from "../env";
 import { parseError } from "../relay/meter";
+import { fetchRunner } from "../relay/transport";
 import { schedulerStub } from "../scheduler/client";
 
 /** The order Ollama lists them in its error text. */
@@ -106,9 +107,9 @@ export async function* runQuantizeJob(
       tried.push(runner.id);
       let response: Response;
       try {
-        response = await fetch(`${runner.url.replace(/\/+$/, "")}/v1/quantize`, {
+        response = await fetchRunner(env, runner.url, "/v1/quantize", {
           method: "POST",
-          headers: { authorization: `Bearer ${env.RUNNER_SECRET ?? ""}`, "content-type": "application/json" },
+          headers: { "content-type": "application/json" },
           body: JSON.stringify(request),
           signal,
         });

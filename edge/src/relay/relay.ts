@@ -27,6 +27,7 @@ import {
 import { acquireLease } from "./lease";
 import { StreamMeter, usageOfJson, zeroUsage } from "./meter";
 import { type Endpoint, InferenceRun } from "./run";
+import { fetchRunner } from "./transport";
 
 /** Attempts per request: the first runner plus retries on others after failures before the first byte. */
 export const MAX_ATTEMPTS = 3;
@@ -154,13 +155,9 @@ async function forward(
 
   let response: Response;
   try {
-    response = await fetch(`${grant.url.replace(/\/+$/, "")}/v1/${run.info.endpoint}`, {
+    response = await fetchRunner(run.env, grant.url, `/v1/${run.info.endpoint}`, {
       method: "POST",
-      headers: {
-        authorization: `Bearer ${run.env.RUNNER_SECRET ?? ""}`,
-        "content-type": "application/json",
-        [RUNNER_HEADER_REQUEST_ID]: run.requestId,
-      },
+      headers: { "content-type": "application/json", [RUNNER_HEADER_REQUEST_ID]: run.requestId },
       body: payload,
       signal,
     });
