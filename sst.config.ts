@@ -11,7 +11,7 @@ export default $config({
       name: "corral",
       home: "cloudflare",
       removal: input?.stage === "prod" ? "retain" : "remove",
-      providers: { cloudflare: "6.13.0", aws: "6.66.2" },
+      providers: { cloudflare: "6.15.0", aws: "6.66.2" },
     };
   },
   async run() {
@@ -20,6 +20,16 @@ export default $config({
     const adminKey = new sst.Secret("AdminKey");
     const runnerSecret = new sst.Secret("RunnerSecret");
     const credentialsKey = new sst.Secret("CredentialsKey");
+    const accountId = process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID ?? "";
+
+    // The GPU runner fleet on AWS (infra/README.md) only when asked, so the Cloudflare-only deploy needs no AWS account.
+    const { fleetEnabled, fleetSettingsFromEnv } = await import("./infra/fleet-settings");
+    const withFleet = fleetEnabled(process.env);
+    const settings = withFleet ? fleetSettingsFromEnv(process.env) : undefined;
+    // The tunnel to the runners' private network comes first: the Worker's RUNNER_NETWORK binding names it.
+    const { runnerTunnel, runnerNetworkBinding } = await import("./infra/fleet/tunnel");
+    const names = { app: $app.name, stage: $app.stage };
+    const tunnel = withFleet ? runnerTunnel(names, accountId) : undefined;
 
     const edge = new sst.cloudflare.Worker("Edge", {
       handler: "edge/src/index.ts",
@@ -40,6 +50,7 @@ export default $config({
             { type: "secret_text", name: "ADMIN_KEY", text: adminKey.value },
             { type: "secret_text", name: "RUNNER_SECRET", text: runnerSecret.value },
             { type: "secret_text", name: "CREDENTIALS_KEY", text: credentialsKey.value },
+            ...(tunnel ? [runnerNetworkBinding(tunnel)] : []),
           ];
           // Same Durable Object migrations as wrangler.toml's v1 and v2, applied in one step on a fresh deploy.
           args.migrations = {
@@ -52,25 +63,38 @@ export default $config({
 
     // Blob garbage collection (the Worker's `scheduled` handler), as wrangler.toml's [triggers].
     new cloudflare.WorkersCronTrigger("BlobGc", {
-      accountId: process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID ?? "",
+      accountId,
       scriptName: edge.nodes.worker.scriptName,
       schedules: [{ cron: "*/15 * * * *" }],
     });
 
-    // The GPU runner fleet on AWS (infra/README.md) only when asked, so the Cloudflare-only deploy needs no AWS account.
-    const { fleetEnabled, fleetSettingsFromEnv } = await import("./infra/fleet-settings");
-    if (!fleetEnabled(process.env)) return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
+    const outputs = { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name };
+    if (!tunnel || !settings) return outputs;
     const { gpuRunnerFleet } = await import("./infra/gpu-fleet");
+    const edgeUrl = edge.url.apply((url) => url ?? "");
     const fleet = gpuRunnerFleet({
-      edgeUrl: edge.url.apply((url) => url ?? ""),
-      adminKey,
-      runnerSecret,
+      names,
+      accountId,
+      tunnel,
+      edgeUrl,
+      runnerSecret: runnerSecret.value,
       blobBucket: blobs.name,
-      s3Endpoint: `https://${process.env.CLOUDFLARE_DEFAULT_ACCOUNT_ID ?? ""}.r2.cloudflarestorage.com`,
-      s3AccessKeyId: new sst.Secret("R2AccessKeyId"),
-      s3SecretAccessKey: new sst.Secret("R2SecretAccessKey"),
-      settings: fleetSettingsFromEnv(process.env),
+      s3Endpoint: `https://${accountId}.r2.cloudflarestorage.com`,
+      s3AccessKeyId: new sst.Secret("R2AccessKeyId").value,
+      s3SecretAccessKey: new sst.Secret("R2SecretAccessKey").value,
+      settings,
     });
-    return { edgeUrl: edge.url, database: db.databaseId, bucket: blobs.name, ...fleet };
+    // The scaling metric, every minute, from the edge's scheduler stats (infra/autoscaling/publisher.ts).
+    const publisher = new sst.aws.Cron("GpuFleetMetrics", {
+      schedule: "rate(1 minute)",
+      function: {
+        handler: "infra/autoscaling/publisher.handler",
+        runtime: "nodejs20.x",
+        timeout: "20 seconds",
+        memory: "128 MB",
+        environment: { EDGE_URL: edgeUrl, ADMIN_KEY: adminKey.value, FLEET_NAME: fleet.fleetName },
+      },
+    });
+    return { ...outputs, ...fleet, tunnel: tunnel.id, metricsFunction: publisher.nodes.function.name };
   },
 });

@@ -31,7 +31,7 @@ describe("fleetSettingsFromEnv", () => {
       GPU_FLEET_ROOT_VOLUME_GIB: "500",
       GPU_FLEET_CACHE_MAX_GIB: "400",
       GPU_FLEET_SPOT: "true",
-      GPU_FLEET_INGRESS_CIDRS: "10.0.0.0/8,2001:db8::/32",
+      GPU_FLEET_CONNECTORS: "3",
       GPU_FLEET_LOG_RETENTION_DAYS: "30",
       GPU_FLEET_RUNNER_PORT: "8080",
     });
@@ -45,7 +45,7 @@ describe("fleetSettingsFromEnv", () => {
       rootVolumeGiB: 500,
       cacheMaxBytes: 400 * 1024 ** 3,
       spot: true,
-      ingressCidrs: ["10.0.0.0/8", "2001:db8::/32"],
+      connectorReplicas: 3,
       logRetentionDays: 30,
       runnerPort: 8080,
     });
@@ -58,7 +58,7 @@ describe("fleetSettingsFromEnv", () => {
     [{ GPU_FLEET_TARGET_DEMAND_PER_RUNNER: "0" }, /TARGET_DEMAND/],
     [{ GPU_FLEET_INSTANCE_TYPES: " , " }, /at least one/],
     [{ GPU_FLEET_INSTANCE_TYPES: "g5 xlarge" }, /not an EC2 instance type/],
-    [{ GPU_FLEET_INGRESS_CIDRS: "1.2.3.4" }, /not a CIDR/],
+    [{ GPU_FLEET_CONNECTORS: "0" }, /GPU_FLEET_CONNECTORS must be an integer ≥ 1/],
     [{ GPU_FLEET_RUNNER_PORT: "80" }, /GPU_FLEET_RUNNER_PORT must be an integer ≥ 1024/],
     [{ GPU_FLEET_RUNNER_PORT: "70000" }, /≤ 65535/],
     [{ GPU_FLEET_ROOT_VOLUME_GIB: "100", GPU_FLEET_CACHE_MAX_GIB: "90" }, /CACHE_MAX_GIB must be ≤/],
@@ -68,11 +68,11 @@ describe("fleetSettingsFromEnv", () => {
 });
 
 describe("runnerStartCommand", () => {
-  it("sets RUNNER_URL from the public IPv4 on the runner port and RUNNER_ID from the instance id, then execs", () => {
+  it("sets RUNNER_URL from the private IPv4 on the runner port and RUNNER_ID from the instance id, then execs", () => {
     const [shell, flag, script] = runnerStartCommand(11435);
     expect([shell, flag]).toEqual(["sh", "-c"]);
     expect(script).toContain("X-aws-ec2-metadata-token-ttl-seconds");
-    expect(script).toContain('export RUNNER_URL="http://$(md public-ipv4):11435"');
+    expect(script).toContain('export RUNNER_URL="http://$(md local-ipv4):11435"');
     expect(script).toContain('export RUNNER_ID="$(md instance-id)"');
     expect(script?.trim().split("\n").at(-1)).toBe("exec npx --no tsx gpu-runner/src/main.ts");
   });

@@ -21,10 +21,10 @@ export interface GpuFleetSettings {
   cacheMaxBytes: number;
   /** Spot instances for the GPU fleet (cheaper, may be reclaimed with 2 minutes' notice). */
   spot: boolean;
-  /** CIDRs allowed to reach the runner port. Cloudflare Worker egress is not pinned, hence 0.0.0.0/0 by default. */
-  ingressCidrs: string[];
+  /** `cloudflared` replicas connecting the runners' VPC to the edge (one per AZ survives an AZ or task loss). */
+  connectorReplicas: number;
   logRetentionDays: number;
-  /** Port the runner listens on at the instance's public IP (host networking); ≥ 1024 since the image runs as `node`. */
+  /** Port the runner listens on at the instance's private IP (host networking); ≥ 1024: the image runs as `node`. */
   runnerPort: number;
 }
 
@@ -40,7 +40,7 @@ export const defaultFleetSettings: GpuFleetSettings = {
   rootVolumeGiB: 200,
   cacheMaxBytes: 150 * GiB,
   spot: false,
-  ingressCidrs: ["0.0.0.0/0"],
+  connectorReplicas: 2,
   logRetentionDays: 14,
   runnerPort: 11435,
 };
@@ -78,7 +78,6 @@ function list(env: Env, name: string, fallback: string[]): string[] {
 }
 
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
-const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/;
 
 export function fleetSettingsFromEnv(env: Env): GpuFleetSettings {
   const d = defaultFleetSettings;
@@ -92,7 +91,7 @@ export function fleetSettingsFromEnv(env: Env): GpuFleetSettings {
     rootVolumeGiB: integer(env, "GPU_FLEET_ROOT_VOLUME_GIB", d.rootVolumeGiB, 60),
     cacheMaxBytes: integer(env, "GPU_FLEET_CACHE_MAX_GIB", d.cacheMaxBytes / GiB, 1) * GiB,
     spot: ["1", "true", "yes"].includes(env.GPU_FLEET_SPOT?.trim().toLowerCase() ?? ""),
-    ingressCidrs: list(env, "GPU_FLEET_INGRESS_CIDRS", d.ingressCidrs),
+    connectorReplicas: integer(env, "GPU_FLEET_CONNECTORS", d.connectorReplicas, 1),
     logRetentionDays: integer(env, "GPU_FLEET_LOG_RETENTION_DAYS", d.logRetentionDays, 1),
     runnerPort: integer(env, "GPU_FLEET_RUNNER_PORT", d.runnerPort, 1024),
   };
@@ -101,7 +100,6 @@ export function fleetSettingsFromEnv(env: Env): GpuFleetSettings {
   for (const t of s.instanceTypes) {
     if (!INSTANCE_TYPE.test(t)) throw new Error(`GPU_FLEET_INSTANCE_TYPES: "${t}" is not an EC2 instance type`);
   }
-  for (const c of s.ingressCidrs) if (!CIDR.test(c)) throw new Error(`GPU_FLEET_INGRESS_CIDRS: "${c}" is not a CIDR`);
   if (s.maxRunners < s.minRunners) throw new Error(`GPU_FLEET_MAX (${s.maxRunners}) < GPU_FLEET_MIN (${s.minRunners})`);
   // The image (CUDA runtime + node_modules) takes ~20 GiB; the cache must leave room for it.
   if (s.cacheMaxBytes > (s.rootVolumeGiB - 30) * GiB) {
@@ -111,9 +109,10 @@ export function fleetSettingsFromEnv(env: Env): GpuFleetSettings {
 }
 
 /**
- * The runner container's command: the edge must call each runner at an address it can reach, which is only known on
- * the instance. With host networking the container asks the instance metadata service (IMDSv2) for its public IPv4
- * and instance id, then starts the runner with RUNNER_URL / RUNNER_ID set from them.
+ * The runner container's command: each runner registers the address the edge reaches it at, which is only known on
+ * the instance. With host networking the container asks the instance metadata service (IMDSv2) for its private IPv4
+ * (reached through the tunnel, infra/fleet/tunnel.ts) and instance id, then starts the runner with RUNNER_URL /
+ * RUNNER_ID set from them.
  */
 export function runnerStartCommand(port: number): string[] {
   const imds = "http://169.254.169.254/latest";
@@ -121,7 +120,7 @@ export function runnerStartCommand(port: number): string[] {
     "set -eu",
     `TOKEN=$(curl -fsS -X PUT ${imds}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')`,
     `md() { curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" ${imds}/meta-data/$1; }`,
-    `export RUNNER_URL="http://$(md public-ipv4):${port}"`,
+    `export RUNNER_URL="http://$(md local-ipv4):${port}"`,
     `export RUNNER_ID="$(md instance-id)"`,
     "exec npx --no tsx gpu-runner/src/main.ts",
   ].join("\n");
