@@ -4,7 +4,7 @@
  * VPC network binding). Streaming, cancellation and failover must behave as over plain fetch.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app";
 import type { Env } from "../src/env";
 import { newTenant } from "./helpers";
@@ -51,6 +51,7 @@ beforeEach(async () => {
   model = await seedModel(tenant.id, "tiny");
   publicFetch.mockClear();
 });
+afterAll(() => publicFetch.mockRestore());
 afterEach(() => {
   // Nothing of the runner traffic may leave through the Worker's public fetch while the binding is there.
   expect(publicFetch.mock.calls.filter(([input]) => String(input).includes(":11435"))).toEqual([]);
