@@ -30,13 +30,21 @@ export function fleetNetwork(prefix: string, runnerPort: number): FleetNetwork {
     tags: { Name: `${prefix}-gpu` },
   });
   const zones = aws.getAvailabilityZonesOutput({ state: "available" }).names;
-  const internetGateway = new aws.ec2.InternetGateway("GpuFleetIgw", { vpcId: vpc.id });
+  const publicSubnetIds = publicSide(prefix, vpc, zones);
+  const privateSubnetIds = privateSide(prefix, vpc, zones, publicSubnetIds[0]!);
+  return { vpc, privateSubnetIds, publicSubnetIds, ...securityGroups(vpc, runnerPort) };
+}
 
-  const publicRoutes = new aws.ec2.RouteTable("GpuFleetPublicRoutes", {
+type Zones = pulumi.Output<string[]>;
+
+/** Public subnets routed to the internet gateway: they hold the NAT gateway and nothing else. */
+function publicSide(prefix: string, vpc: aws.ec2.Vpc, zones: Zones): pulumi.Output<string>[] {
+  const internetGateway = new aws.ec2.InternetGateway("GpuFleetIgw", { vpcId: vpc.id });
+  const routes = new aws.ec2.RouteTable("GpuFleetPublicRoutes", {
     vpcId: vpc.id,
     routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: internetGateway.id }],
   });
-  const publicSubnets = PUBLIC_CIDRS.map((cidrBlock, i) => {
+  return PUBLIC_CIDRS.map((cidrBlock, i) => {
     const subnet = new aws.ec2.Subnet(`GpuFleetPublic${i}`, {
       vpcId: vpc.id,
       cidrBlock,
@@ -44,25 +52,37 @@ export function fleetNetwork(prefix: string, runnerPort: number): FleetNetwork {
       mapPublicIpOnLaunch: false,
       tags: { Name: `${prefix}-gpu-public-${i}` },
     });
-    new aws.ec2.RouteTableAssociation(`GpuFleetPublic${i}Routes`, {
-      subnetId: subnet.id,
-      routeTableId: publicRoutes.id,
-    });
-    return subnet;
+    new aws.ec2.RouteTableAssociation(`GpuFleetPublic${i}Routes`, { subnetId: subnet.id, routeTableId: routes.id });
+    return subnet.id;
   });
+}
 
-  // One NAT gateway: a second (one per AZ) would survive an AZ outage for another ~$33/month; see infra/README.md.
+/** Private subnets whose only way out is the NAT gateway, plus the S3 gateway endpoint for ECR's layers. */
+function privateSide(
+  prefix: string,
+  vpc: aws.ec2.Vpc,
+  zones: Zones,
+  natSubnetId: pulumi.Output<string>,
+): pulumi.Output<string>[] {
+  // One NAT gateway: a second (one per AZ) would survive an AZ outage for another ~$37/month; see infra/README.md.
   const natAddress = new aws.ec2.Eip("GpuFleetNatIp", { domain: "vpc" });
   const nat = new aws.ec2.NatGateway("GpuFleetNat", {
     allocationId: natAddress.id,
-    subnetId: publicSubnets[0]!.id,
+    subnetId: natSubnetId,
     tags: { Name: `${prefix}-gpu` },
   });
-  const privateRoutes = new aws.ec2.RouteTable("GpuFleetPrivateRoutes", {
+  const routes = new aws.ec2.RouteTable("GpuFleetPrivateRoutes", {
     vpcId: vpc.id,
     routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }],
   });
-  const privateSubnets = PRIVATE_CIDRS.map((cidrBlock, i) => {
+  const region = aws.getRegionOutput().name;
+  new aws.ec2.VpcEndpoint("GpuFleetS3Endpoint", {
+    vpcId: vpc.id,
+    serviceName: pulumi.interpolate`com.amazonaws.${region}.s3`,
+    vpcEndpointType: "Gateway",
+    routeTableIds: [routes.id],
+  });
+  return PRIVATE_CIDRS.map((cidrBlock, i) => {
     const subnet = new aws.ec2.Subnet(`GpuFleetPrivate${i}`, {
       vpcId: vpc.id,
       cidrBlock,
@@ -70,21 +90,12 @@ export function fleetNetwork(prefix: string, runnerPort: number): FleetNetwork {
       mapPublicIpOnLaunch: false,
       tags: { Name: `${prefix}-gpu-private-${i}` },
     });
-    new aws.ec2.RouteTableAssociation(`GpuFleetPrivate${i}Routes`, {
-      subnetId: subnet.id,
-      routeTableId: privateRoutes.id,
-    });
-    return subnet;
+    new aws.ec2.RouteTableAssociation(`GpuFleetPrivate${i}Routes`, { subnetId: subnet.id, routeTableId: routes.id });
+    return subnet.id;
   });
+}
 
-  const region = aws.getRegionOutput().name;
-  new aws.ec2.VpcEndpoint("GpuFleetS3Endpoint", {
-    vpcId: vpc.id,
-    serviceName: pulumi.interpolate`com.amazonaws.${region}.s3`,
-    vpcEndpointType: "Gateway",
-    routeTableIds: [privateRoutes.id],
-  });
-
+function securityGroups(vpc: aws.ec2.Vpc, runnerPort: number) {
   const anywhereOut = [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }];
   const connectorSecurityGroup = new aws.ec2.SecurityGroup("GpuTunnelConnectorSg", {
     vpcId: vpc.id,
@@ -99,12 +110,5 @@ export function fleetNetwork(prefix: string, runnerPort: number): FleetNetwork {
     ],
     egress: anywhereOut,
   });
-
-  return {
-    vpc,
-    privateSubnetIds: privateSubnets.map((s) => s.id),
-    publicSubnetIds: publicSubnets.map((s) => s.id),
-    connectorSecurityGroup,
-    runnerSecurityGroup,
-  };
+  return { connectorSecurityGroup, runnerSecurityGroup };
 }

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type GpuFleetSettings, runnerStartCommand } from "../fleet-settings";
 import type { GpuCapacity } from "./capacity";
 import { type FleetNames, prefixOf } from "./names";
-import { containerSecrets, secureParameters, taskExecutionRole } from "./secrets";
+import { containerSecrets, type SecretParameters, secureParameters, taskExecutionRole } from "./secrets";
 
 export interface RunnerServiceArgs {
   names: FleetNames;
@@ -48,9 +48,39 @@ export function runnerService(args: RunnerServiceArgs): RunnerService {
     name: `/corral/${args.names.stage}/gpu-runner`,
     retentionInDays: s.logRetentionDays,
   });
-  const region = aws.getRegionOutput().name;
+  const taskDefinition = runnerTaskDefinition(args, repository, secrets, executionRole, logGroup);
 
-  const taskDefinition = new aws.ecs.TaskDefinition("GpuRunnerTask", {
+  const service = new aws.ecs.Service(
+    "GpuRunnerService",
+    {
+      name: "gpu-runner",
+      cluster: args.capacity.cluster.arn,
+      taskDefinition: taskDefinition.arn,
+      desiredCount: s.minRunners,
+      capacityProviderStrategies: [{ capacityProvider: args.capacity.capacityProvider.name, weight: 1, base: 0 }],
+      // One task per GPU: a rolling deploy replaces runners in place instead of buying a second fleet for minutes.
+      deploymentMinimumHealthyPercent: 50,
+      deploymentMaximumPercent: 100,
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      orderedPlacementStrategies: [{ type: "binpack", field: "memory" }],
+    },
+    // Application Auto Scaling owns the desired count after the first deploy.
+    { ignoreChanges: ["desiredCount"], dependsOn: [args.capacity.capacityProvider] },
+  );
+  return { service, repository, logGroup };
+}
+
+/** One container asking for one GPU, on the instance's network, secrets from SSM. */
+function runnerTaskDefinition(
+  args: RunnerServiceArgs,
+  repository: aws.ecr.Repository,
+  secrets: SecretParameters,
+  executionRole: aws.iam.Role,
+  logGroup: aws.cloudwatch.LogGroup,
+): aws.ecs.TaskDefinition {
+  const s = args.settings;
+  const region = aws.getRegionOutput().name;
+  return new aws.ecs.TaskDefinition("GpuRunnerTask", {
     family: `${args.fleetName}-runner`,
     requiresCompatibilities: ["EC2"],
     // Host networking: the runner listens on the instance's private address, which it registers (RUNNER_URL).
@@ -93,23 +123,4 @@ export function runnerService(args: RunnerServiceArgs): RunnerService {
       },
     ]),
   });
-
-  const service = new aws.ecs.Service(
-    "GpuRunnerService",
-    {
-      name: "gpu-runner",
-      cluster: args.capacity.cluster.arn,
-      taskDefinition: taskDefinition.arn,
-      desiredCount: s.minRunners,
-      capacityProviderStrategies: [{ capacityProvider: args.capacity.capacityProvider.name, weight: 1, base: 0 }],
-      // One task per GPU: a rolling deploy replaces runners in place instead of buying a second fleet for minutes.
-      deploymentMinimumHealthyPercent: 50,
-      deploymentMaximumPercent: 100,
-      deploymentCircuitBreaker: { enable: true, rollback: true },
-      orderedPlacementStrategies: [{ type: "binpack", field: "memory" }],
-    },
-    // Application Auto Scaling owns the desired count after the first deploy.
-    { ignoreChanges: ["desiredCount"], dependsOn: [args.capacity.capacityProvider] },
-  );
-  return { service, repository, logGroup };
 }
