@@ -27,9 +27,9 @@ export default $config({
     const withFleet = fleetEnabled(process.env);
     const settings = withFleet ? fleetSettingsFromEnv(process.env) : undefined;
     // The tunnel to the runners' private network comes first: the Worker's RUNNER_NETWORK binding names it.
-    const { runnerTunnel, runnerNetworkBinding } = await import("./infra/fleet/tunnel");
+    const tunnels = withFleet ? await import("./infra/fleet/tunnel") : undefined;
     const names = { app: $app.name, stage: $app.stage };
-    const tunnel = withFleet ? runnerTunnel(names, accountId) : undefined;
+    const tunnel = tunnels?.runnerTunnel(names, accountId);
 
     const edge = new sst.cloudflare.Worker("Edge", {
       handler: "edge/src/index.ts",
@@ -50,7 +50,7 @@ export default $config({
             { type: "secret_text", name: "ADMIN_KEY", text: adminKey.value },
             { type: "secret_text", name: "RUNNER_SECRET", text: runnerSecret.value },
             { type: "secret_text", name: "CREDENTIALS_KEY", text: credentialsKey.value },
-            ...(tunnel ? [runnerNetworkBinding(tunnel)] : []),
+            ...(tunnels && tunnel ? [tunnels.runnerNetworkBinding(tunnel)] : []),
           ];
           // Same Durable Object migrations as wrangler.toml's v1 and v2, applied in one step on a fresh deploy.
           args.migrations = {
