@@ -1,13 +1,15 @@
 /**
  * The relay over the production transport: runners registered at private addresses, reached only through the
  * RUNNER_NETWORK binding (here a real service binding to edge/test/fake-runner-network.js standing in for the Workers
- * VPC network binding). Streaming, cancellation and failover must behave as over plain fetch.
+ * VPC network binding). Streaming, cancellation and failover must behave as over plain fetch, and quantize jobs take
+ * the same path.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app";
 import type { Env } from "../src/env";
 import { newTenant } from "./helpers";
+import { digest, ggufModel, upload } from "./registry-fixtures";
 import {
   bindings,
   eventually,
@@ -114,5 +116,24 @@ describe("relay through the private network binding", () => {
     await eventually(async () => expect(await received()).toMatchObject([{ host: R1, cancelled: true }]));
     expect(await usageRows(tenant.id)).toMatchObject([{ status: "cancelled" }]);
     expect((await globalScheduler().stats()).totals.busy_sequences).toBe(0);
+  });
+
+  it("sends quantize jobs through the binding too", async () => {
+    const source = ggufModel({ salt: 51, fileType: 0 });
+    expect((await upload(tenant.key, source)).status).toBe(201);
+    await heartbeat(runnerStatus("r1", { url: `http://${R1}` }));
+    await place(R1, { kind: "unreachable" });
+    const request = new Request("http://corral.test/api/create", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "q", files: { "m.gguf": digest(source) }, quantize: "q8_0", stream: false }),
+    });
+    const ctx = createExecutionContext();
+    const res = await createApp().fetch(request, withNetwork, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(503);
+    expect(await received()).toEqual([
+      { host: R1, path: "/v1/quantize", authorization: "Bearer test-runner-secret", cancelled: false },
+    ]);
   });
 });
