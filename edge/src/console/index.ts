@@ -43,7 +43,8 @@ const SECURITY_HEADERS = secureHeaders({
     baseUri: ["'none'"],
   },
   xFrameOptions: "DENY",
-  referrerPolicy: "no-referrer",
+  // Not no-referrer: with it, browsers send `Origin: null` on the console's own forms.
+  referrerPolicy: "same-origin",
   permissionsPolicy: { camera: [], microphone: [], geolocation: [] },
 });
 
@@ -60,12 +61,15 @@ function signInPage(c: ConsoleContext, error?: string, status: 200 | 400 | 401 |
   );
 }
 
-/** A state-changing console request must come from the console itself: same origin when the browser says so. */
+/**
+ * A state-changing console request must come from the console itself. Fetch metadata says so directly (and holds
+ * through proxies that rewrite the host); older browsers send Origin, which must then be ours.
+ */
 function sameOrigin(c: ConsoleContext): boolean {
-  const origin = c.req.header("origin");
-  if (origin && origin !== new URL(c.req.url).origin) return false;
   const site = c.req.header("sec-fetch-site");
-  return !site || site === "same-origin" || site === "none";
+  if (site) return site === "same-origin";
+  const origin = c.req.header("origin");
+  return !origin || origin === new URL(c.req.url).origin;
 }
 
 async function signIn(c: ConsoleContext): Promise<Response> {
