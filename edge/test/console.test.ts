@@ -242,3 +242,36 @@ describe("console operator", () => {
     expect(tenant.quotas.storage_bytes).toBeNull();
   });
 });
+
+describe("console errors and fetch metadata", () => {
+  it("refuses a form a browser marks cross-site, even with the right token", async () => {
+    const t = await newTenant(unique("site"));
+    const { browser } = await signIn(t.key);
+    const res = await SELF.fetch(`${ORIGIN}/console/keys`, {
+      method: "POST",
+      redirect: "manual",
+      headers: {
+        cookie: browser.cookie,
+        "sec-fetch-site": "cross-site",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ label: "x", csrf: browser.csrf }),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain("This form must be sent from the console itself.");
+  });
+
+  it("shows an API error from a route it calls as a sentence, not JSON", async () => {
+    const t = await newTenant(unique("sentence"));
+    const { browser } = await signIn(t.key);
+    // The Worker tests run without CREDENTIALS_KEY, so the registry-credentials route refuses with 501.
+    const res = await post(browser, "/console/registry", { registry: "r.example", username: "u", password: "p" });
+    expect(res.status).toBe(501);
+    const page = await res.text();
+    expect(page).toContain("Registry credentials are not enabled: the CREDENTIALS_KEY secret is not set.");
+    expect(page).not.toContain('{"error"');
+    const models = await get(browser, "/console/models/show?name=missing");
+    expect(models.status).toBe(404);
+    expect(await models.text()).toMatch(/Model .*missing.* not found\./);
+  });
+});

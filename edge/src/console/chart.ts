@@ -23,6 +23,10 @@ const GAP = 10;
 const LABEL_WIDTH = 150;
 const PLOT_WIDTH = 420;
 const VALUE_WIDTH = 90;
+const LABEL_CHARS = 22;
+
+/** Long model names are cut to fit beside the bars; each bar's <title> and the table give them in full. */
+export const fitLabel = (label: string) => (label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label);
 
 /** Horizontal grouped bars: one group per category, one bar per series; scales to the largest value. */
 export function barChart(spec: BarChartSpec) {
@@ -42,7 +46,7 @@ export function barChart(spec: BarChartSpec) {
       const w = Math.round((value / max) * PLOT_WIDTH);
       return html`<g><title>${category}, ${s.name}: ${value}</title><rect x="${LABEL_WIDTH}" y="${y + 2}" width="${Math.max(w, 1)}" height="${BAR - 4}" fill="${s.color}"/><text class="value" x="${LABEL_WIDTH + w + 4}" y="${y + BAR - 5}">${value.toLocaleString("en-US")}</text></g>`;
     });
-    return html`<text x="0" y="${top + (spec.series.length * BAR) / 2 + 4}">${category}</text>${bars}`;
+    return html`<text x="0" y="${top + (spec.series.length * BAR) / 2 + 4}">${fitLabel(category)}</text>${bars}`;
   });
   return html`<svg id="${spec.id}" class="chart" role="img" aria-labelledby="${spec.id}-title" viewBox="0 0 ${width} ${height}" width="100%" font-size="12" font-family="system-ui, sans-serif" fill="#1a1a1a"><title id="${spec.id}-title">${spec.title}</title>${legend}${groups}</svg>`;
 }
