@@ -156,6 +156,49 @@ describe("the console in chromium", () => {
     await shot(page, "playground-done");
   });
 
+  it("lists models with details and the running ones, and copies and deletes one", async () => {
+    const { page } = tenant;
+    await page.getByRole("link", { name: "Models" }).click();
+    const tinyRow = page
+      .locator("#models tbody tr")
+      .filter({ has: page.getByRole("link", { name: /^tiny(:latest)?$/ }) });
+    const cells = await tinyRow.locator("td").allTextContents();
+    expect(cells[2]).toBe("llama");
+    expect(cells[5]).toContain("completion");
+    // The playground just used tiny, so it is loaded.
+    await expect(page.locator("#running").textContent()).resolves.toMatch(/tiny/);
+    await shot(page, "models");
+
+    const copy = unique("console-copy");
+    await tinyRow.getByLabel("Copy to").fill(copy);
+    await tinyRow.getByRole("button", { name: "Copy" }).click();
+    await expect(page.getByRole("status").first().textContent()).resolves.toMatch(/^Copied tiny(:latest)? to /);
+    const copied = page.locator("#models tbody tr").filter({ hasText: copy });
+    await copied.getByRole("button", { name: /^Delete / }).click();
+    await expect(page.getByRole("status").first().textContent()).resolves.toContain("Deleted");
+    expect(await page.locator("#models").textContent()).not.toContain(copy);
+
+    await tinyRow.getByRole("link").click();
+    await expect(page.getByRole("heading", { name: "Modelfile" }).isVisible()).resolves.toBe(true);
+  });
+
+  it("sets, replaces and removes registry credentials without ever showing the password", async () => {
+    const { page } = tenant;
+    await page.getByRole("link", { name: "Registry credentials" }).click();
+    const host = `${unique("registry")}.example.test`;
+    for (const username of ["first-user", "second-user"]) {
+      await page.getByLabel("Registry host").fill(host);
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Password or token").fill("s3cret-never-shown");
+      await page.getByRole("button", { name: "Save credentials" }).click();
+      await expect(page.locator(`#registries tr:has-text("${host}")`).textContent()).resolves.toContain(username);
+    }
+    expect(await page.content()).not.toContain("s3cret-never-shown");
+    await shot(page, "registry");
+    await page.getByRole("button", { name: `Remove credentials for ${host}` }).click();
+    expect(await page.locator("#registries").textContent()).not.toContain(host);
+  });
+
   it("refuses the tenant's session on operator pages and the admin API", async () => {
     const { page } = tenant;
     const res = await page.goto(`${url}/console/admin/fleet`);
