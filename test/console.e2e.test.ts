@@ -170,7 +170,7 @@ describe("the console in chromium", () => {
     await shot(page, "models");
 
     const copy = unique("console-copy");
-    await tinyRow.getByLabel("Copy to").fill(copy);
+    await tinyRow.getByLabel(/^Copy .+ to$/).fill(copy);
     await tinyRow.getByRole("button", { name: "Copy" }).click();
     await expect(page.getByRole("status").first().textContent()).resolves.toMatch(/^Copied tiny(:latest)? to /);
     const copied = page.locator("#models tbody tr").filter({ hasText: copy });

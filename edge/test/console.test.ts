@@ -4,6 +4,7 @@
  */
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { MAX_SESSIONS_PER_KEY } from "../src/db/sessions";
 import { recordUsage } from "../src/db/usage";
 import { ADMIN, call, newTenant } from "./helpers";
 
@@ -273,5 +274,20 @@ describe("console errors and fetch metadata", () => {
     const models = await get(browser, "/console/models/show?name=missing");
     expect(models.status).toBe(404);
     expect(await models.text()).toMatch(/Model .*missing.* not found\./);
+  });
+});
+
+describe("console sessions per key", () => {
+  it("keeps only the newest sessions of a key", async () => {
+    const t = await newTenant(unique("many"));
+    const first = await signIn(t.key);
+    for (let i = 0; i < MAX_SESSIONS_PER_KEY; i++) await signIn(t.key);
+    expect((await get(first.browser, "/console/usage")).status).toBe(401);
+    const { n } = (await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM console_sessions s JOIN api_keys k ON k.id = s.key_id WHERE k.tenant_id = ?",
+    )
+      .bind(t.id)
+      .first<{ n: number }>()) ?? { n: -1 };
+    expect(n).toBe(MAX_SESSIONS_PER_KEY);
   });
 });

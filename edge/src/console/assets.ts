@@ -14,7 +14,8 @@ nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;margin:0;padd
 nav a[aria-current=page]{font-weight:700;text-decoration-thickness:3px}
 main{max-width:70rem;margin:0 auto;padding:1rem}
 main:focus{outline:none}
-.skip{position:absolute;left:-999px}
+.skip,.sr{position:absolute;left:-999px}
+.sr{width:1px;height:1px;overflow:hidden}
 .skip:focus{left:1rem;top:1rem;background:#fff;color:#000;padding:.5rem;z-index:1}
 :focus-visible{outline:3px solid #b35c00;outline-offset:2px}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}

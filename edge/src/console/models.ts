@@ -39,7 +39,7 @@ async function modelsPage(c: ConsoleContext, notice?: { kind: "ok" | "error"; te
 <td>${formatBytes(m.size)}</td><td>${m.details.family}</td><td>${m.details.parameter_size}</td><td>${m.details.quantization_level}</td>
 <td>${capabilities[i]}</td><td>${formatTime(String(m.modified_at))}</td>
 <td><form method="post" action="/console/models/copy" class="row">${csrfField(session)}<input type="hidden" name="source" value="${m.name}">
-<div><label for="copy-${i}">Copy to</label><input id="copy-${i}" name="destination" required maxlength="300"></div><div><button type="submit" class="secondary">Copy</button></div></form>
+<div><label for="copy-${i}">Copy <span class="sr">${m.name} </span>to</label><input id="copy-${i}" name="destination" required maxlength="300"></div><div><button type="submit" class="secondary" aria-label="Copy ${m.name}">Copy</button></div></form>
 <form method="post" action="/console/models/delete" class="inline">${csrfField(session)}<input type="hidden" name="model" value="${m.name}"><button type="submit" class="danger" aria-label="Delete ${m.name}">Delete</button></form></td></tr>`,
     )}</tbody></table></div>
 ${models.length === 0 ? html`<p>No models yet. Create or pull one with the API or the ollama CLI.</p>` : ""}

@@ -3,6 +3,9 @@ import { randomToken, sha256Hex } from "../crypto";
 /** How long a console session lives from sign-in; there is no sliding renewal, so a stolen cookie ages out. */
 export const SESSION_TTL_MS = 2 * 60 * 60 * 1000;
 
+/** Live sessions one key may hold; signing in beyond it ends the oldest. */
+export const MAX_SESSIONS_PER_KEY = 20;
+
 /** Who a console session speaks for: a tenant through one of its keys, or the operator. */
 export type SessionIdentity =
   | { kind: "tenant"; tenantId: string; keyId: string; csrfToken: string; expiresAt: number }
@@ -37,6 +40,18 @@ export async function openSession(db: D1Database, subject: Subject, now = Date.n
         csrfToken,
         now,
         expiresAt,
+      ),
+    // Signing in again and again keeps only the newest sessions of a key (or of the admin key).
+    db
+      .prepare(
+        `DELETE FROM console_sessions WHERE (key_id = ?1 OR admin_key_hash = ?2) AND token_hash NOT IN (
+           SELECT token_hash FROM console_sessions WHERE key_id = ?1 OR admin_key_hash = ?2
+           ORDER BY created_at DESC, token_hash LIMIT ?3)`,
+      )
+      .bind(
+        subject.kind === "tenant" ? subject.keyId : null,
+        subject.kind === "operator" ? subject.adminKeyHash : null,
+        MAX_SESSIONS_PER_KEY,
       ),
   ]);
   return { token, csrfToken, expiresAt };
