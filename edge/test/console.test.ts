@@ -262,6 +262,14 @@ describe("console errors and fetch metadata", () => {
     expect(await res.text()).toContain("This form must be sent from the console itself.");
   });
 
+  it("refuses a form over 64 KB before reading it", async () => {
+    const t = await newTenant(unique("big"));
+    const { browser } = await signIn(t.key);
+    const res = await post(browser, "/console/keys", { label: "x".repeat(70_000) });
+    expect(res.status).toBe(413);
+    expect(await res.text()).toContain("The form is too large.");
+  });
+
   it("shows an API error from a route it calls as a sentence, not JSON", async () => {
     const t = await newTenant(unique("sentence"));
     const { browser } = await signIn(t.key);

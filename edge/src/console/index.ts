@@ -4,7 +4,9 @@
  */
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
 import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
@@ -87,44 +89,25 @@ async function signIn(c: ConsoleContext): Promise<Response> {
   return c.redirect("/console", 303);
 }
 
-export function consoleRoutes(routes: RouteTable) {
-  const app = new Hono<ConsoleBindings>();
-  app.use("*", SECURITY_HEADERS, async (c, next) => {
-    await next();
-    if (!c.req.path.startsWith("/console/assets/")) c.header("cache-control", "no-store");
-  });
-  app.onError((err, c) => {
-    const status = err instanceof ApiError || err instanceof HTTPException ? err.status : 500;
-    if (!(err instanceof ApiError || err instanceof HTTPException)) console.error("console error", err);
-    if (status === 401) {
-      clearSessionCookie(c);
-      return signInPage(c, "Your session has ended. Sign in again.", 401);
-    }
-    const text = status === 500 ? "Something went wrong on our side. Try again." : sentence(err.message);
-    const session = c.get("session") ?? null;
-    return page(c, { title: "Error", session, notice: { kind: "error", text }, status: status as 400 }, html``);
-  });
+function renderError(err: Error, c: ConsoleContext): Response | Promise<Response> {
+  const known = err instanceof ApiError || err instanceof HTTPException;
+  if (!known) console.error("console error", err);
+  const status = known ? err.status : 500;
+  if (status === 401) {
+    clearSessionCookie(c);
+    return signInPage(c, "Your session has ended. Sign in again.", 401);
+  }
+  const text = status === 500 ? "Something went wrong on our side. Try again." : sentence(err.message);
+  const session = c.get("session") ?? null;
+  return page(c, { title: "Error", session, notice: { kind: "error", text }, status: status as 400 }, html``);
+}
 
-  app.get("/assets/console.css", (c) =>
-    c.body(CONSOLE_CSS, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=300" }),
-  );
-  app.get("/assets/console.js", (c) =>
-    c.body(CONSOLE_JS, 200, {
-      "content-type": "text/javascript; charset=utf-8",
-      "cache-control": "public, max-age=300",
-    }),
-  );
+const asset = (body: string, type: string) => (c: ConsoleContext) =>
+  c.body(body, 200, { "content-type": `${type}; charset=utf-8`, "cache-control": "public, max-age=300" });
 
-  app.post("*", async (c, next) => {
-    if (!sameOrigin(c)) throw new ApiError(403, "this form must be sent from the console itself");
-    if (Number(c.req.header("content-length") ?? 0) > MAX_FORM_BYTES) throw new ApiError(413, "the form is too large");
-    await next();
-  });
-  app.get("/sign-in", (c) => signInPage(c));
-  app.post("/sign-in", signIn);
-
-  // Everything below needs a live session; a POST also needs the session's CSRF token.
-  app.use("*", async (c, next) => {
+/** Every page below sign-in needs a live session; a POST also needs the session's CSRF token. */
+const requireSession = (routes: RouteTable) =>
+  createMiddleware<ConsoleBindings>(async (c, next) => {
     const session = await readSession(c);
     if (!session) {
       if (c.req.method === "GET" && c.req.path === "/console") return c.redirect("/console/sign-in", 303);
@@ -138,6 +121,44 @@ export function consoleRoutes(routes: RouteTable) {
     if (session.kind === "tenant") c.set("tenantId", session.tenantId);
     await next();
   });
+
+/** A tenant session never reaches an operator page; an operator has no tenant, so tenant pages show nothing. */
+const pageForSession = createMiddleware<ConsoleBindings>(async (c, next) => {
+  const path = c.req.path;
+  const operatorPage = path === "/console/admin" || path.startsWith("/console/admin/");
+  const kind = c.get("session").kind;
+  if (operatorPage && kind !== "operator") throw new ApiError(403, "this page is for operators only");
+  if (!operatorPage && kind !== "tenant") throw new ApiError(403, "this page is for tenants: sign in with an API key");
+  await next();
+});
+
+const formGuard = [
+  createMiddleware<ConsoleBindings>(async (c, next) => {
+    if (!sameOrigin(c)) throw new ApiError(403, "this form must be sent from the console itself");
+    await next();
+  }),
+  bodyLimit({
+    maxSize: MAX_FORM_BYTES,
+    onError: () => {
+      throw new ApiError(413, "the form is too large");
+    },
+  }),
+] as const;
+
+export function consoleRoutes(routes: RouteTable) {
+  const app = new Hono<ConsoleBindings>();
+  app.use("*", SECURITY_HEADERS, async (c, next) => {
+    await next();
+    if (!c.req.path.startsWith("/console/assets/")) c.header("cache-control", "no-store");
+  });
+  app.onError(renderError);
+  app.get("/assets/console.css", asset(CONSOLE_CSS, "text/css"));
+  app.get("/assets/console.js", asset(CONSOLE_JS, "text/javascript"));
+  app.post("*", ...formGuard);
+  app.get("/sign-in", (c) => signInPage(c));
+  app.post("/sign-in", signIn);
+
+  app.use("*", requireSession(routes));
   app.get("/", (c) => c.redirect(c.get("session").kind === "tenant" ? "/console/usage" : "/console/admin", 303));
   app.post("/sign-out", async (c) => {
     const token = getCookie(c, SESSION_COOKIE, "host");
@@ -145,17 +166,7 @@ export function consoleRoutes(routes: RouteTable) {
     clearSessionCookie(c);
     return c.redirect("/console/sign-in", 303);
   });
-
-  app.use("*", async (c, next) => {
-    const path = c.req.path;
-    const operatorPage = path === "/console/admin" || path.startsWith("/console/admin/");
-    const kind = c.get("session").kind;
-    // A tenant session never reaches an operator page; an operator has no tenant, so tenant pages show nothing.
-    if (operatorPage && kind !== "operator") throw new ApiError(403, "this page is for operators only");
-    if (!operatorPage && kind !== "tenant")
-      throw new ApiError(403, "this page is for tenants: sign in with an API key");
-    await next();
-  });
+  app.use("*", pageForSession);
   app.route("/admin", operatorPages);
   app.route("/", usagePages).route("/", keysPages).route("/", modelsPages).route("/", playgroundPages);
   return app;
