@@ -199,6 +199,29 @@ describe("the console in chromium", () => {
     expect(await page.locator("#registries").textContent()).not.toContain(host);
   });
 
+  it("works from the keyboard alone and fits a phone's screen", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const page = await context.newPage();
+    await page.goto(`${url}/console`);
+    // The key field has focus on arrival: type the key, press Enter.
+    await page.keyboard.type(key);
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/console\/usage$/);
+    await page.keyboard.press("Tab");
+    await expect(page.evaluate("document.activeElement.textContent")).resolves.toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    await expect(page.evaluate("document.activeElement.id")).resolves.toBe("main");
+    await page.keyboard.press("Tab");
+    await expect(page.evaluate("document.activeElement.id")).resolves.toBe("since");
+    for (const path of ["/console/usage", "/console/keys", "/console/models", "/console/playground"]) {
+      await page.goto(`${url}${path}`);
+      const overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth");
+      expect(overflow, path).toBeLessThanOrEqual(0);
+    }
+    await shot(page, "phone-playground");
+    await context.close();
+  });
+
   it("refuses the tenant's session on operator pages and the admin API", async () => {
     const { page } = tenant;
     const res = await page.goto(`${url}/console/admin/fleet`);
