@@ -251,5 +251,14 @@ describe("the console in chromium", () => {
     expect(await eventually(async () => (await state.textContent()) === "ready", 30_000)).toBe(true);
     await shot(page, "fleet-ready");
     await operator.context.close();
+    // The runner lifts its own drain on its next heartbeat; later test files need it serving again.
+    const serving = await eventually(async () => {
+      try {
+        return (await client(url, key).generate({ model: "tiny", prompt: "hi", options: { num_predict: 1 } })).done;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    expect(serving).toBe(true);
   });
 });

@@ -214,6 +214,10 @@ describe("console isolation", () => {
     // 1234 × $1000/M + 4321 × $2000/M
     expect(page).toContain("$9.8760");
     const csv = await (await get(browser, "/console/usage.csv")).text();
+    const tenants = await (await get(operator, "/console/admin")).text();
+    expect(tenants).toContain(`${a.id} · 1 request, 1234 tokens in, 4321 tokens out`);
+    const lastYear = await (await get(operator, "/console/admin?since=2025-01-01&until=2025-01-31")).text();
+    expect(lastYear).not.toContain(`${a.id} · 1 request`);
     expect(csv.split("\n")[1]).toMatch(new RegExp(`^\\d{4}-\\d{2}-\\d{2},${model},1,1234,4321,9\\.876000$`));
   });
 });

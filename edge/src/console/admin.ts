@@ -10,6 +10,7 @@ import { schedulerStats } from "../scheduler/stats";
 import type { SchedulerStats } from "../scheduler/types";
 import { type ConsoleBindings, type ConsoleContext, formFields } from "./context";
 import { csrfField, formatBytes, type PageOptions, page } from "./layout";
+import { dateRange } from "./usage";
 
 const DAY_MS = 86_400_000;
 /** A price above this many dollars per million tokens is a typo, not a price. */
@@ -34,17 +35,25 @@ export function parseQuota(name: string, value: string | undefined): number | nu
 
 async function tenantsPage(c: ConsoleContext, notice?: PageOptions["notice"]) {
   const session = c.get("session");
-  const now = Date.now();
-  const [tenants, usage] = await Promise.all([listTenants(c.env.DB), usageByTenant(c.env.DB, now - 30 * DAY_MS, now)]);
+  const range = dateRange(c.req.query("since"), c.req.query("until"));
+  const [tenants, usage] = await Promise.all([
+    listTenants(c.env.DB),
+    usageByTenant(c.env.DB, Date.parse(range.since), Date.parse(range.until) + DAY_MS),
+  ]);
   const usageOf = new Map(usage.map((u) => [u.tenant_id, u]));
   return page(
     c,
     { title: "Tenants", session, notice },
-    html`<p>Usage covers the last 30 days. Empty quota fields mean no limit.</p>
+    html`<form method="get" action="/console/admin" class="row">
+<div><label for="since">Usage from</label><input id="since" name="since" type="date" value="${range.since}" required></div>
+<div><label for="until">To (inclusive)</label><input id="until" name="until" type="date" value="${range.until}" required></div>
+<div><button type="submit">Show</button></div>
+</form>
+<p>Empty quota fields mean no limit.</p>
 ${tenants.map((t) => {
   const u = usageOf.get(t.id);
   return html`<section aria-labelledby="tenant-${t.id}"><h2 id="tenant-${t.id}">${t.name}</h2>
-<p class="muted">${t.id} · ${u ? `${u.requests} requests, ${u.prompt_tokens} tokens in, ${u.output_tokens} tokens out` : "no requests"}</p>
+<p class="muted">${t.id} · ${u ? `${u.requests} request${u.requests === 1 ? "" : "s"}, ${u.prompt_tokens} tokens in, ${u.output_tokens} tokens out` : "no requests"}</p>
 <form method="post" action="/console/admin/tenants/${t.id}/quotas" class="row">${csrfField(session)}
 ${Object.entries(t.quotas).map(
   ([k, v]) =>
