@@ -1,6 +1,7 @@
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
 import { requireAdmin, requireRunner, requireTenant } from "./auth";
+import { consoleRoutes } from "./console";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
 import { adminRoutes } from "./routes/admin";
@@ -30,6 +31,8 @@ export function createApp() {
 
   // Open: Ollama clients probe these before sending a key.
   app.route("/", rootRoutes);
+  // The web console (HTML pages for tenants and operators) calls back into this same route table.
+  app.route("/console", consoleRoutes(app));
 
   // Operators (admin secret) and runners (runner secret).
   app.route("/admin", adminRoutes);

@@ -1,5 +1,6 @@
 import { ApiError } from "@corral/protocol";
 import { createMiddleware } from "hono/factory";
+import { operatorFromSession, tenantFromSession } from "./console/session";
 import { secretsEqual } from "./crypto";
 import { resolveKey } from "./db/tenants";
 import type { AppBindings } from "./env";
@@ -17,9 +18,10 @@ export function bearerToken(header: string | undefined): string | null {
  * 401. Accepted keys are cached in the isolate for a few seconds (db/key-cache.ts bounds revocation).
  */
 export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
-  const token = bearerToken(c.req.header("authorization"));
-  if (!token) throw unauthorized();
-  const identity = await resolveKey(c.env.DB, token);
+  const header = c.req.header("authorization");
+  const token = bearerToken(header);
+  // No Authorization header at all: the browser console's session cookie may stand in for the key.
+  const identity = token ? await resolveKey(c.env.DB, token) : header ? null : await tenantFromSession(c);
   if (!identity) throw unauthorized();
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
@@ -29,8 +31,13 @@ export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
 
 /** Operators: the admin secret, a Worker secret distinct from every tenant key. */
 export const requireAdmin = createMiddleware<AppBindings>(async (c, next) => {
-  const token = bearerToken(c.req.header("authorization"));
+  const header = c.req.header("authorization");
+  const token = bearerToken(header);
   const adminKey = c.env.ADMIN_KEY;
+  if (!header && (await operatorFromSession(c))) {
+    await next();
+    return;
+  }
   if (!token || !adminKey || !(await secretsEqual(token, adminKey))) throw unauthorized();
   await next();
 });

@@ -129,10 +129,17 @@ export async function listKeys(db: D1Database, tenantId: string): Promise<KeyInf
   return results;
 }
 
-export async function revokeKey(db: D1Database, keyId: string, now = Date.now()): Promise<boolean> {
+/** Revokes a key; with `tenantId`, only if the key is that tenant's (a tenant revoking its own keys). */
+export async function revokeKey(
+  db: D1Database,
+  keyId: string,
+  opts: { tenantId?: string; now?: number } = {},
+): Promise<boolean> {
   const res = await db
-    .prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-    .bind(now, keyId)
+    .prepare(
+      "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND tenant_id = COALESCE(?, tenant_id)",
+    )
+    .bind(opts.now ?? Date.now(), keyId, opts.tenantId ?? null)
     .run();
   keyCache.forgetKey(keyId);
   return res.meta.changes > 0;

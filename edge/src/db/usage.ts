@@ -88,3 +88,26 @@ export async function listUsageRecords(
     .all<UsageRecord>();
   return results;
 }
+
+/** When each of a tenant's keys last made a request (its newest usage row): the console's "last used". */
+export async function keysLastUsed(db: D1Database, tenantId: string): Promise<Map<string, number>> {
+  const { results } = await db
+    .prepare(
+      "SELECT key_id, MAX(created_at) AS last_used FROM usage WHERE tenant_id = ? AND key_id IS NOT NULL GROUP BY key_id",
+    )
+    .bind(tenantId)
+    .all<{ key_id: string; last_used: number }>();
+  return new Map(results.map((r) => [r.key_id, r.last_used]));
+}
+
+/** Every tenant's totals over [from, to) epoch ms, for the operator's usage-by-tenant table. */
+export async function usageByTenant(db: D1Database, from: number, to: number) {
+  const { results } = await db
+    .prepare(
+      `SELECT tenant_id, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, SUM(output_tokens) AS output_tokens
+       FROM usage WHERE created_at >= ? AND created_at < ? GROUP BY tenant_id ORDER BY tenant_id`,
+    )
+    .bind(from, to)
+    .all<{ tenant_id: string; requests: number; prompt_tokens: number; output_tokens: number }>();
+  return results;
+}
