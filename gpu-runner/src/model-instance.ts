@@ -6,6 +6,7 @@
  */
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { BlobLease } from "./blob-cache";
+import { DecodeGate, installDecodeGate } from "./decode-gate";
 import { busy, cancelled } from "./errors";
 
 export interface InstanceSpec {
@@ -50,6 +51,8 @@ export class ModelInstance {
   private readonly waiters: Waiter[] = [];
   private embeddingContext?: Promise<LlamaEmbeddingContext>;
   private disposing?: Promise<void>;
+  /** Releases the generating sequences' decodes together, so each step is one batched forward pass. */
+  private readonly decodeGate = new DecodeGate(() => this.busySequences);
   /** Requests holding this instance (sequences or embeddings); it never unloads while > 0. */
   users = 0;
   keepAliveMs: number;
@@ -67,10 +70,13 @@ export class ModelInstance {
     keepAliveMs: number,
   ) {
     this.keepAliveMs = keepAliveMs;
+    // Slots in sequence-id order: ties in pickFreeSlot go to the lowest id, which keeps the busy ids consecutive
+    // (llama.cpp evaluates a run of consecutive sequence ids as one ubatch).
     this.slots = Array.from({ length: context.totalSequences }, () => ({
       sequence: context.getSequence(),
       busy: false,
     }));
+    installDecodeGate(context, this.decodeGate);
   }
 
   get disposed(): boolean {
@@ -175,6 +181,7 @@ export class ModelInstance {
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
       for (const waiter of this.waiters.splice(0)) waiter.reject(busy("model was unloaded, please try again"));
+      this.decodeGate.dispose();
       const embedding = this.embeddingContext;
       this.embeddingContext = undefined;
       await embedding?.then((ctx) => ctx.dispose()).catch(() => {});
