@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type LlamaContext, LlamaCompletion } from "node-llama-cpp";
+import { LlamaCompletion, type LlamaContext } from "node-llama-cpp";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DecodeGate, installDecodeGate } from "./decode-gate";
 import { testLlama, tinyModelBlob } from "./test-support";
