@@ -85,7 +85,8 @@ async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
   const blob = `sha256:${createHash("sha256").update(gguf).digest("hex")}`;
   const stack = await startStack({ env: { THREADS: "1", ...env } });
   const auth = { authorization: `Bearer ${stack.key}` };
-  await fetch(`${stack.url}/api/blobs/${blob}`, { method: "POST", headers: auth, body: gguf });
+  const uploaded = await fetch(`${stack.url}/api/blobs/${blob}`, { method: "POST", headers: auth, body: gguf });
+  if (!uploaded.ok) throw new Error(`upload: ${uploaded.status} ${await uploaded.text()}`);
   const created = await fetch(`${stack.url}/api/create`, {
     method: "POST",
     headers: auth,
@@ -172,7 +173,7 @@ function runnerNodePid(stack: RunningStack): number {
 }
 
 async function overhead() {
-  const { stack, generate } = await benchStack(writeTinyModel({}), { PARALLEL: "64", NUM_CTX: "256" });
+  const { stack, generate } = await benchStack(writeTinyModel({ seed: 4242 }), { PARALLEL: "64", NUM_CTX: "256" });
   try {
     const pid = runnerNodePid(stack);
     await generate("warm up", 16);

@@ -33,6 +33,35 @@ export interface SequenceLease {
 interface Slot {
   sequence: LlamaContextSequence;
   busy: boolean;
+  /** Order of the last release (0: never used); the least recently used slot is the one to overwrite. */
+  lastUsed: number;
+}
+
+/**
+ * A cached prefix is worth reusing when it covers at least this share of the new prompt (llama-server's slot
+ * similarity default). Below it, a request takes the least recently used slot instead: a shared first token or a
+ * short common preamble must not overwrite another conversation's cached history.
+ */
+export const PREFIX_REUSE_SHARE = 0.5;
+
+/**
+ * Which free slot a prompt of `promptLength` tokens takes: the longest shared prefix if it is worth reusing, else
+ * the least recently used slot (never-used slots first, lowest sequence id on ties, which keeps busy ids compact).
+ */
+export function chooseSlot<T extends { shared: number; lastUsed: number }>(
+  free: readonly T[],
+  promptLength: number,
+): T | undefined {
+  let best: T | undefined;
+  for (const slot of free) {
+    if (!best || slot.shared > best.shared) best = slot;
+  }
+  if (best && best.shared > 0 && best.shared >= promptLength * PREFIX_REUSE_SHARE) return best;
+  let lru: T | undefined;
+  for (const slot of free) {
+    if (!lru || slot.lastUsed < lru.lastUsed) lru = slot;
+  }
+  return lru;
 }
 
 interface Waiter {
@@ -48,6 +77,7 @@ export interface MemoryEstimate {
 
 export class ModelInstance {
   private readonly slots: Slot[];
+  private releases = 0;
   private readonly waiters: Waiter[] = [];
   private embeddingContext?: Promise<LlamaEmbeddingContext>;
   private disposing?: Promise<void>;
@@ -70,11 +100,12 @@ export class ModelInstance {
     keepAliveMs: number,
   ) {
     this.keepAliveMs = keepAliveMs;
-    // Slots in sequence-id order: ties in pickFreeSlot go to the lowest id, which keeps the busy ids consecutive
+    // Slots in sequence-id order: ties in chooseSlot go to the lowest id, which keeps the busy ids consecutive
     // (llama.cpp evaluates a run of consecutive sequence ids as one ubatch).
     this.slots = Array.from({ length: context.totalSequences }, () => ({
       sequence: context.getSequence(),
       busy: false,
+      lastUsed: 0,
     }));
     installDecodeGate(context, this.decodeGate);
   }
@@ -128,17 +159,14 @@ export class ModelInstance {
   }
 
   private pickFreeSlot(tokens: readonly Token[] | undefined): Slot | undefined {
-    let best: Slot | undefined;
-    let bestShared = -1;
-    for (const slot of this.slots) {
-      if (slot.busy) continue;
-      const shared = tokens ? slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
-      if (shared > bestShared) {
-        best = slot;
-        bestShared = shared;
-      }
-    }
-    return best;
+    const free = this.slots
+      .filter((slot) => !slot.busy)
+      .map((slot) => ({
+        slot,
+        lastUsed: slot.lastUsed,
+        shared: tokens ? slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0,
+      }));
+    return chooseSlot(free, tokens?.length ?? 0)?.slot;
   }
 
   private leaseSlot(slot: Slot): SequenceLease {
@@ -151,6 +179,7 @@ export class ModelInstance {
         released = true;
         const handOver = () => {
           slot.busy = false;
+          slot.lastUsed = ++this.releases;
           const next = this.waiters.shift();
           if (next && !this.disposed) next.resolve(this.leaseSlot(slot));
         };
