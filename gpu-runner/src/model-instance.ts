@@ -8,6 +8,7 @@ import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaMo
 import type { BlobLease } from "./blob-cache";
 import { DecodeGate, installDecodeGate } from "./decode-gate";
 import { busy, cancelled } from "./errors";
+import type { Tokenizer } from "./tokenizer";
 
 export interface InstanceSpec {
   modelBlob: string;
@@ -96,7 +97,14 @@ export class ModelInstance {
     readonly context: LlamaContext,
     readonly contextMemory: MemoryEstimate,
     private readonly adapterLeases: readonly BlobLease[],
-    private readonly options: { maxWaiting: number; threads: number; onDisposed: () => void },
+    private readonly options: {
+      maxWaiting: number;
+      threads: number;
+      tokenizer: Tokenizer;
+      /** The weights' file in the blob cache (held while the instance lives). */
+      modelPath: string;
+      onDisposed: () => void;
+    },
     keepAliveMs: number,
   ) {
     this.keepAliveMs = keepAliveMs;
@@ -190,6 +198,11 @@ export class ModelInstance {
         }
       },
     };
+  }
+
+  /** The model's tokens for `text` (`special`: parse special-token text); long texts off the event loop. */
+  tokenize(text: string, special: boolean): Promise<Token[]> {
+    return this.options.tokenizer.tokenize(this.model, this.options.modelPath, text, special);
   }
 
   /** The embedding context, created on first use with room for a whole input in one batch. */
