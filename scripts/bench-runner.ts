@@ -1,90 +1,135 @@
 /**
- * `npm run bench:runner`: the runner against llama.cpp's own server on the same GGUF and thread count (DESIGN.md:
- * single-stream tokens/s ≥ 95% of llama-server's; aggregate with parallel sequences should beat it).
- *   - Builds llama-server once from the llama.cpp source bundled in node-llama-cpp (offline; ~10 min on 2 cores)
- *     into .corral/llama-ref (BENCH_LLAMA_SERVER=<path> uses an existing binary instead).
- *   - Writes a 26M-parameter llama GGUF with the built-in tokenizer (big enough that the model, not per-token
- *     overhead, dominates), serves it through the stack's runner (THREADS=1) and through `llama-server -t 1 -np 4`.
- *   - Reports the median single-stream generation rate and the aggregate rate of 4 concurrent requests.
- * Env: BENCH_TOKENS (128).
+ * `npm run bench:runner`: the runner against llama.cpp's own server, side by side in one run (DESIGN.md targets:
+ * single stream ≥ 0.97 of llama-server; aggregate with 4, 8, 32 streams ≥ llama-server with the same -np).
+ *   - throughput: a 26M-param F16 llama (written here), THREADS=1, 1/4/8/32 concurrent streams, through the runner
+ *     (PARALLEL=32) and through `llama-server -t 1 -np 32` (built once from node-llama-cpp's bundled source into
+ *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary). With a native node-llama-cpp build present
+ *     (`npm run build:native`) the runner is measured on it and, with its build folder set aside, on the prebuilt
+ *     binaries too.
+ *   - overhead: the runner's own CPU per streamed token on its Node main thread (NDJSON framing, HTTP writes, stop
+ *     strings, metering), on the built-in tiny model where inference is negligible, at 1 and 64 streams.
+ *   - prompt cache: time to first token of a follow-up over a ~2,000-token history against the first turn, with
+ *     other requests on the same model in between.
+ * Env: BENCH_TOKENS (128), BENCH_STREAMS (1,4,8,32), BENCH_PARTS (throughput,overhead,cache).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { startStack } from "../test/harness";
+import { writeTinyModel } from "../gpu-runner/src/tiny-model";
+import { type RunningStack, startStack } from "../test/harness";
 import { benchModel, llamaRefBinary } from "./llama-ref";
+import { nativeBuildDir, nativeBuildReady } from "./native-build";
 
 const root = resolve(import.meta.dirname, "..");
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 128);
+const STREAMS = (process.env.BENCH_STREAMS ?? "1,4,8,32").split(",").map(Number);
+const PARTS = new Set((process.env.BENCH_PARTS ?? "throughput,overhead,cache").split(","));
+const MAX_STREAMS = Math.max(...STREAMS);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-const round = (x: number) => Math.round(x * 10) / 10;
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-interface Rates {
-  single_tok_s: number;
-  aggregate4_tok_s: number;
+interface Generated {
+  tokens: number;
+  /** ms from sending to the first streamed token. */
+  ttftMs: number;
+  text: string;
+}
+type Generate = (prompt: string, maxTokens: number) => Promise<Generated>;
+
+/** tok/s by stream count: 1 stream is the median of 3 runs, N streams the total tokens over the wall time. */
+async function throughput(generate: Generate): Promise<Record<string, number>> {
+  await generate("warm up", 16);
+  const rates: Record<string, number> = {};
+  for (const n of STREAMS) {
+    const runs = n === 1 ? 3 : 1;
+    const samples: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
+      samples.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
+    }
+    rates[`${n}`] = round(median(samples));
+  }
+  return rates;
 }
 
-async function measure(one: (i: number) => Promise<{ tokens: number; tokPerS: number }>): Promise<Rates> {
-  await one(0);
-  const single: number[] = [];
-  for (let i = 1; i <= 5; i++) single.push((await one(i)).tokPerS);
-  const t0 = performance.now();
-  const parallel = await Promise.all([1, 2, 3, 4].map((i) => one(100 + i)));
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    single_tok_s: round(median(single)),
-    aggregate4_tok_s: round(parallel.reduce((a, r) => a + r.tokens, 0) / seconds),
-  };
+/** Reads NDJSON from the runner: the first `response` chunk's arrival and the final chunk's counts. */
+async function readStream(res: Response, sent: number): Promise<Generated> {
+  if (!res.ok || !res.body) throw new Error(`runner answered ${res.status}: ${await res.text()}`);
+  let ttftMs = Number.NaN;
+  let text = "";
+  let tokens = 0;
+  let buffered = "";
+  const decoder = new TextDecoder();
+  for await (const bytes of res.body) {
+    buffered += decoder.decode(bytes as Uint8Array, { stream: true });
+    let nl = buffered.indexOf("\n");
+    while (nl >= 0) {
+      const line = JSON.parse(buffered.slice(0, nl)) as { response?: string; done?: boolean; eval_count?: number };
+      buffered = buffered.slice(nl + 1);
+      if (line.response) {
+        if (Number.isNaN(ttftMs)) ttftMs = performance.now() - sent;
+        text += line.response;
+      }
+      if (line.done) tokens = line.eval_count ?? 0;
+      nl = buffered.indexOf("\n");
+    }
+  }
+  return { tokens, ttftMs, text };
 }
 
-async function throughRunner(gguf: Uint8Array): Promise<Rates> {
+/** A stack whose runner serves `gguf` as model "bench"; requests go straight to the runner, as the edge sends them. */
+async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
   const blob = `sha256:${createHash("sha256").update(gguf).digest("hex")}`;
-  const stack = await startStack({ env: { THREADS: "1" } });
-  try {
-    const auth = { authorization: `Bearer ${stack.key}` };
-    await fetch(`${stack.url}/api/blobs/${blob}`, { method: "POST", headers: auth, body: gguf });
-    const created = await fetch(`${stack.url}/api/create`, {
+  const stack = await startStack({ env: { THREADS: "1", ...env } });
+  const auth = { authorization: `Bearer ${stack.key}` };
+  const uploaded = await fetch(`${stack.url}/api/blobs/${blob}`, { method: "POST", headers: auth, body: gguf });
+  if (!uploaded.ok) throw new Error(`upload: ${uploaded.status} ${await uploaded.text()}`);
+  const created = await fetch(`${stack.url}/api/create`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ model: "bench", files: { "bench.gguf": blob }, stream: false }),
+  });
+  if (!created.ok) throw new Error(`create: ${await created.text()}`);
+  const { runner_secret } = JSON.parse(readFileSync(join(stack.stateDir, "dev.json"), "utf8")) as {
+    runner_secret: string;
+  };
+  const { models } = (await (await fetch(`${stack.url}/api/tags`, { headers: auth })).json()) as {
+    models: { name: string; digest: string }[];
+  };
+  const digest = models.find((m) => m.name.startsWith("bench"))?.digest ?? "";
+  const generate: Generate = async (prompt, maxTokens) => {
+    const sent = performance.now();
+    const res = await fetch(`http://127.0.0.1:${stack.runnerPorts[0]}/v1/generate`, {
       method: "POST",
-      headers: auth,
-      body: JSON.stringify({ model: "bench", files: { "bench.gguf": blob }, stream: false }),
+      headers: { authorization: `Bearer ${runner_secret}` },
+      body: JSON.stringify({
+        request_id: crypto.randomUUID(),
+        model: { name: "bench", digest, model_blob: blob, model_size: gguf.byteLength },
+        request: { model: "bench", prompt, raw: true, stream: true, options: { num_predict: maxTokens, seed: 1 } },
+      }),
     });
-    if (!created.ok) throw new Error(`create: ${await created.text()}`);
-    const { runner_secret } = JSON.parse(readFileSync(join(stack.stateDir, "dev.json"), "utf8")) as {
-      runner_secret: string;
-    };
-    const { models } = (await (await fetch(`${stack.url}/api/tags`, { headers: auth })).json()) as {
-      models: { name: string; digest: string }[];
-    };
-    const digest = models.find((m) => m.name.startsWith("bench"))?.digest ?? "";
-    return await measure(async (i) => {
-      const res = await fetch(`http://127.0.0.1:${stack.runnerPorts[0]}/v1/generate`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${runner_secret}` },
-        body: JSON.stringify({
-          request_id: crypto.randomUUID(),
-          model: { name: "bench", digest, model_blob: blob, model_size: gguf.byteLength },
-          request: {
-            model: "bench",
-            prompt: `Tell me ${i}`,
-            raw: true,
-            stream: false,
-            options: { num_predict: TOKENS },
-          },
-        }),
-      });
-      const r = (await res.json()) as { eval_count: number; eval_duration: number };
-      return { tokens: r.eval_count, tokPerS: r.eval_count / (r.eval_duration / 1e9) };
-    });
+    return readStream(res, sent);
+  };
+  return { stack, generate };
+}
+
+async function throughRunner(gguf: Uint8Array) {
+  const { stack, generate } = await benchStack(gguf, { PARALLEL: String(MAX_STREAMS), NUM_CTX: "512" });
+  try {
+    return await throughput(generate);
   } finally {
     await stack.stop();
   }
 }
 
-async function throughLlamaServer(binary: string, modelPath: string): Promise<Rates> {
+async function throughLlamaServer(binary: string, modelPath: string) {
   const port = 28555;
-  const args = ["-m", modelPath, "-t", "1", "-c", "4096", "-np", "4", "--host", "127.0.0.1", "--port", String(port)];
-  const server: ChildProcess = spawn(binary, args, { stdio: "ignore", detached: true });
+  const np = String(MAX_STREAMS);
+  const args = ["-m", modelPath, "-t", "1", "-c", String(512 * MAX_STREAMS), "-np", np, "--port", String(port)];
+  const server: ChildProcess = spawn(binary, [...args, "--host", "127.0.0.1"], { stdio: "ignore", detached: true });
   try {
     for (;;) {
       const up = await fetch(`http://127.0.0.1:${port}/health`).then(
@@ -94,39 +139,130 @@ async function throughLlamaServer(binary: string, modelPath: string): Promise<Ra
       if (up) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    return await measure(async (i) => {
+    return await throughput(async (prompt, maxTokens) => {
+      const sent = performance.now();
       const res = await fetch(`http://127.0.0.1:${port}/completion`, {
         method: "POST",
-        body: JSON.stringify({ prompt: `Tell me ${i}`, n_predict: TOKENS, cache_prompt: false }),
+        body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1 }),
       });
-      const { timings } = (await res.json()) as { timings: { predicted_n: number; predicted_per_second: number } };
-      return { tokens: timings.predicted_n, tokPerS: timings.predicted_per_second };
+      const { timings, content } = (await res.json()) as { timings: { predicted_n: number }; content: string };
+      return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content };
     });
   } finally {
     if (server.pid) process.kill(-server.pid, "SIGKILL");
   }
 }
 
+/** CPU seconds (user + system) of one thread, from /proc: the runner's Node main thread has tid = pid. */
+function threadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** The runner's node process: the launcher records its process group leader (tsx), whose child is the runner. */
+function runnerNodePid(stack: RunningStack): number {
+  const { runners } = JSON.parse(readFileSync(join(stack.stateDir, "runners.json"), "utf8")) as {
+    runners: { pid: number }[];
+  };
+  const leader = runners[0]?.pid ?? 0;
+  const children = execFileSync("pgrep", ["-P", String(leader)], { encoding: "utf8" })
+    .trim()
+    .split("\n");
+  return Number(children.at(-1) ?? leader);
+}
+
+async function overhead() {
+  const { stack, generate } = await benchStack(writeTinyModel({ seed: 4242 }), { PARALLEL: "64", NUM_CTX: "256" });
+  try {
+    const pid = runnerNodePid(stack);
+    await generate("warm up", 16);
+    const result: Record<string, { tokens: number; cpu_us_per_token: number; max_tok_s_per_process: number }> = {};
+    for (const n of [1, 64]) {
+      const before = threadCpuSeconds(pid);
+      const rounds = n === 1 ? 16 : 2;
+      let tokens = 0;
+      for (let r = 0; r < rounds; r++) {
+        const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`overhead ${r}-${i}`, 200)));
+        tokens += done.reduce((sum, g) => sum + g.tokens, 0);
+      }
+      const usPerToken = ((threadCpuSeconds(pid) - before) * 1e6) / tokens;
+      result[`${n}_streams`] = {
+        tokens,
+        cpu_us_per_token: round(usPerToken),
+        max_tok_s_per_process: Math.round(1e6 / usPerToken),
+      };
+    }
+    return result;
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** ~2,000 tokens of text the bench tokenizer splits into about one token per character group. */
+const history = (seed: number) => Array.from({ length: 700 }, (_, i) => `w${(i * 7919 + seed) % 997}`).join(" ");
+
+async function promptCache(gguf: Uint8Array) {
+  const { stack, generate } = await benchStack(gguf, { PARALLEL: "4", NUM_CTX: "4096" });
+  try {
+    await generate("warm up", 4);
+    const turn1Prompt = `${history(1)}\nQ: first?\nA:`;
+    const turn1 = await generate(turn1Prompt, 16);
+    // Other tenants' requests on the same model in between, on the other sequences.
+    await Promise.all([2, 3, 4].map((s) => generate(`${history(s)}\nQ: other?\nA:`, 16)));
+    const turn2 = await generate(`${turn1Prompt}${turn1.text}\nQ: second?\nA:`, 16);
+    return {
+      history_chars: turn1Prompt.length,
+      turn1_ttft_ms: round(turn1.ttftMs),
+      turn2_ttft_ms: round(turn2.ttftMs),
+      ratio: round(turn2.ttftMs / turn1.ttftMs, 3),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Runs `fn` with the native build folder set aside, so node-llama-cpp falls back to its prebuilt binaries. */
+async function withPrebuilt<T>(fn: () => Promise<T>): Promise<T> {
+  const dir = nativeBuildDir();
+  if (!nativeBuildReady()) return fn();
+  const aside = `${dir}.aside`;
+  renameSync(dir, aside);
+  try {
+    return await fn();
+  } finally {
+    renameSync(aside, dir);
+  }
+}
+
 async function main() {
-  const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
-  const gguf = benchModel();
-  const modelPath = join(root, ".corral", "bench-26m.gguf");
-  writeFileSync(modelPath, gguf);
-  const runner = await throughRunner(gguf);
-  const llama = await throughLlamaServer(binary, modelPath);
-  console.log(
-    JSON.stringify(
-      {
-        model: "26M-param llama, F16, threads 1",
-        runner,
-        llama_server: llama,
-        single_ratio: round((runner.single_tok_s / llama.single_tok_s) * 100) / 100,
-        aggregate_ratio: round((runner.aggregate4_tok_s / llama.aggregate4_tok_s) * 100) / 100,
-      },
-      null,
-      2,
-    ),
-  );
+  const report: Record<string, unknown> = {
+    model: "26M-param llama, F16, threads 1",
+    tokens_per_request: TOKENS,
+    load_average_at_start: loadavg().map((x) => round(x, 2)),
+  };
+  if (PARTS.has("throughput")) {
+    const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
+    const gguf = benchModel();
+    const modelPath = join(root, ".corral", "bench-26m.gguf");
+    writeFileSync(modelPath, gguf);
+    const native = nativeBuildReady() ? await throughRunner(gguf) : undefined;
+    const prebuilt = await withPrebuilt(() => throughRunner(gguf));
+    const server = await throughLlamaServer(binary, modelPath);
+    const ratios = (runner: Record<string, number>) =>
+      Object.fromEntries(STREAMS.map((n) => [`${n}`, round((runner[`${n}`] ?? 0) / (server[`${n}`] ?? 1), 2)]));
+    report.throughput_tok_s = {
+      streams: STREAMS,
+      llama_server: server,
+      runner_prebuilt: prebuilt,
+      runner_prebuilt_ratio: ratios(prebuilt),
+      ...(native ? { runner_native: native, runner_native_ratio: ratios(native) } : { runner_native: "not built" }),
+    };
+  }
+  if (PARTS.has("overhead")) report.runner_overhead = await overhead();
+  if (PARTS.has("cache")) report.prompt_cache = await promptCache(benchModel());
+  report.load_average_at_end = loadavg().map((x) => round(x, 2));
+  console.log(JSON.stringify(report, null, 2));
 }
 
 main().catch((err) => {

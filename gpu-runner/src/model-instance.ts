@@ -6,7 +6,9 @@
  */
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { BlobLease } from "./blob-cache";
+import { DecodeGate, installDecodeGate } from "./decode-gate";
 import { busy, cancelled } from "./errors";
+import type { Tokenizer } from "./tokenizer";
 
 export interface InstanceSpec {
   modelBlob: string;
@@ -32,6 +34,35 @@ export interface SequenceLease {
 interface Slot {
   sequence: LlamaContextSequence;
   busy: boolean;
+  /** Order of the last release (0: never used); the least recently used slot is the one to overwrite. */
+  lastUsed: number;
+}
+
+/**
+ * A cached prefix is worth reusing when it covers at least this share of the new prompt (llama-server's slot
+ * similarity default). Below it, a request takes the least recently used slot instead: a shared first token or a
+ * short common preamble must not overwrite another conversation's cached history.
+ */
+export const PREFIX_REUSE_SHARE = 0.5;
+
+/**
+ * Which free slot a prompt of `promptLength` tokens takes: the longest shared prefix if it is worth reusing, else
+ * the least recently used slot (never-used slots first, lowest sequence id on ties, which keeps busy ids compact).
+ */
+export function chooseSlot<T extends { shared: number; lastUsed: number }>(
+  free: readonly T[],
+  promptLength: number,
+): T | undefined {
+  let best: T | undefined;
+  for (const slot of free) {
+    if (!best || slot.shared > best.shared) best = slot;
+  }
+  if (best && best.shared > 0 && best.shared >= promptLength * PREFIX_REUSE_SHARE) return best;
+  let lru: T | undefined;
+  for (const slot of free) {
+    if (!lru || slot.lastUsed < lru.lastUsed) lru = slot;
+  }
+  return lru;
 }
 
 interface Waiter {
@@ -47,9 +78,12 @@ export interface MemoryEstimate {
 
 export class ModelInstance {
   private readonly slots: Slot[];
+  private releases = 0;
   private readonly waiters: Waiter[] = [];
   private embeddingContext?: Promise<LlamaEmbeddingContext>;
   private disposing?: Promise<void>;
+  /** Releases the generating sequences' decodes together, so each step is one batched forward pass. */
+  private readonly decodeGate = new DecodeGate(() => this.busySequences);
   /** Requests holding this instance (sequences or embeddings); it never unloads while > 0. */
   users = 0;
   keepAliveMs: number;
@@ -63,14 +97,25 @@ export class ModelInstance {
     readonly context: LlamaContext,
     readonly contextMemory: MemoryEstimate,
     private readonly adapterLeases: readonly BlobLease[],
-    private readonly options: { maxWaiting: number; threads: number; onDisposed: () => void },
+    private readonly options: {
+      maxWaiting: number;
+      threads: number;
+      tokenizer: Tokenizer;
+      /** The weights' file in the blob cache (held while the instance lives). */
+      modelPath: string;
+      onDisposed: () => void;
+    },
     keepAliveMs: number,
   ) {
     this.keepAliveMs = keepAliveMs;
+    // Slots in sequence-id order: ties in chooseSlot go to the lowest id, which keeps the busy ids consecutive
+    // (llama.cpp evaluates a run of consecutive sequence ids as one ubatch).
     this.slots = Array.from({ length: context.totalSequences }, () => ({
       sequence: context.getSequence(),
       busy: false,
+      lastUsed: 0,
     }));
+    installDecodeGate(context, this.decodeGate);
   }
 
   get disposed(): boolean {
@@ -122,17 +167,14 @@ export class ModelInstance {
   }
 
   private pickFreeSlot(tokens: readonly Token[] | undefined): Slot | undefined {
-    let best: Slot | undefined;
-    let bestShared = -1;
-    for (const slot of this.slots) {
-      if (slot.busy) continue;
-      const shared = tokens ? slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
-      if (shared > bestShared) {
-        best = slot;
-        bestShared = shared;
-      }
-    }
-    return best;
+    const free = this.slots
+      .filter((slot) => !slot.busy)
+      .map((slot) => ({
+        slot,
+        lastUsed: slot.lastUsed,
+        shared: tokens ? slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0,
+      }));
+    return chooseSlot(free, tokens?.length ?? 0)?.slot;
   }
 
   private leaseSlot(slot: Slot): SequenceLease {
@@ -145,6 +187,7 @@ export class ModelInstance {
         released = true;
         const handOver = () => {
           slot.busy = false;
+          slot.lastUsed = ++this.releases;
           const next = this.waiters.shift();
           if (next && !this.disposed) next.resolve(this.leaseSlot(slot));
         };
@@ -155,6 +198,11 @@ export class ModelInstance {
         }
       },
     };
+  }
+
+  /** The model's tokens for `text` (`special`: parse special-token text); long texts off the event loop. */
+  tokenize(text: string, special: boolean): Promise<Token[]> {
+    return this.options.tokenizer.tokenize(this.model, this.options.modelPath, text, special);
   }
 
   /** The embedding context, created on first use with room for a whole input in one batch. */
@@ -175,6 +223,7 @@ export class ModelInstance {
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
       for (const waiter of this.waiters.splice(0)) waiter.reject(busy("model was unloaded, please try again"));
+      this.decodeGate.dispose();
       const embedding = this.embeddingContext;
       this.embeddingContext = undefined;
       await embedding?.then((ctx) => ctx.dispose()).catch(() => {});

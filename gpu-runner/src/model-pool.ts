@@ -12,6 +12,7 @@ import type { BlobCache, BlobLease } from "./blob-cache";
 import { type Clock, systemClock, type TimerHandle } from "./clock";
 import { busy } from "./errors";
 import { type InstanceSpec, instanceKey, type MemoryEstimate, ModelInstance } from "./model-instance";
+import { inlineTokenizer, type Tokenizer } from "./tokenizer";
 
 export const DEFAULT_KEEP_ALIVE_MS = 5 * 60 * 1000;
 /** What ps shows for keep_alive < 0, like Ollama's far-future expiry. */
@@ -30,6 +31,8 @@ export interface ModelPoolOptions {
   defaultKeepAliveMs?: number;
   /** Requests that may wait for a sequence of one instance before the next gets 503. */
   maxWaiting?: number;
+  /** Tokenises prompts (long ones off the event loop); default: in place. */
+  tokenizer?: Tokenizer;
   /** Called when the set of loaded instances changes (the heartbeat reports at once). */
   onChange?: () => void;
   /** An instance finished loading / was unloaded, and why (metrics). */
@@ -214,6 +217,8 @@ export class ModelPool {
           {
             maxWaiting: this.options.maxWaiting ?? 64,
             threads: this.options.threads,
+            tokenizer: this.options.tokenizer ?? inlineTokenizer,
+            modelPath: held.blobLease.path,
             onDisposed: () => this.releaseWeights(spec.modelBlob),
           },
           keepAliveMs ?? this.defaultKeepAlive,

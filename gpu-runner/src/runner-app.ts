@@ -13,6 +13,7 @@ import { Heartbeat } from "./heartbeat";
 import { RunnerMetrics } from "./metrics";
 import { ModelPool } from "./model-pool";
 import { createRunnerServer, type RunnerServer } from "./server";
+import { OffThreadTokenizer } from "./tokenizer";
 
 export interface RunningRunner {
   readonly address: AddressInfo;
@@ -60,6 +61,7 @@ export async function startRunner(
 
   let heartbeat: Heartbeat | undefined;
   const metrics = new RunnerMetrics();
+  const tokenizer = new OffThreadTokenizer();
   const pool = new ModelPool({
     llama,
     blobs,
@@ -70,6 +72,7 @@ export async function startRunner(
     defaultNumCtx: config.defaultNumCtx,
     defaultKeepAliveMs: config.defaultKeepAliveMs,
     maxWaiting: config.maxWaiting,
+    tokenizer,
     onChange: () => heartbeat?.trigger(),
     onLoad: () => metrics.loads.inc({}),
     onUnload: (reason) => metrics.unloads.inc({ reason }),
@@ -119,6 +122,7 @@ export async function startRunner(
         await heartbeat?.beatOnce();
         await server.close();
         await pool.dispose();
+        await tokenizer.dispose();
         await llama.dispose();
       })();
       return stopping;

@@ -66,7 +66,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
 
     const settings = resolveSettings(options, instance.spec.numCtx);
     const grammar = await grammarForFormat(deps.llama, request.format);
-    const prompt = formatChatPrompt({
+    const prompt = await formatChatPrompt({
       instance,
       format,
       messages,

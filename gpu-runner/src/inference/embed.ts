@@ -8,6 +8,7 @@ import { parseKeepAlive } from "@corral/protocol/duration";
 import { ApiError } from "@corral/protocol/errors";
 import { parseEmbeddingRequest, parseEmbedRequest } from "@corral/protocol/schemas";
 import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type { ModelInstance } from "../model-instance";
 import type { ModelLease } from "../model-pool";
 import { acquireModel, type InferenceCall, type InferenceDeps, NO_USAGE, nonZero, type Usage } from "./call";
 import { mergeModelAndRequestOptions } from "./options";
@@ -35,12 +36,13 @@ function specialTokensAdded(model: LlamaModel, tokens: readonly Token[]): number
 
 async function embedOne(
   context: LlamaEmbeddingContext,
-  model: LlamaModel,
+  instance: ModelInstance,
   text: string,
-  numCtx: number,
   truncate: boolean,
 ): Promise<{ vector: number[]; tokens: number }> {
-  let tokens = model.tokenize(text, false);
+  const { model, spec } = instance;
+  const numCtx = spec.numCtx;
+  let tokens = await instance.tokenize(text, false);
   // node-llama-cpp needs the input (with BOS/EOS) to be strictly shorter than the context.
   const limit = numCtx - 1 - specialTokensAdded(model, tokens);
   if (limit <= 0) throw new ApiError(400, "input after truncation exceeds maximum context length");
@@ -80,7 +82,7 @@ export async function handleEmbed(deps: InferenceDeps, call: InferenceCall): Pro
     let promptTokens = 0;
     for (const text of request.input) {
       if (call.signal.aborted) break;
-      const { vector, tokens } = await embedOne(context, instance.model, text, instance.spec.numCtx, truncate);
+      const { vector, tokens } = await embedOne(context, instance, text, truncate);
       let normalized = l2Normalize(vector);
       const dimensions = request.dimensions ?? 0;
       if (dimensions > 0 && dimensions < normalized.length) normalized = l2Normalize(normalized.slice(0, dimensions));
@@ -104,7 +106,7 @@ export async function handleEmbeddings(deps: InferenceDeps, call: InferenceCall)
     }
     const { instance } = lease;
     const context = await instance.embeddings();
-    const { vector, tokens } = await embedOne(context, instance.model, request.prompt, instance.spec.numCtx, true);
+    const { vector, tokens } = await embedOne(context, instance, request.prompt, true);
     call.sink.json({ embedding: vector });
     return { promptTokens: tokens, generatedTokens: 0 };
   } finally {

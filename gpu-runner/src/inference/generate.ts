@@ -59,7 +59,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
 
     const settings = resolveSettings(options, instance.spec.numCtx);
     const grammar = await grammarForFormat(deps.llama, request.format);
-    const prompt = formatGeneratePrompt({
+    const prompt = await formatGeneratePrompt({
       instance,
       format,
       raw: request.raw ?? false,
@@ -101,7 +101,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       emit(rest.content, rest.thinking);
     }
 
-    const context = request.raw ? undefined : instance.model.tokenize(prompt.text + result.text, true);
+    const context = request.raw ? undefined : await instance.tokenize(prompt.text + result.text, true);
     call.sink.end({
       ...envelope(call, clock),
       response: "",

@@ -7,7 +7,7 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message, Tool } from "@corral/protocol/schema-fields";
 import type { Token } from "node-llama-cpp";
 import type { ModelInstance } from "../model-instance";
-import type { OllamaTemplate } from "../template/prompt";
+import type { OllamaTemplate, TruncateOptions } from "../template/prompt";
 import type { InferenceCall } from "./call";
 import { goTemplateCapabilities, loadTemplate, renderGoChat, renderGoGenerate } from "./go-template";
 import { renderJinjaChat } from "./jinja";
@@ -112,8 +112,25 @@ export function thinkingParserFor(
   return new ThinkingParser(tags, prompt.text.trimEnd().endsWith(tags.open));
 }
 
-function tokenize(instance: ModelInstance, text: string): Token[] {
-  return instance.model.tokenize(text, true);
+function tokenize(instance: ModelInstance, text: string): Promise<Token[]> {
+  return instance.tokenize(text, true);
+}
+
+/**
+ * The prompt `render` gives, fitted to num_ctx. Rendered whole and tokenised off the event loop first; only when it
+ * does not fit is it rendered again with Ollama's truncation, whose candidate measurements run synchronously inside
+ * the template engine (rare, and bounded by the edge's prompt-size limit).
+ */
+async function fitted(
+  instance: ModelInstance,
+  truncate: boolean,
+  render: (truncate?: TruncateOptions) => string,
+): Promise<FormattedPrompt> {
+  const text = render();
+  const tokens = await tokenize(instance, text);
+  if (!truncate || tokens.length <= instance.spec.numCtx) return { text, tokens };
+  const shorter = render(truncation(instance));
+  return { text: shorter, tokens: await tokenize(instance, shorter) };
 }
 
 function specialTokenText(instance: ModelInstance, which: "bos" | "eos"): string {
@@ -136,18 +153,18 @@ export interface GenerateInput {
   think: ThinkSetting;
 }
 
-export function formatGeneratePrompt(input: GenerateInput): FormattedPrompt {
+export async function formatGeneratePrompt(input: GenerateInput): Promise<FormattedPrompt> {
   const { instance, format } = input;
-  if (input.raw) return { text: input.prompt, tokens: tokenize(instance, input.prompt) };
+  if (input.raw) return { text: input.prompt, tokens: await tokenize(instance, input.prompt) };
 
   if (input.suffix && format.kind !== "template" && format.infill) {
     // Fill-in-the-middle with the model's own tokens, in llama.cpp's order: PRE prefix SUF suffix MID.
     const { prefix, suffix, middle } = instance.model.tokens.infill;
     const tokens: Token[] = [
       prefix as Token,
-      ...instance.model.tokenize(input.prompt, false),
+      ...(await instance.tokenize(input.prompt, false)),
       suffix as Token,
-      ...instance.model.tokenize(input.suffix, false),
+      ...(await instance.tokenize(input.suffix, false)),
       ...(middle !== null ? [middle] : []),
     ];
     return { text: instance.model.detokenize(tokens, true), tokens };
@@ -158,18 +175,19 @@ export function formatGeneratePrompt(input: GenerateInput): FormattedPrompt {
   let text: string;
   switch (format.kind) {
     case "template":
-      text = renderGoGenerate(format.template!, {
-        prompt: input.prompt,
-        system: input.system,
-        modelSystem: input.modelSystem,
-        modelMessages: input.modelMessages,
-        suffix: input.suffix,
-        context,
-        think: input.think.value,
-        templateFromRequest: format.templateFromRequest,
-        truncate: truncation(instance),
-      });
-      break;
+      return fitted(instance, true, (truncate) =>
+        renderGoGenerate(format.template!, {
+          prompt: input.prompt,
+          system: input.system,
+          modelSystem: input.modelSystem,
+          modelMessages: input.modelMessages,
+          suffix: input.suffix,
+          context,
+          think: input.think.value,
+          templateFromRequest: format.templateFromRequest,
+          truncate,
+        }),
+      );
     case "jinja": {
       const system = input.system || input.modelSystem;
       const messages: Message[] = [
@@ -192,12 +210,12 @@ export function formatGeneratePrompt(input: GenerateInput): FormattedPrompt {
       text = (context ?? "") + input.prompt;
       break;
   }
-  return { text, tokens: tokenize(instance, text) };
+  return { text, tokens: await tokenize(instance, text) };
 }
 
 /** Ollama's history truncation measures rendered prompts in tokens against num_ctx. */
-function truncation(instance: ModelInstance) {
-  return { numCtx: instance.spec.numCtx, countTokens: (text: string) => tokenize(instance, text).length };
+function truncation(instance: ModelInstance): TruncateOptions {
+  return { numCtx: instance.spec.numCtx, countTokens: (text: string) => instance.model.tokenize(text, true).length };
 }
 
 export interface ChatInput {
@@ -212,17 +230,18 @@ export interface ChatInput {
   truncate?: boolean;
 }
 
-export function formatChatPrompt(input: ChatInput): FormattedPrompt {
+export async function formatChatPrompt(input: ChatInput): Promise<FormattedPrompt> {
   const { instance, format } = input;
   const truncate = input.truncate !== false;
   if (format.kind === "template") {
-    const text = renderGoChat(format.template!, {
-      messages: input.messages,
-      tools: input.tools,
-      think: input.think.value,
-      truncate: truncate ? truncation(instance) : undefined,
-    });
-    return { text, tokens: tokenize(instance, text) };
+    return fitted(instance, truncate, (truncation) =>
+      renderGoChat(format.template!, {
+        messages: input.messages,
+        tools: input.tools,
+        think: input.think.value,
+        truncate: truncation,
+      }),
+    );
   }
   const render = (messages: readonly Message[]): string =>
     format.kind === "jinja"
@@ -247,19 +266,19 @@ export function formatChatPrompt(input: ChatInput): FormattedPrompt {
  * Ollama's chatPrompt truncation: start from the whole history and drop messages from the front until the
  * rendered prompt fits, carrying the dropped system messages along and always keeping the last message.
  */
-export function fitHistory(
+export async function fitHistory(
   messages: readonly Message[],
   render: (messages: readonly Message[]) => string,
-  tokenizeText: (text: string) => Token[],
+  tokenizeText: (text: string) => Promise<Token[]>,
   numCtx: number | undefined,
-): FormattedPrompt {
+): Promise<FormattedPrompt> {
   const last = messages.length - 1;
   for (let start = 0; start <= last; start++) {
     const system = messages.slice(0, start).filter((message) => message.role === "system");
     const text = render([...system, ...messages.slice(start)]);
-    const tokens = tokenizeText(text);
+    const tokens = await tokenizeText(text);
     if (numCtx === undefined || tokens.length <= numCtx || start === last) return { text, tokens };
   }
   const text = render(messages);
-  return { text, tokens: tokenizeText(text) };
+  return { text, tokens: await tokenizeText(text) };
 }

@@ -7,10 +7,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { QUANTIZE_FILE_TYPES, type QuantizeFileType } from "@corral/protocol/runner";
+import { scriptEntry } from "../ts-entry";
 import { CHILD_LOG_PREFIX, EXIT_QUANTIZE_FAILED, EXIT_SETUP_FAILED, type QuantizeChildJob } from "./child-job";
 import { locateLibllama } from "./libllama";
 
@@ -65,19 +64,6 @@ const LOG_TAIL_LINES = 40;
 const ERROR_TAIL_LINES = 6;
 const MAX_LINE_CHARS = 500;
 
-/** node arguments that let a child run TypeScript: the tsx loader when this module is TypeScript itself. */
-function childEntry(): { args: string[]; entry: string } {
-  const self = fileURLToPath(import.meta.url);
-  if (!self.endsWith(".ts")) return { args: [], entry: join(dirname(self), "child.js") };
-  let loader: string;
-  try {
-    loader = createRequire(import.meta.url).resolve("tsx");
-  } catch (err) {
-    throw new Error("quantize needs tsx to run its TypeScript child process", { cause: err });
-  }
-  return { args: ["--import", pathToFileURL(loader).href], entry: join(dirname(self), "child.ts") };
-}
-
 /** Splits a byte stream into lines, keeping a partial last line until its newline arrives. */
 class LineSplitter {
   private partial = "";
@@ -104,10 +90,10 @@ export function quantizeGguf(options: QuantizeOptions): Promise<void> {
   if (signal?.aborted) return Promise.reject(new QuantizeAbortError(signal.reason));
 
   let lib: string;
-  let entry: ReturnType<typeof childEntry>;
+  let entry: ReturnType<typeof scriptEntry>;
   try {
     lib = locateLibllama();
-    entry = childEntry();
+    entry = scriptEntry(import.meta.url, "child");
   } catch (err) {
     return Promise.reject(err);
   }
@@ -130,7 +116,7 @@ export function quantizeGguf(options: QuantizeOptions): Promise<void> {
   }
 
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [...entry.args, entry.entry, JSON.stringify(job)], {
+    const child = spawn(process.execPath, [...entry.execArgv, entry.file, JSON.stringify(job)], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
