@@ -165,6 +165,8 @@ type Probe = { kind: "unreachable" } | { kind: "timeout" } | { kind: "answered";
 async function probe(host: string, port: number, ms: number): Promise<Probe> {
   const hostname = host.replace(/^\[|\]$/g, "");
   const socket = connect({ hostname, port });
+  // A failed connect also rejects `closed`; nobody else waits on it.
+  socket.closed.catch(() => {});
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), ms);
   const expired = new Promise<"timeout">((resolve) =>
