@@ -60,8 +60,9 @@ async function queryDoh(
     const res = await fetcher(url.toString(), { headers: { accept: "application/dns-json" }, signal });
     text = await readLimitedText(res, MAX_DNS_ANSWER_BYTES);
     if (!res.ok) return { kind: "failed", reason: `resolver ${url.host} answered ${res.status}` };
-  } catch (err) {
-    return { kind: "failed", reason: `resolver ${url.host} unreachable (${errorText(err)})` };
+  } catch {
+    // workerd's text for a failed fetch is opaque (`internal error; reference = …`): the host says more.
+    return { kind: "failed", reason: `resolver ${url.host} unreachable` };
   }
   let answer: { Status?: unknown; Answer?: { type?: unknown; data?: unknown }[] };
   try {
