@@ -23,7 +23,8 @@ export const DEFAULT_DNS_RESOLVER = "https://cloudflare-dns.com/dns-query";
 export interface NetworkSettings {
   /** A DNS-over-HTTPS endpoint speaking the JSON API (`?name=…&type=A`, `application/dns-json`). */
   resolverUrl: string;
-  /** How long a registry may take to send response headers (the body has its own stall timer). */
+  /** How long a registry may take to send response headers (pulled blob bodies have their own stall timer; push
+   * chunks are not timed). */
   timeoutMs: number;
 }
 
@@ -118,6 +119,9 @@ export async function assertPublicAddresses(
   }
 }
 
+/** Requests with bigger bodies (push chunks) get no headers timeout. */
+const UNTIMED_BODY_BYTES = 1024 * 1024;
+
 /** `Get`, `Head`, `Patch`: how Go's url.Error names the operation. */
 const goMethod = (method: string) => method.charAt(0).toUpperCase() + method.slice(1).toLowerCase();
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -135,7 +139,14 @@ export async function registryFetch(
   resolved: Set<string>,
 ): Promise<Response> {
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(new Error("timeout")), settings.timeoutMs);
+  // A registry answers a PATCH only once the chunk (up to 95 MiB) is in, which a slow link may take longer than
+  // the timeout to send, and fetch does not say when the body is out: a request carrying a chunk is not timed.
+  const body = init.body;
+  const bodyBytes = typeof body === "string" ? body.length : body instanceof Uint8Array ? body.byteLength : 0;
+  const timer =
+    bodyBytes <= UNTIMED_BODY_BYTES
+      ? setTimeout(() => timeout.abort(new Error("timeout")), settings.timeoutMs)
+      : undefined;
   const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
   const op = `${goMethod(init.method ?? "GET")} ${JSON.stringify(url.toString())}`;
   try {
