@@ -23,7 +23,8 @@ export interface NetworkServers {
   resolver: string;
   closedPort: number;
   plainHttp: number;
-  selfSigned: number;
+  /** null where `openssl` is not installed (the case is then skipped, saying so). */
+  selfSigned: number | null;
   silent: number;
   garbage: number;
   hostile: number;
@@ -103,26 +104,32 @@ const hostile = createHttpServer((req, res) => {
   endless(res.writeHead(500, { "content-type": "text/plain" }), chunk);
 });
 
-function selfSignedCert(): { key: string; cert: string } {
-  const pem = execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-days",
-      "1",
-      "-keyout",
-      "-",
-      "-out",
-      "-",
-    ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
-  );
+/** A throwaway key and certificate for `localhost`, or null without the openssl command. */
+function selfSignedCert(): { key: string; cert: string } | null {
+  let pem: string;
+  try {
+    pem = execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "1",
+        "-keyout",
+        "-",
+        "-out",
+        "-",
+      ],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+    );
+  } catch {
+    return null;
+  }
   const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(pem)?.[0];
   const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
   if (!key || !cert) throw new Error("openssl did not write a key and certificate");
@@ -135,11 +142,12 @@ export async function setup(project: TestProject) {
   const closedPort = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
 
+  const tls = selfSignedCert();
   const servers: NetworkServers = {
     resolver: `http://127.0.0.1:${await listen(resolver)}/dns-query`,
     closedPort,
     plainHttp: await listen(createHttpServer((_req, res) => res.end("plain http"))),
-    selfSigned: await listen(createHttpsServer(selfSignedCert(), (_req, res) => res.end("self-signed"))),
+    selfSigned: tls ? await listen(createHttpsServer(tls, (_req, res) => res.end("self-signed"))) : null,
     silent: await listen(createTcpServer(() => {})),
     garbage: await listen(createTcpServer((socket) => socket.end("garbage, not HTTP\r\n\r\n"))),
     hostile: await listen(hostile),
