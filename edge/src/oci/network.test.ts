@@ -8,7 +8,7 @@ import { ApiError } from "@corral/protocol";
 import { describe, expect, inject, it } from "vitest";
 import { RegistryClient, type RegistryRef } from "./client";
 import type { OciEnv } from "./config";
-import { RegistryNetworkError } from "./network";
+import { assertPublicAddresses, RegistryNetworkError } from "./network";
 import { pullModel } from "./pull";
 
 const servers = inject("networkServers");
@@ -127,6 +127,17 @@ describe("DNS rebinding", () => {
         `${servers.plainHttp} refused: it resolves to 127.0.0.1, a loopback address (ALLOW_PRIVATE_REGISTRIES is off)`,
     );
   });
+
+  it.each(["https://93.184.215.14/", "https://[2606:4700::1111]/"])(
+    "takes a public IP literal as its own answer: %s",
+    async (url) => {
+      const noResolver = (() => Promise.reject(new Error("no lookup for a literal"))) as typeof fetch;
+      const settings = { resolverUrl: servers.resolver, timeoutMs: 1000 };
+      await expect(assertPublicAddresses(noResolver, settings, new URL(url), AbortSignal.timeout(1000))).resolves.toBe(
+        undefined,
+      );
+    },
+  );
 
   it("fails closed when the resolver cannot answer", async () => {
     const dead = `http://127.0.0.1:${servers.closedPort}/dns-query`;

@@ -87,7 +87,7 @@ export async function lookupHost(
   host: string,
   signal: AbortSignal,
 ): Promise<Lookup> {
-  if (isIpLiteral(host)) return { kind: "addresses", addresses: [host] };
+  if (isIpLiteral(host)) return { kind: "addresses", addresses: [host.replace(/^\[|\]$/g, "")] };
   const answers = await Promise.all(
     (["A", "AAAA"] as const).map((t) => queryDoh(fetcher, resolverUrl, host, t, signal)),
   );
