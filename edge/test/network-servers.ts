@@ -8,7 +8,8 @@
  * - `closedPort`: a port that was bound and released (connection refused).
  * - `plainHttp`: an HTTP server, to be spoken to over https (TLS fault); `selfSigned`: TLS with an untrusted cert.
  * - `silent`: accepts connections and never answers (timeout); `garbage`: answers bytes that are not HTTP.
- * - `hostile`: a registry whose answers are too big: endless manifests, a gzip bomb, endless token and error bodies.
+ * - `hostile`: a registry whose answers are too big: endless manifests, a gzip bomb (as a manifest and as a blob),
+ *   endless token and error bodies.
  */
 import { execFileSync } from "node:child_process";
 import { lookup } from "node:dns/promises";
@@ -73,6 +74,15 @@ const MiB = 1024 * 1024;
 /** 64 MiB of zeros gzip to ~64 KiB: a bomb small on the wire, huge once decoded. */
 const bomb = gzipSync(Buffer.alloc(64 * MiB));
 
+/** A model whose one 1000-byte layer the server sends as the gzip bomb. */
+export const BLOB_BOMB_LAYER = `sha256:${"b".repeat(64)}`;
+const BLOB_BOMB_MANIFEST = {
+  schemaVersion: 2,
+  mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+  config: { mediaType: "application/vnd.docker.container.image.v1+json", digest: BLOB_BOMB_LAYER, size: 1000 },
+  layers: [{ mediaType: "application/vnd.ollama.image.license", digest: BLOB_BOMB_LAYER, size: 1000 }],
+};
+
 /** Writes `chunk` until the client goes away. */
 function endless(res: import("node:http").ServerResponse, chunk: Buffer) {
   const write = () => {
@@ -87,6 +97,14 @@ const hostile = createHttpServer((req, res) => {
   const path = req.url ?? "/";
   const chunk = Buffer.alloc(64 * 1024, "a");
   if (path.startsWith("/token")) return endless(res.writeHead(200, { "content-type": "application/json" }), chunk);
+  if (path.includes("/blob-bomb/manifests/")) {
+    res.writeHead(200, { "content-type": "application/vnd.docker.distribution.manifest.v2+json" });
+    return res.end(JSON.stringify(BLOB_BOMB_MANIFEST));
+  }
+  if (path.includes("/blob-bomb/blobs/")) {
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-encoding": "gzip" });
+    return res.end(bomb);
+  }
   if (path.includes("/bomb/")) {
     res.writeHead(200, {
       "content-type": "application/vnd.docker.distribution.manifest.v2+json",

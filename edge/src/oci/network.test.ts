@@ -6,6 +6,9 @@
 import { env } from "cloudflare:test";
 import { ApiError } from "@corral/protocol";
 import { describe, expect, inject, it } from "vitest";
+import { newTenant } from "../../test/helpers";
+import { BLOB_BOMB_LAYER } from "../../test/network-servers";
+import { blobKey } from "../registry/store";
 import { RegistryClient, type RegistryRef } from "./client";
 import type { OciEnv } from "./config";
 import { assertPublicAddresses, RegistryNetworkError } from "./network";
@@ -165,6 +168,22 @@ describe("registry answers are capped", () => {
   it("stops decoding a gzip bomb at 4 MiB of output (CVE-2024-12886 class)", async () => {
     const err = await failure(repo("x/bomb").getManifest("latest"));
     expect(err.message).toBe("registry response too large (more than 4194304 bytes)");
+  });
+
+  it("stops decoding a gzip-bombed blob at the length the manifest gives, and stores nothing", async () => {
+    const oci = { ...env, ALLOW_PRIVATE_REGISTRIES: "true", PULL_RETRIES: "1" } as unknown as OciEnv;
+    const model = `127.0.0.1:${servers.hostile}/x/blob-bomb:latest`;
+    const tenant = await newTenant("bomb");
+    const job = pullModel(oci, tenant.id, { model, insecure: true }, new AbortController().signal);
+    const seen: string[] = [];
+    const err = await failure(
+      (async () => {
+        for await (const p of job) seen.push(p.status);
+      })(),
+    );
+    expect(err.message).toBe(`registry sent more than the 1000 bytes asked for of ${BLOB_BOMB_LAYER}`);
+    expect(seen).not.toContain("writing manifest");
+    expect(await env.BLOBS.head(blobKey(BLOB_BOMB_LAYER))).toBeNull();
   });
 
   it("stops reading an endless token answer at 64 KiB", async () => {
