@@ -34,6 +34,7 @@ export default defineConfig({
     root: here("."),
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     setupFiles: ["./test/apply-migrations.ts"],
+    globalSetup: ["./test/network-servers.ts"],
     testTimeout: 30_000,
   },
 });

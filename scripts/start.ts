@@ -29,7 +29,13 @@ const wranglerEnv = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLE
 const parentEnv = { CORRAL_PARENT_PID: String(process.pid) };
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 // Pull/push vars (edge/PULL_PUSH.md) passed to the Worker when set: tests allow loopback registries with these.
-const PASSTHROUGH_VARS = ["ALLOW_PRIVATE_REGISTRIES", "PULL_PART_SIZE", "PULL_CONCURRENCY"];
+const PASSTHROUGH_VARS = [
+  "ALLOW_PRIVATE_REGISTRIES",
+  "PULL_PART_SIZE",
+  "PULL_CONCURRENCY",
+  "REGISTRY_DNS_RESOLVER",
+  "REGISTRY_TIMEOUT_MS",
+];
 
 const children: ManagedProcess[] = [];
 let stopping = false;

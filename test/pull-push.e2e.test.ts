@@ -433,3 +433,45 @@ describe("pull and push against docker-registry", () => {
     );
   });
 });
+
+describe("a registry that cannot be reached, through npm start", () => {
+  // On a machine without a network the diagnosis cannot reach the DNS-over-HTTPS resolver either.
+  const lookupFailed = (host: string) =>
+    new RegExp(
+      `dial tcp: lookup ${host.replaceAll(".", "\\.")}: (no such host|cannot resolve or connect \\(resolver cloudflare-dns\\.com unreachable; is this machine offline\\?\\))$`,
+    );
+
+  it("names the host and the cause of a failed pull, streamed and not", async () => {
+    const model = "no-such-host.invalid/library/llama3.2";
+    const prefix = 'pull model manifest: Get "https://no-such-host.invalid/v2/library/llama3.2/manifests/latest": ';
+    const res = await api(stack.key, "POST", "/api/pull", { model, stream: false });
+    expect(res.status).toBe(502);
+    const { error } = (await res.json()) as { error: string };
+    expect(error.startsWith(prefix), error).toBe(true);
+    expect(error.slice(prefix.length)).toMatch(lookupFailed("no-such-host.invalid"));
+
+    const ollama = new Ollama({ host: stack.url, headers: { Authorization: `Bearer ${stack.key}` } });
+    const statuses: string[] = [];
+    const streamed = async () => {
+      for await (const p of await ollama.pull({ model, stream: true })) statuses.push(p.status);
+    };
+    await expect(streamed()).rejects.toThrow(error);
+    expect(statuses).toEqual(["pulling manifest"]);
+    expect((await models(stack.key)).some((m) => m.name.startsWith("no-such-host.invalid"))).toBe(false);
+  });
+
+  it("names a refused connection on push", async () => {
+    const closed = await startScriptedServer(() => {});
+    const port = Number(closed.host.split(":")[1]);
+    await closed.stop();
+    const name = `127.0.0.1:${port}/corral/tiny:latest`;
+    await copy(stack.key, "tiny", name);
+    const lines = await push(stack.key, name);
+    expect(lines[0]).toEqual({ status: "retrieving manifest" });
+    expect(lines.at(-1)?.error).toMatch(
+      new RegExp(
+        `^Head "http://127\\.0\\.0\\.1:${port}/v2/corral/tiny/blobs/sha256:[0-9a-f]{64}": dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused \\(or host unreachable\\)$`,
+      ),
+    );
+  });
+});

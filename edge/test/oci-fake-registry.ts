@@ -13,6 +13,8 @@ export interface FakeRegistryFaults {
 }
 
 export class FakeRegistry {
+  /** What the DNS-over-HTTPS resolver answers for the registry's name (a private one to play a rebinding name). */
+  addresses = ["93.184.215.14"];
   readonly blobs = new Map<string, Uint8Array>();
   readonly manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
   readonly served = new Map<string, number>();
@@ -46,6 +48,7 @@ export class FakeRegistry {
     const url = new URL(String(input));
     const method = init?.method ?? "GET";
     const headers = new Headers(init?.headers);
+    if (url.host === "cloudflare-dns.com") return this.dns(url);
     this.requests.push(`${method} ${url.pathname}`);
     if (url.host !== this.host) return new Response("wrong host", { status: 502 });
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/(.+)$/.exec(url.pathname);
@@ -61,6 +64,15 @@ export class FakeRegistry {
     if (upload) return this.upload(method, repository, upload[1]!, url, headers, init?.body);
     return this.blob(method, ref, headers);
   }) as typeof fetch;
+
+  /** The JSON DNS-over-HTTPS API for the registry's own name; every other name does not exist. */
+  private dns(url: URL): Response {
+    const name = url.searchParams.get("name");
+    const type = url.searchParams.get("type") === "AAAA" ? 28 : 1;
+    if (name !== new URL(`https://${this.host}`).hostname) return Response.json({ Status: 3 });
+    const answer = this.addresses.filter((a) => a.includes(":") === (type === 28)).map((data) => ({ type, data }));
+    return Response.json({ Status: 0, Answer: answer });
+  }
 
   private manifest(method: string, repository: string, tag: string, body: unknown): Response {
     const key = `${repository}:${tag}`;

@@ -2,11 +2,13 @@
  * Incremental SHA-256 (FIPS 180-4) in plain TypeScript.
  *
  * WebCrypto's `digest` needs the whole message at once, so it cannot verify an upload while the bytes stream
- * into the bucket. This hasher takes chunks of any size and runs in Node and workerd alike.
+ * into the bucket. This hasher takes chunks of any size and runs in Node and workerd alike. The block function is
+ * pluggable (Sha256Core): the edge hashes blob bytes with a WebAssembly one (edge/src/registry/sha256-wasm.ts),
+ * several times faster, with the same exportable state.
  */
 
 // First 32 bits of the fractional parts of the cube roots of the first 64 primes.
-const K = new Int32Array([
+export const SHA256_K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
   0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
   0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
@@ -17,29 +19,43 @@ const K = new Int32Array([
   0xc67178f2,
 ]);
 
-const INITIAL_STATE = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+export const SHA256_INITIAL_STATE = [
+  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
 
 const BLOCK_BYTES = 64;
 const STATE_PATTERN = /^([0-9a-f]{64}):(\d{1,16})$/;
 
+/** The block function of SHA-256 over chaining words the hasher reads and writes around it. */
+export interface Sha256Core {
+  /** H0..H7. */
+  readonly state: Int32Array;
+  /** Folds `length` bytes (a multiple of 64) of `bytes`, from `offset`, into `state`. */
+  compress(bytes: Uint8Array, offset: number, length: number): void;
+}
+
 export class Sha256 {
-  private readonly state = new Int32Array(INITIAL_STATE);
-  private readonly words = new Int32Array(64);
+  private readonly state: Int32Array;
   private readonly pending = new Uint8Array(BLOCK_BYTES);
   private pendingLength = 0;
   private totalBytes = 0;
   private finished = false;
 
+  constructor(private readonly core: Sha256Core = new JsSha256Core()) {
+    this.state = core.state;
+    this.state.set(SHA256_INITIAL_STATE);
+  }
+
   /**
    * Restores a hasher from {@link exportState}; null when the text is not a state. Resumable uploads carry the
    * running hash between requests (each part is a separate Worker invocation) this way.
    */
-  static fromState(text: string): Sha256 | null {
+  static fromState(text: string, core?: Sha256Core): Sha256 | null {
     const match = STATE_PATTERN.exec(text);
     if (!match) return null;
     const total = Number(match[2]);
     if (!Number.isSafeInteger(total) || total % BLOCK_BYTES !== 0) return null;
-    const hasher = new Sha256();
+    const hasher = new Sha256(core);
     for (let i = 0; i < 8; i++) hasher.state[i] = Number.parseInt(match[1]!.slice(i * 8, i * 8 + 8), 16) | 0;
     hasher.totalBytes = total;
     return hasher;
@@ -73,13 +89,13 @@ export class Sha256 {
       this.pendingLength += take;
       offset = take;
       if (this.pendingLength < BLOCK_BYTES) return this;
-      this.compress(this.pending, 0);
+      this.core.compress(this.pending, 0, BLOCK_BYTES);
       this.pendingLength = 0;
     }
-    // Full blocks are read straight from the caller's chunk: no copy on the hot path.
-    while (chunk.length - offset >= BLOCK_BYTES) {
-      this.compress(chunk, offset);
-      offset += BLOCK_BYTES;
+    const whole = (chunk.length - offset) & ~(BLOCK_BYTES - 1);
+    if (whole > 0) {
+      this.core.compress(chunk, offset, whole);
+      offset += whole;
     }
     if (offset < chunk.length) {
       this.pending.set(chunk.subarray(offset), 0);
@@ -97,7 +113,7 @@ export class Sha256 {
     pending[length++] = 0x80;
     if (length > BLOCK_BYTES - 8) {
       pending.fill(0, length);
-      this.compress(pending, 0);
+      this.core.compress(pending, 0, BLOCK_BYTES);
       length = 0;
     }
     pending.fill(0, length);
@@ -106,7 +122,7 @@ export class Sha256 {
     const bitsLow = (this.totalBytes * 8) >>> 0;
     writeUint32BE(pending, 56, bitsHigh);
     writeUint32BE(pending, 60, bitsLow);
-    this.compress(pending, 0);
+    this.core.compress(pending, 0, BLOCK_BYTES);
 
     const out = new Uint8Array(32);
     for (let i = 0; i < 8; i++) writeUint32BE(out, i * 4, this.state[i]!);
@@ -117,8 +133,18 @@ export class Sha256 {
   hexDigest(): string {
     return bytesToHex(this.digest());
   }
+}
 
-  private compress(bytes: Uint8Array, offset: number): void {
+/** The block function in plain TypeScript: full blocks are read straight from the caller's bytes, no copy. */
+export class JsSha256Core implements Sha256Core {
+  readonly state = new Int32Array(8);
+  private readonly words = new Int32Array(64);
+
+  compress(bytes: Uint8Array, offset: number, length: number): void {
+    for (let at = offset; at < offset + length; at += BLOCK_BYTES) this.compressBlock(bytes, at);
+  }
+
+  private compressBlock(bytes: Uint8Array, offset: number): void {
     const w = this.words;
     for (let i = 0; i < 16; i++) {
       const j = offset + i * 4;
@@ -144,7 +170,7 @@ export class Sha256 {
     for (let i = 0; i < 64; i++) {
       const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
       const ch = (e & f) ^ (~e & g);
-      const t1 = (h + s1 + ch + K[i]! + w[i]!) | 0;
+      const t1 = (h + s1 + ch + SHA256_K[i]! + w[i]!) | 0;
       const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
       const maj = (a & b) ^ (a & c) ^ (b & c);
       const t2 = (s0 + maj) | 0;

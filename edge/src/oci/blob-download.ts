@@ -12,7 +12,7 @@ import { ApiError } from "@corral/protocol";
 import { visibleDigests } from "../db/blobs";
 import { completeUpload, startUpload, type UploadStatus, uploadPart, uploadStatus } from "../registry/multipart";
 import { storeBlob } from "../registry/upload";
-import { isRetryableStatus, RegistryClient, RegistryHttpError, type RegistryRef } from "./client";
+import { isRetryableFailure, RegistryClient, type RegistryRef } from "./client";
 import type { OciEnv, PullSettings } from "./config";
 import { sleep } from "./http";
 
@@ -174,19 +174,12 @@ async function fetchPartWithRetries(
     } catch (err) {
       report(-received);
       signal.throwIfAborted();
-      if (!isRetryable(err)) throw err;
+      if (!isRetryableFailure(err)) throw err;
       lastError = err;
     }
   }
   const why = lastError instanceof Error ? lastError.message : String(lastError);
   throw new ApiError(502, `downloading ${job.digest} failed after ${job.settings.retries} attempts: ${why}`);
-}
-
-function isRetryable(err: unknown): boolean {
-  if (err instanceof RegistryHttpError) return isRetryableStatus(err.upstreamStatus);
-  if (err instanceof ApiError) return false;
-  // Network failures (TypeError from fetch), stalls, short bodies.
-  return true;
 }
 
 /** One ranged GET, read to exactly `length` bytes; gives up when no byte arrives for `stallMs`. */

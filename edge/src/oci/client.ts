@@ -6,6 +6,7 @@
 import { ApiError } from "@corral/protocol";
 import { type BasicCredentials, basicAuthorization, fetchToken, parseChallenge, tokenUrl } from "./auth";
 import { discard, errorExcerpt, readLimitedBytes } from "./http";
+import { DEFAULT_DNS_RESOLVER, type NetworkSettings, RegistryNetworkError, registryFetch } from "./network";
 import { assertRegistryUrl, type RegistryUrlPolicy } from "./ssrf";
 
 export const DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json";
@@ -28,7 +29,11 @@ export interface RegistryRef {
   credentials?: BasicCredentials;
   /** A bearer token from an earlier dance, reused until the registry refuses it. */
   token?: string;
+  /** DNS check and headers timeout (REGISTRY_DNS_RESOLVER, REGISTRY_TIMEOUT_MS); defaults when absent. */
+  network?: NetworkSettings;
 }
+
+const DEFAULT_NETWORK: NetworkSettings = { resolverUrl: DEFAULT_DNS_RESOLVER, timeoutMs: 30_000 };
 
 type Body = Uint8Array | string | null;
 
@@ -45,6 +50,8 @@ export class RegistryClient {
   readonly baseUrl: URL;
   private token: string | undefined;
   private basic = false;
+  /** Host names whose addresses passed the DNS check during this client's life. */
+  private readonly resolved = new Set<string>();
 
   constructor(
     readonly ref: RegistryRef,
@@ -82,10 +89,21 @@ export class RegistryClient {
         this.token = undefined;
       } else {
         const url = tokenUrl(challenge, this.baseUrl, this.policy);
-        this.token = await fetchToken(this.fetcher, url, this.ref.credentials, req.signal);
+        this.token = await fetchToken(this.request, url, this.ref.credentials, req.signal);
       }
     }
   }
+
+  /** The network as registry code sees it: the DNS check, headers timeout and named failures of network.ts. */
+  private readonly request = (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> =>
+    registryFetch(
+      this.fetcher,
+      new URL(String(input)),
+      init,
+      this.ref.network ?? DEFAULT_NETWORK,
+      this.policy,
+      this.resolved,
+    );
 
   private authorization(): string | undefined {
     if (this.token) return `Bearer ${this.token}`;
@@ -105,7 +123,7 @@ export class RegistryClient {
       const init: RequestInit = { method, headers, redirect: "manual" };
       if (body !== null) init.body = body;
       if (req.signal) init.signal = req.signal;
-      const res = await this.fetcher(url.toString(), init);
+      const res = await this.request(url, init);
       const location = res.headers.get("location");
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
       await discard(res);
@@ -125,6 +143,8 @@ export class RegistryClient {
       url: this.url(`manifests/${encodeURIComponent(tag)}`),
       headers: { accept: `${DOCKER_MANIFEST_V2}, ${OCI_MANIFEST_V1}` },
       ...(signal ? { signal } : {}),
+    }).catch((err) => {
+      throw err instanceof RegistryNetworkError ? new RegistryNetworkError(`pull model manifest: ${err.message}`) : err;
     });
     if (res.status === 404) {
       await discard(res);
@@ -247,3 +267,9 @@ export class RegistryHttpError extends ApiError {
 }
 
 export const isRetryableStatus = (status: number) => status === 408 || status === 429 || status >= 500;
+
+/** Worth another attempt: a 5xx/429/408 answer, the network failing, or anything else that is not a refusal. */
+export function isRetryableFailure(err: unknown): boolean {
+  if (err instanceof RegistryHttpError) return isRetryableStatus(err.upstreamStatus);
+  return err instanceof RegistryNetworkError || !(err instanceof ApiError);
+}

@@ -4,6 +4,7 @@
  */
 import type { Env } from "../env";
 import type { BlobFetcher } from "./blob-fetcher";
+import { DEFAULT_DNS_RESOLVER, type NetworkSettings } from "./network";
 
 /** The bindings and vars pull/push use beyond the lead's Env (see edge/PULL_PUSH.md for the wrangler lines). */
 export type OciEnv = Env & {
@@ -16,6 +17,9 @@ export type OciEnv = Env & {
   PULL_STALL_MS?: string;
   PULL_RETRIES?: string;
   PUSH_CHUNK_SIZE?: string;
+  /** DNS-over-HTTPS (JSON API) endpoint that registry names are resolved through before each request. */
+  REGISTRY_DNS_RESOLVER?: string;
+  REGISTRY_TIMEOUT_MS?: string;
 };
 
 const MiB = 1024 * 1024;
@@ -54,6 +58,13 @@ export function pullSettings(env: OciEnv): PullSettings {
 
 export function pushSettings(env: OciEnv): PushSettings {
   return { chunkSize: intVar(env.PUSH_CHUNK_SIZE, 16 * MiB, 64 * 1024, 95 * MiB) };
+}
+
+export function networkSettings(env: OciEnv): NetworkSettings {
+  return {
+    resolverUrl: env.REGISTRY_DNS_RESOLVER || DEFAULT_DNS_RESOLVER,
+    timeoutMs: intVar(env.REGISTRY_TIMEOUT_MS, 30_000, 100, 600_000),
+  };
 }
 
 export const allowPrivateRegistries = (env: OciEnv) => env.ALLOW_PRIVATE_REGISTRIES === "true";

@@ -35,10 +35,30 @@ export async function readLimitedText(res: Response, max: number): Promise<strin
   return new TextDecoder().decode(await readLimitedBytes(res, max));
 }
 
+/** The first `max` bytes of a body; the rest is never read (an error page may be endless). */
+async function readPrefix(res: Response, max: number): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const out = new Uint8Array(max);
+  let filled = 0;
+  const reader = res.body.getReader();
+  try {
+    while (filled < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const take = Math.min(value.byteLength, max - filled);
+      out.set(value.subarray(0, take), filled);
+      filled += take;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return out.subarray(0, filled);
+}
+
 /** A short, single-line excerpt of an error body for messages (registries answer with JSON or HTML). */
 export async function errorExcerpt(res: Response): Promise<string> {
   try {
-    const text = await readLimitedText(res, 4096);
+    const text = new TextDecoder().decode(await readPrefix(res, 4096));
     return text.replace(/\s+/g, " ").trim().slice(0, 300);
   } catch {
     return "";

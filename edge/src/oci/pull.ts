@@ -32,7 +32,7 @@ import { blobKey } from "../registry/store";
 import type { BlobJob } from "./blob-download";
 import { commitBlob, fetchBlob } from "./blob-fetcher";
 import { RegistryClient, type RegistryRef } from "./client";
-import { allowPrivateRegistries, type OciEnv, pullSettings } from "./config";
+import { allowPrivateRegistries, networkSettings, type OciEnv, pullSettings } from "./config";
 import { loadCredentials } from "./credentials";
 import { manifestBlobs, validateRegistryManifest } from "./manifest";
 import { blobProgress, type Progress, ProgressThrottle } from "./progress";
@@ -69,6 +69,7 @@ export async function registryFor(
     repository: `${name.namespace}/${name.model}`,
     insecure,
     allowPrivate: allowPrivateRegistries(env),
+    network: networkSettings(env),
   };
   // Constructing a client runs the SSRF guard on the base URL.
   const client = new RegistryClient(ref);

@@ -14,7 +14,7 @@ import { getModel } from "../db/models";
 import { type Layer, MANIFEST_MEDIA_TYPE, parseManifest } from "../registry/manifest";
 import { modelNotFound, tenantModelName } from "../registry/names";
 import { blobKey } from "../registry/store";
-import { isRetryableStatus, RegistryClient, RegistryHttpError } from "./client";
+import { isRetryableFailure, RegistryClient } from "./client";
 import { type OciEnv, pushSettings } from "./config";
 import { sleep } from "./http";
 import { manifestBlobs } from "./manifest";
@@ -44,9 +44,7 @@ async function sendChunk(
       return await client.uploadChunk(location, bytes, offset, signal);
     } catch (err) {
       signal.throwIfAborted();
-      const transient =
-        err instanceof RegistryHttpError ? isRetryableStatus(err.upstreamStatus) : !(err instanceof ApiError);
-      if (!transient || attempt >= CHUNK_ATTEMPTS) throw err;
+      if (!isRetryableFailure(err) || attempt >= CHUNK_ATTEMPTS) throw err;
       await sleep(500 * attempt, signal);
     }
   }
