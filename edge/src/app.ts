@@ -1,5 +1,6 @@
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
+import { anthropicRoutes } from "./anthropic/routes";
 import { requireAdmin, requireRunner, requireTenant } from "./auth";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
@@ -55,7 +56,9 @@ export function createApp() {
   app.route("/api", psRoutes);
   app.route("/api", usageRoutes);
 
-  // OpenAI-compatible endpoints beside Ollama's, as Ollama itself offers them.
+  // Anthropic's Messages API (its own key header and error shape), then the OpenAI-compatible endpoints beside
+  // Ollama's, as Ollama itself offers them. Messages answers every request under its path before /v1's Bearer check.
+  app.route("/v1/messages", anthropicRoutes);
   app.use("/v1/*", requireTenant);
   app.route("/v1", openaiRoutes);
 

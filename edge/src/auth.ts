@@ -1,4 +1,5 @@
 import { ApiError } from "@corral/protocol";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { secretsEqual } from "./crypto";
 import { resolveKey } from "./db/tenants";
@@ -12,18 +13,27 @@ export function bearerToken(header: string | undefined): string | null {
   return m?.[1] ?? null;
 }
 
-/**
- * Tenant API keys: `Authorization: Bearer <key>` → tenant id, key id and the tenant's quotas on the context, else
- * 401. Accepted keys are cached in the isolate for a few seconds (db/key-cache.ts bounds revocation).
- */
-export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
-  const token = bearerToken(c.req.header("authorization"));
+async function authenticateTenant(c: Context<AppBindings>, token: string | null): Promise<void> {
   if (!token) throw unauthorized();
   const identity = await resolveKey(c.env.DB, token);
   if (!identity) throw unauthorized();
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+}
+
+/**
+ * Tenant API keys: `Authorization: Bearer <key>` → tenant id, key id and the tenant's quotas on the context, else
+ * 401. Accepted keys are cached in the isolate for a few seconds (db/key-cache.ts bounds revocation).
+ */
+export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
+  await authenticateTenant(c, bearerToken(c.req.header("authorization")));
+  await next();
+});
+
+/** The same keys as Anthropic's clients send them, in `x-api-key`; a Bearer token is taken too. */
+export const requireTenantApiKey = createMiddleware<AppBindings>(async (c, next) => {
+  await authenticateTenant(c, c.req.header("x-api-key")?.trim() || bearerToken(c.req.header("authorization")));
   await next();
 });
 
