@@ -4,6 +4,7 @@ import { anthropicRoutes } from "./anthropic/routes";
 import { requireAdmin, requireRunner, requireTenant } from "./auth";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
+import { responsesRoutes } from "./openai/responses-routes";
 import { adminRoutes } from "./routes/admin";
 import { blobsRoutes } from "./routes/blobs";
 import { chatRoutes } from "./routes/chat";
@@ -60,6 +61,7 @@ export function createApp() {
   // Ollama's, as Ollama itself offers them. Messages answers every request under its path before /v1's Bearer check.
   app.route("/v1/messages", anthropicRoutes);
   app.use("/v1/*", requireTenant);
+  app.route("/v1/responses", responsesRoutes);
   app.route("/v1", openaiRoutes);
 
   app.all("/api/*", () => {
