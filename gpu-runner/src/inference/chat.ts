@@ -101,6 +101,8 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       instance,
       tokens: prompt.tokens,
       settings,
+      truncate: request.truncate !== false,
+      shift: request.shift !== false,
       grammar,
       signal: call.signal,
       clock,

@@ -87,6 +87,8 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       instance,
       tokens: prompt.tokens,
       settings,
+      truncate: request.truncate !== false,
+      shift: request.shift !== false,
       grammar,
       signal: call.signal,
       clock,
