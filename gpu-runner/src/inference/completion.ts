@@ -8,6 +8,7 @@ import { LlamaCompletion, type LlamaContextSequence, type LlamaGrammar, type Tok
 import type { Clock } from "../clock";
 import { cancelled } from "../errors";
 import type { ModelInstance } from "../model-instance";
+import { type Logprob, LogprobRecorder } from "./logprobs";
 import type { InferenceSettings } from "./options";
 
 export type DoneReason = "stop" | "length";
@@ -24,7 +25,10 @@ export interface CompletionRequest {
   grammar?: LlamaGrammar;
   signal: AbortSignal;
   clock: Clock;
-  onText(text: string): void;
+  /** Ollama's logprobs: how many alternatives per token (0–20); undefined for none. */
+  topLogprobs?: number;
+  /** A chunk of output text, with the logprobs of the tokens that made it when they were asked for. */
+  onText(text: string, logprobs?: Logprob[]): void;
 }
 
 export interface CompletionResult {
@@ -105,7 +109,9 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
   const maxTokens = tokenLimit(settings, evaluated, request.shift);
   const lease = await instance.acquireSequence(tokens, signal);
   const sequence = lease.sequence;
-  const completion = new LlamaCompletion({ contextSequence: sequence });
+  const recorder =
+    request.topLogprobs === undefined ? undefined : new LogprobRecorder(instance.model, request.topLogprobs);
+  const completion = new LlamaCompletion({ contextSequence: recorder ? recorder.tap(sequence) : sequence });
   const meterBefore = sequence.tokenMeter.getState();
   const started = clock.monotonicNs();
   let firstToken: bigint | undefined;
@@ -126,11 +132,13 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       repeatPenalty: settings.repeatPenalty,
       grammar: request.grammar,
       customStopTriggers: settings.stop.length ? settings.stop : undefined,
-      onToken: () => {
+      onToken: (released) => {
         firstToken ??= clock.monotonicNs();
+        recorder?.release(released);
       },
       onTextChunk: (text) => {
-        if (text !== "" && !signal.aborted) request.onText(text);
+        const logprobs = recorder?.drain();
+        if (text !== "" && !signal.aborted) request.onText(text, logprobs);
       },
     });
     if (metadata.stopReason === "abort" || signal.aborted) throw cancelled();
