@@ -2,8 +2,9 @@ import { ApiError } from "@corral/protocol";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { secretsEqual } from "./crypto";
-import { resolveKey } from "./db/tenants";
+import { type KeyIdentity, resolveKey } from "./db/tenants";
 import type { AppBindings } from "./env";
+import { parseSignedAuthorization, verifySignedRequest } from "./signed-requests";
 
 const unauthorized = () => new ApiError(401, "unauthorized");
 
@@ -13,21 +14,29 @@ export function bearerToken(header: string | undefined): string | null {
   return m?.[1] ?? null;
 }
 
-async function authenticateTenant(c: Context<AppBindings>, token: string | null): Promise<void> {
-  if (!token) throw unauthorized();
-  const identity = await resolveKey(c.env.DB, token);
-  if (!identity) throw unauthorized();
+function setIdentity(c: Context<AppBindings>, identity: KeyIdentity): void {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
 }
 
+async function authenticateTenant(c: Context<AppBindings>, token: string | null): Promise<void> {
+  if (!token) throw unauthorized();
+  const identity = await resolveKey(c.env.DB, token);
+  if (!identity) throw unauthorized();
+  setIdentity(c, identity);
+}
+
 /**
- * Tenant API keys: `Authorization: Bearer <key>` → tenant id, key id and the tenant's quotas on the context, else
+ * Tenant API keys: `Authorization: Bearer <key>`, or a request signed by the stock Ollama client with a registered
+ * key (signed-requests.ts) → tenant id, key id and the tenant's quotas on the context, else
  * 401. Accepted keys are cached in the isolate for a few seconds (db/key-cache.ts bounds revocation).
  */
 export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
-  await authenticateTenant(c, bearerToken(c.req.header("authorization")));
+  const header = c.req.header("authorization");
+  const signed = parseSignedAuthorization(header);
+  if (signed) setIdentity(c, await verifySignedRequest(c.env.DB, c.req.raw, signed));
+  else await authenticateTenant(c, bearerToken(header));
   await next();
 });
 
