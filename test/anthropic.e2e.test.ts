@@ -4,7 +4,7 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { describe, expect, inject, it } from "vitest";
-import { SCRIPTED_SENTENCE } from "./inference-support";
+import { client, SCRIPTED_SENTENCE, uniqueName } from "./inference-support";
 
 const { url, key } = inject("stack");
 // No retries: a failure must show as itself, not as three slower ones.
@@ -106,6 +106,54 @@ describe("Anthropic messages", () => {
   it("counts a request's tokens", async () => {
     const count = await anthropic.messages.countTokens({ model: "scripted", system: "You are brief.", messages: ask });
     expect(count.input_tokens).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * A qwen3-style thinking template (Ollama infers the `<think>` tags from `.Thinking` inside the message range) on
+ * the tiny model: with thinking on, the prompt opens the block, and the gibberish never closes it within the
+ * budget, so everything generated is thinking.
+ */
+const THINKING_TEMPLATE = `{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 -}}
+<|im_start|>{{ .Role }}
+{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}<|im_end|>
+{{ if $last }}<|im_start|>assistant
+{{ if $.Think }}<think>
+{{ end }}{{ end }}
+{{- end }}`;
+
+describe("Anthropic thinking", () => {
+  it("answers thinking blocks, streamed as thinking deltas, for a model whose template thinks", async () => {
+    const name = uniqueName("thinker");
+    const ollama = client(url, key);
+    await ollama.create({ model: name, from: "tiny", template: THINKING_TEMPLATE });
+    try {
+      const request = {
+        model: name,
+        max_tokens: 8,
+        messages: ask,
+        thinking: { type: "enabled" as const, budget_tokens: 1024 },
+      };
+      const message = await anthropic.messages.create(request);
+      expect(message.stop_reason).toBe("max_tokens");
+      const thinking = message.content.find((b) => b.type === "thinking");
+      if (thinking?.type !== "thinking") throw new Error("expected a thinking block");
+      expect(thinking.thinking.length).toBeGreaterThan(0);
+
+      const stream = anthropic.messages.stream(request);
+      const deltas: string[] = [];
+      for await (const event of stream) {
+        if (event.type === "content_block_delta" && event.delta.type === "thinking_delta") {
+          deltas.push(event.delta.thinking);
+        }
+      }
+      const streamed = await stream.finalMessage();
+      expect(deltas.length).toBeGreaterThan(0);
+      expect(streamed.content[0]).toMatchObject({ type: "thinking", thinking: deltas.join("") });
+    } finally {
+      await ollama.delete({ model: name });
+    }
   });
 });
 
