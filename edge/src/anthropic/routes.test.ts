@@ -101,6 +101,8 @@ describe("/v1/messages", () => {
       usage: { input_tokens: 7, output_tokens: 3 },
     });
     expect(body.id).toMatch(/^msg_/);
+    // As Ollama's Anthropic middleware: `think` on a model that cannot think is dropped by the runner, not refused.
+    expect(fake.received[0]!.body).toMatchObject({ relax_thinking: true });
     expect(sentRequest(fake)).toEqual({
       model: "tiny",
       messages: [

@@ -27,7 +27,8 @@ anthropicRoutes.use(requireTenantApiKey);
 anthropicRoutes.post("/", async (c) => {
   const request = translateMessagesRequest(parseJsonBody(await c.req.text()));
   const id = randomId("msg_");
-  const res = await runOllama(c, "chat", request.ollama);
+  // As Ollama's Anthropic middleware: clients send `thinking` whatever the model; one that cannot think just answers.
+  const res = await runOllama(c, "chat", request.ollama, { relaxThinking: true });
   if (!res.ok) return translateErrorResponse(res);
   if (request.ollama.stream) {
     if (!res.body) return anthropicErrorResponse(502, "inference pipeline answered without a body");
