@@ -7,6 +7,9 @@
  *   key:issue <tenant> [label]       issue an API key (printed once)
  *   keys <tenant>                    list keys (prefixes only)
  *   key:revoke <keyId>               revoke a key
+ *   signing-key:add <tenant> <file.pub|key> [label]   register an ed25519 key of the Ollama CLI (OLLAMA_AUTH=1)
+ *   signing-keys <tenant>            list signing keys
+ *   signing-key:revoke <keyId>       revoke a signing key
  *   quotas <tenant> [storage_bytes=N] [requests_per_minute=N] [concurrent_requests=N]   (N or "none")
  *   usage <tenant> [since] [until]   usage by day and model
  * Defaults: --host $CORRAL_HOST or http://127.0.0.1:11434; --admin-key $CORRAL_ADMIN_KEY or the local stack's key.
@@ -61,6 +64,15 @@ async function main() {
       return call("GET", `/tenants/${need(0, "tenant")}/keys`);
     case "key:revoke":
       return call("DELETE", `/keys/${need(0, "key id")}`);
+    case "signing-key:add": {
+      const source = rest[1] ?? "";
+      const publicKey = existsSync(source) ? readFileSync(source, "utf8") : source;
+      return call("POST", `/tenants/${need(0, "tenant")}/signing-keys`, { public_key: publicKey, label: rest[2] });
+    }
+    case "signing-keys":
+      return call("GET", `/tenants/${need(0, "tenant")}/signing-keys`);
+    case "signing-key:revoke":
+      return call("DELETE", `/signing-keys/${need(0, "signing key id")}`);
     case "quotas":
       return call(
         "PUT",

@@ -1,9 +1,11 @@
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
+import { anthropicRoutes } from "./anthropic/routes";
 import { requireAdmin, requireRunner, requireTenant } from "./auth";
 import { consoleRoutes } from "./console";
 import type { AppBindings } from "./env";
 import { toErrorResponse } from "./errors";
+import { responsesRoutes } from "./openai/responses-routes";
 import { adminRoutes } from "./routes/admin";
 import { blobsRoutes } from "./routes/blobs";
 import { chatRoutes } from "./routes/chat";
@@ -58,8 +60,11 @@ export function createApp() {
   app.route("/api", psRoutes);
   app.route("/api", usageRoutes);
 
-  // OpenAI-compatible endpoints beside Ollama's, as Ollama itself offers them.
+  // Anthropic's Messages API (its own key header and error shape), then the OpenAI-compatible endpoints beside
+  // Ollama's, as Ollama itself offers them. Messages answers every request under its path before /v1's Bearer check.
+  app.route("/v1/messages", anthropicRoutes);
   app.use("/v1/*", requireTenant);
+  app.route("/v1/responses", responsesRoutes);
   app.route("/v1", openaiRoutes);
 
   app.all("/api/*", () => {

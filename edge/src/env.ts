@@ -29,4 +29,9 @@ export interface TenantVars {
   quotas: Quotas;
 }
 
-export type AppBindings = { Bindings: Env; Variables: TenantVars };
+/** Set by the internal pipeline for endpoints that relax `think` (RunnerInferenceRequest.relax_thinking). */
+export interface PipelineVars {
+  relaxThinking?: boolean;
+}
+
+export type AppBindings = { Bindings: Env; Variables: TenantVars & PipelineVars };

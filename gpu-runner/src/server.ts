@@ -171,7 +171,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
         const issue = parsed.error.issues[0];
         throw new ApiError(400, `invalid runner request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
       }
-      const { model, request, request_id } = parsed.data;
+      const { model, request, request_id, relax_thinking } = parsed.data;
       res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
       const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
       sink = createSink(res, stream, route.merge);
@@ -180,7 +180,8 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
         ...request,
         model: typeof request.model === "string" && request.model ? request.model : model.name,
       };
-      const usage = await route.handler(inferenceDeps, { model, body, signal: controller.signal, sink, receivedNs });
+      const call = { model, body, signal: controller.signal, sink, receivedNs, relaxThinking: relax_thinking === true };
+      const usage = await route.handler(inferenceDeps, call);
       metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
     } catch (err) {
       const failure = toErrorResponse(err, controller.signal);

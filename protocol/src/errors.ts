@@ -13,3 +13,6 @@ export class ApiError extends Error {
 }
 
 export const isApiError = (err: unknown): err is ApiError => err instanceof ApiError;
+
+/** Ollama's runner text for an input longer than the context when `truncate` is false (generate, chat, embed). */
+export const INPUT_TOO_LONG_MESSAGE = "the input length exceeds the context length";

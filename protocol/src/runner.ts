@@ -45,6 +45,11 @@ export const RunnerInferenceRequestSchema = z.object({
   model: ResolvedModelSchema,
   /** The client's validated request body (GenerateRequest, ChatRequest, EmbedRequest or EmbeddingRequest). */
   request: z.record(z.unknown()),
+  /**
+   * Set by Ollama-compatible endpoints that relax `think` (Anthropic's /v1/messages, as Ollama's middleware does):
+   * asking a model without thinking to think drops the request's `think` instead of refusing it.
+   */
+  relax_thinking: z.boolean().optional(),
 });
 export type RunnerInferenceRequest = z.infer<typeof RunnerInferenceRequestSchema>;
 

@@ -10,13 +10,13 @@
  */
 import { ApiError } from "@corral/protocol";
 import { type Context, Hono } from "hono";
-import type { AppBindings, TenantVars } from "../env";
+import type { AppBindings, PipelineVars, TenantVars } from "../env";
 import { toErrorResponse } from "../errors";
 import { relayInference } from "../relay/relay";
 
 export type OllamaEndpoint = "chat" | "generate" | "embed";
 
-const identities = new WeakMap<Request, TenantVars>();
+const identities = new WeakMap<Request, TenantVars & PipelineVars>();
 
 const ollamaRoutes = new Hono<AppBindings>();
 ollamaRoutes.onError(toErrorResponse);
@@ -26,6 +26,7 @@ ollamaRoutes.use(async (c, next) => {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+  if (identity.relaxThinking) c.set("relaxThinking", true);
   await next();
 });
 ollamaRoutes.post("/chat", (c) => relayInference(c, "chat"));
@@ -42,7 +43,12 @@ function executionContextOf(c: Context<AppBindings>) {
 }
 
 /** Runs `body` through the Ollama handler of `endpoint` for the tenant of `c`; resolves to its Ollama response. */
-export async function runOllama(c: Context<AppBindings>, endpoint: OllamaEndpoint, body: unknown): Promise<Response> {
+export async function runOllama(
+  c: Context<AppBindings>,
+  endpoint: OllamaEndpoint,
+  body: unknown,
+  settings: PipelineVars = {},
+): Promise<Response> {
   const request = new Request(`http://ollama.internal/${endpoint}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -50,6 +56,6 @@ export async function runOllama(c: Context<AppBindings>, endpoint: OllamaEndpoin
     // The client going away must abort the upstream work, as it does on the Ollama routes.
     signal: c.req.raw.signal,
   });
-  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId"), quotas: c.get("quotas") });
+  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId"), quotas: c.get("quotas"), ...settings });
   return ollamaRoutes.fetch(request, c.env, executionContextOf(c));
 }

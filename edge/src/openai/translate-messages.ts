@@ -46,7 +46,7 @@ export function decodeImageURL(url: string): string {
   return data;
 }
 
-function toolCallArguments(text: unknown): Record<string, unknown> {
+export function toolCallArguments(text: unknown): Record<string, unknown> {
   // A call without arguments is sometimes sent as "" by clients; it means no arguments.
   if (text === "" || text === undefined || text === null) return {};
   if (typeof text !== "string") throw new OpenAIRequestError("invalid tool call arguments");
@@ -114,7 +114,7 @@ function contentPart(raw: unknown, role: string): OllamaMessage {
 }
 
 /** Roles OpenAI has that chat templates do not know, renamed to the one they mean. */
-const ROLE_ALIASES: Record<string, string> = { developer: "system" };
+export const ROLE_ALIASES: Record<string, string> = { developer: "system" };
 
 export function translateMessages(rawMessages: unknown[]): OllamaMessage[] {
   const bodies = rawMessages.map((m, i) => requireObject(m, `messages[${i}]`));

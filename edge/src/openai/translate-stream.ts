@@ -37,6 +37,8 @@ export interface StreamTranslator {
   push(line: unknown): string[];
   /** The input ended; returns what is still owed (an error event if the final line never came). */
   end(): string[];
+  /** The upstream broke: the error event in the translator's dialect, or nothing once the events are complete. */
+  fail(message: string): string[];
   readonly done: boolean;
 }
 
@@ -66,9 +68,13 @@ abstract class BaseTranslator implements StreamTranslator {
   }
 
   end(): string[] {
+    return this.fail(ENDED_EARLY_MESSAGE);
+  }
+
+  fail(message: string): string[] {
     if (this.done) return [];
     this.done = true;
-    return [sseError(ENDED_EARLY_MESSAGE)];
+    return [sseError(message)];
   }
 
   /** With include_usage, OpenAI sends `usage: null` on every chunk but the usage one. */
@@ -194,7 +200,7 @@ export function sseFromNdjson(
         } catch (err) {
           // Upstream broke or sent a line that is not JSON: tell the client, stop reading.
           const message = err instanceof Error ? err.message : String(err);
-          const owed = translator.done ? [] : [sseError(message)];
+          const owed = translator.fail(message);
           if (owed.length) controller.enqueue(encoder.encode(owed.join("")));
           reader.cancel().catch(() => {});
           controller.close();

@@ -85,6 +85,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     request_id: run.requestId,
     model,
     request: body as Record<string, unknown>,
+    ...(c.get("relaxThinking") ? { relax_thinking: true } : {}),
   };
   try {
     return await dispatch(run, model, JSON.stringify(payload), streaming, abort);

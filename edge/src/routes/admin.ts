@@ -3,11 +3,13 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { requireAdmin } from "../auth";
 import { readJson } from "../body";
+import { listSigningKeys, registerSigningKey, revokeSigningKey } from "../db/signing-keys";
 import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
 import { listUsageRecords, usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
 import { drainRunner, schedulerStub } from "../scheduler/client";
 import { schedulerStats } from "../scheduler/stats";
+import { canonicalPublicKey } from "../signed-requests";
 
 const CreateTenant = z.object({
   name: z
@@ -20,6 +22,11 @@ const IssueKey = z.object({
   label: z.string().max(200).optional(),
   // Only for operators who bring their own secret (the local stack's CORRAL_DEV_KEY).
   key: z.string().min(8).max(512).regex(/^\S+$/).optional(),
+});
+const RegisterSigningKey = z.object({
+  // The `.pub` line of the user's key (~/.ollama/id_ed25519.pub) or its base64 blob.
+  public_key: z.string().min(1).max(1000),
+  label: z.string().max(200).optional(),
 });
 const millis = z.number().int().nonnegative().max(86_400_000).optional();
 /** Scheduler tunables operators (and the fleet tests) may change at run time; see SchedulerConfig. */
@@ -69,6 +76,21 @@ export const adminRoutes = new Hono<AppBindings>()
   })
   .delete("/keys/:key", async (c) => {
     if (!(await revokeKey(c.env.DB, c.req.param("key")))) throw new ApiError(404, "key not found");
+    return c.json({ revoked: true });
+  })
+  // Ed25519 keys of the stock Ollama client (OLLAMA_AUTH=1): registered, listed and revoked like API keys.
+  .get("/tenants/:tenant/signing-keys", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    return c.json({ signing_keys: await listSigningKeys(c.env.DB, tenant.id) });
+  })
+  .post("/tenants/:tenant/signing-keys", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const { public_key, label } = await readJson(c, RegisterSigningKey);
+    const key = canonicalPublicKey(public_key);
+    return c.json(await registerSigningKey(c.env.DB, tenant.id, key, label ?? null), 201);
+  })
+  .delete("/signing-keys/:key", async (c) => {
+    if (!(await revokeSigningKey(c.env.DB, c.req.param("key")))) throw new ApiError(404, "signing key not found");
     return c.json({ revoked: true });
   })
   // What autoscaling and operators need: queue depth, waiting time, busy sequences, runners.

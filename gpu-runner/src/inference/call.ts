@@ -32,6 +32,8 @@ export interface InferenceCall {
   sink: ResponseSink;
   /** When the runner received the request (for total_duration). */
   receivedNs: bigint;
+  /** `think` on a model without thinking is dropped instead of refused (RunnerInferenceRequest.relax_thinking). */
+  relaxThinking?: boolean;
 }
 
 export interface Usage {

@@ -20,6 +20,7 @@ import {
 import { runCompletion } from "./completion";
 import { NO_VISION_MESSAGE } from "./generate";
 import { grammarForFormat } from "./grammar";
+import { PendingLogprobs, requestedLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatChatPrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 import { type ToolCall, ToolCallParser } from "./tools";
@@ -83,12 +84,13 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
         )
       : undefined;
 
+    const logprobs = new PendingLogprobs();
     const emit = (content: string, thinkingText: string, calls: ToolCall[]) => {
       if (content === "" && thinkingText === "" && calls.length === 0) return;
       const message: Record<string, unknown> = { role: "assistant", content };
       if (thinkingText) message.thinking = thinkingText;
       if (calls.length) message.tool_calls = calls;
-      call.sink.chunk({ ...envelope(call, clock), message, done: false });
+      call.sink.chunk({ ...envelope(call, clock), message, ...logprobs.take(), done: false });
     };
     const route = (content: string, thinkingText: string, final: boolean) => {
       if (!toolParser) return emit(content, thinkingText, []);
@@ -101,10 +103,14 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       instance,
       tokens: prompt.tokens,
       settings,
+      truncate: request.truncate !== false,
+      shift: request.shift !== false,
+      topLogprobs: requestedLogprobs(request),
       grammar,
       signal: call.signal,
       clock,
-      onText: (text) => {
+      onText: (text, entries) => {
+        logprobs.add(entries);
         if (!thinking) return route(text, "", false);
         const split = thinking.add(text);
         route(split.content, split.thinking, false);
@@ -118,6 +124,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       message: emptyAssistant,
       done: true,
       done_reason: result.doneReason,
+      ...logprobs.take(),
       ...finalStats(call, clock, lease.loadDurationNs, result),
     });
     return { promptTokens: result.promptEvalCount, generatedTokens: result.evalCount };

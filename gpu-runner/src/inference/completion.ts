@@ -3,10 +3,12 @@
  * node-llama-cpp's LlamaCompletion (which reuses the sequence's cached prefix, applies stop strings and
  * grammars, and batches with the instance's other sequences); text streams out through `onText`.
  */
-import { LlamaCompletion, type LlamaGrammar, type Token } from "node-llama-cpp";
+import { ApiError, INPUT_TOO_LONG_MESSAGE } from "@corral/protocol/errors";
+import { LlamaCompletion, type LlamaContextSequence, type LlamaGrammar, type Token } from "node-llama-cpp";
 import type { Clock } from "../clock";
 import { cancelled } from "../errors";
 import type { ModelInstance } from "../model-instance";
+import { type Logprob, LogprobRecorder } from "./logprobs";
 import type { InferenceSettings } from "./options";
 
 export type DoneReason = "stop" | "length";
@@ -16,10 +18,17 @@ export interface CompletionRequest {
   /** The formatted prompt's tokens (special tokens parsed); a leading BOS is added if the model wants one. */
   tokens: Token[];
   settings: InferenceSettings;
+  /** Ollama's `truncate` (default true): false makes a prompt longer than the context a 400 instead of cut. */
+  truncate: boolean;
+  /** Ollama's `shift` (default true): false stops with "length" when the context is full instead of shifting. */
+  shift: boolean;
   grammar?: LlamaGrammar;
   signal: AbortSignal;
   clock: Clock;
-  onText(text: string): void;
+  /** Ollama's logprobs: how many alternatives per token (0–20); undefined for none. */
+  topLogprobs?: number;
+  /** A chunk of output text, with the logprobs of the tokens that made it when they were asked for. */
+  onText(text: string, logprobs?: Logprob[]): void;
 }
 
 export interface CompletionResult {
@@ -48,12 +57,61 @@ export function reportedEvalCount(generated: number, doneReason: DoneReason, max
   return doneReason === "length" && maxTokens !== undefined ? Math.min(generated, maxTokens) : generated;
 }
 
+/** node-llama-cpp's default: a shift drops a tenth of the context. */
+const shiftSize = (contextSize: number) => Math.max(1, Math.floor(contextSize / 10));
+
+/**
+ * The prompt as it will be evaluated, measured against the requested num_ctx (llama.cpp may pad the context it
+ * allocates). `truncate: false` refuses a prompt that leaves no cell to generate into; by default the oldest tokens
+ * are dropped (BOS kept) until a shift's worth of room is left, as node-llama-cpp itself would fit it — done here
+ * so that the prompt cache and prompt_eval_count see the tokens actually evaluated.
+ */
+export function fitPrompt(
+  instance: ModelInstance,
+  tokens: Token[],
+  numCtx: number,
+  truncate: boolean,
+): { tokens: Token[]; evaluated: number } {
+  const whole = withoutLeadingBos(instance, tokens);
+  if (!truncate) {
+    if (whole.evaluated >= numCtx) throw new ApiError(400, INPUT_TOO_LONG_MESSAGE);
+    return whole;
+  }
+  const excess = whole.evaluated - (numCtx - shiftSize(numCtx));
+  if (excess <= 0) return whole;
+  return { tokens: whole.tokens.slice(excess), evaluated: whole.evaluated - excess };
+}
+
+/**
+ * node-llama-cpp fits the prompt into the context less one shift's room before it starts. The prompt was fitted
+ * already (fitPrompt), so that first fit must keep it whole; shifts during generation take the usual tenth.
+ */
+function shiftSizes() {
+  let first = true;
+  return (sequence: LlamaContextSequence) => {
+    if (!first) return shiftSize(sequence.context.contextSize);
+    first = false;
+    return 1;
+  };
+}
+
+/** With `shift: false` generation ends where the requested context is full. */
+export function tokenLimit(settings: InferenceSettings, evaluated: number, shift: boolean): number | undefined {
+  if (shift && !settings.fillContext) return settings.maxTokens;
+  const room = Math.max(1, settings.numCtx - evaluated);
+  return Math.min(settings.maxTokens ?? room, room);
+}
+
 export async function runCompletion(request: CompletionRequest): Promise<CompletionResult> {
   const { instance, settings, signal, clock } = request;
-  const { tokens, evaluated } = withoutLeadingBos(instance, request.tokens);
+  // Checked before a sequence is taken: a refused prompt evaluates nothing.
+  const { tokens, evaluated } = fitPrompt(instance, request.tokens, settings.numCtx, request.truncate);
+  const maxTokens = tokenLimit(settings, evaluated, request.shift);
   const lease = await instance.acquireSequence(tokens, signal);
   const sequence = lease.sequence;
-  const completion = new LlamaCompletion({ contextSequence: sequence });
+  const recorder =
+    request.topLogprobs === undefined ? undefined : new LogprobRecorder(instance.model, request.topLogprobs);
+  const completion = new LlamaCompletion({ contextSequence: recorder ? recorder.tap(sequence) : sequence });
   const meterBefore = sequence.tokenMeter.getState();
   const started = clock.monotonicNs();
   let firstToken: bigint | undefined;
@@ -63,8 +121,9 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       signal,
       // A client that goes away ends the loop at the next token instead of throwing from deep inside it.
       stopOnAbortSignal: true,
-      maxTokens: settings.maxTokens,
-      disableContextShift: settings.fillContext,
+      maxTokens,
+      disableContextShift: settings.fillContext || !request.shift,
+      contextShiftSize: shiftSizes(),
       temperature: settings.temperature,
       topK: settings.topK,
       topP: settings.topP,
@@ -73,11 +132,13 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       repeatPenalty: settings.repeatPenalty,
       grammar: request.grammar,
       customStopTriggers: settings.stop.length ? settings.stop : undefined,
-      onToken: () => {
+      onToken: (released) => {
         firstToken ??= clock.monotonicNs();
+        recorder?.release(released);
       },
       onTextChunk: (text) => {
-        if (text !== "" && !signal.aborted) request.onText(text);
+        const logprobs = recorder?.drain();
+        if (text !== "" && !signal.aborted) request.onText(text, logprobs);
       },
     });
     if (metadata.stopReason === "abort" || signal.aborted) throw cancelled();
@@ -89,11 +150,7 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       doneReason,
       promptEvalCount: evaluated,
       promptEvalDurationNs: Number(promptEnd - started),
-      evalCount: reportedEvalCount(
-        sequence.tokenMeter.diff(meterBefore).usedOutputTokens,
-        doneReason,
-        settings.maxTokens,
-      ),
+      evalCount: reportedEvalCount(sequence.tokenMeter.diff(meterBefore).usedOutputTokens, doneReason, maxTokens),
       evalDurationNs: Number(ended - promptEnd),
     };
   } catch (err) {

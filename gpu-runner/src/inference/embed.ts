@@ -5,15 +5,13 @@
  * unnormalised vector of one prompt, as Ollama's legacy handler does.
  */
 import { parseKeepAlive } from "@corral/protocol/duration";
-import { ApiError } from "@corral/protocol/errors";
+import { ApiError, INPUT_TOO_LONG_MESSAGE } from "@corral/protocol/errors";
 import { parseEmbeddingRequest, parseEmbedRequest } from "@corral/protocol/schemas";
 import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ModelInstance } from "../model-instance";
 import type { ModelLease } from "../model-pool";
 import { acquireModel, type InferenceCall, type InferenceDeps, NO_USAGE, nonZero, type Usage } from "./call";
 import { mergeModelAndRequestOptions } from "./options";
-
-export const INPUT_TOO_LONG_MESSAGE = "the input length exceeds the context length";
 
 export function l2Normalize(vector: readonly number[]): number[] {
   let sum = 0;

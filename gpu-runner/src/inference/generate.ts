@@ -20,6 +20,7 @@ import {
 } from "./call";
 import { runCompletion } from "./completion";
 import { grammarForFormat } from "./grammar";
+import { PendingLogprobs, requestedLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatGeneratePrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 
@@ -73,12 +74,14 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
     });
 
     const thinking = thinkingParserFor(think, format, prompt);
+    const logprobs = new PendingLogprobs();
     const emit = (response: string, thinkingText: string) => {
       if (response === "" && thinkingText === "") return;
       call.sink.chunk({
         ...envelope(call, clock),
         response,
         ...(thinkingText ? { thinking: thinkingText } : {}),
+        ...logprobs.take(),
         done: false,
       });
     };
@@ -87,10 +90,14 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       instance,
       tokens: prompt.tokens,
       settings,
+      truncate: request.truncate !== false,
+      shift: request.shift !== false,
+      topLogprobs: requestedLogprobs(request),
       grammar,
       signal: call.signal,
       clock,
-      onText: (text) => {
+      onText: (text, entries) => {
+        logprobs.add(entries);
         if (!thinking) return emit(text, "");
         const split = thinking.add(text);
         emit(split.content, split.thinking);
@@ -108,6 +115,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       done: true,
       done_reason: result.doneReason,
       ...(context ? { context } : {}),
+      ...logprobs.take(),
       ...finalStats(call, clock, lease.loadDurationNs, result),
     });
     return { promptTokens: result.promptEvalCount, generatedTokens: result.evalCount };

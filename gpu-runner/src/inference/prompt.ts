@@ -91,12 +91,16 @@ export function promptFormat(instance: ModelInstance, template: string | undefin
   };
 }
 
-/** Ollama: thinking models think unless told not to; asking a model without thinking to think is a 400. */
+/**
+ * Ollama: thinking models think unless told not to; asking a model without thinking to think is a 400, unless the
+ * endpoint relaxes it (Anthropic's), when the request's `think` is dropped.
+ */
 export function resolveThink(call: InferenceCall, format: PromptFormat, think: ThinkValue | undefined): ThinkSetting {
   const asked = think !== undefined && think !== false;
   if (!format.capabilities.thinking) {
-    if (asked) throw new ApiError(400, `${JSON.stringify(call.model.name)} does not support thinking`);
-    return { enabled: false, value: think };
+    if (asked && !call.relaxThinking)
+      throw new ApiError(400, `${JSON.stringify(call.model.name)} does not support thinking`);
+    return { enabled: false, value: call.relaxThinking ? undefined : think };
   }
   return { enabled: think === undefined || asked, value: think ?? true };
 }

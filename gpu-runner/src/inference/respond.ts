@@ -25,6 +25,7 @@ export const mergeGenerateChunks: ChunkMerger = (folded, next) => ({
   ...next,
   response: `${(folded?.response as string | undefined) ?? ""}${(next.response as string | undefined) ?? ""}`,
   ...joinText("thinking", folded, next),
+  ...joinList("logprobs", folded, next),
 });
 
 export const mergeChatChunks: ChunkMerger = (folded, next) => {
@@ -39,12 +40,17 @@ export const mergeChatChunks: ChunkMerger = (folded, next) => {
   };
   if (calls.length) message.tool_calls = calls;
   else delete message.tool_calls;
-  return { ...next, message };
+  return { ...next, message, ...joinList("logprobs", folded, next) };
 };
 
 function joinText(key: string, before: Chunk | undefined, now: Chunk): Chunk {
   const text = `${(before?.[key] as string | undefined) ?? ""}${(now[key] as string | undefined) ?? ""}`;
   return text ? { [key]: text } : {};
+}
+
+function joinList(key: string, before: Chunk | undefined, now: Chunk): Chunk {
+  const list = [...((before?.[key] as unknown[] | undefined) ?? []), ...((now[key] as unknown[] | undefined) ?? [])];
+  return list.length ? { [key]: list } : {};
 }
 
 const NDJSON = "application/x-ndjson";
