@@ -1,0 +1,241 @@
+/**
+ * The soak run: starts the stack as `npm start` does (test/harness.ts) with RUNNERS runners and a real OCI registry
+ * (test/registry-server.ts), creates tenants through the admin API, runs clients for SOAK_SECONDS under faults
+ * (chaos.ts), then checks the invariants (invariants.ts) and returns one JSON report.
+ */
+import { TINY_MODEL_DEFAULT_SEED, writeTinyModel } from "../../gpu-runner/src/tiny-model/index";
+import { startStack } from "../../test/harness";
+import { startDockerRegistry } from "../../test/registry-server";
+import { builtInModels } from "../stack/built-in-models";
+import { EdgeClient, ensureModel } from "../stack/provision";
+import { type ChaosEvent, runChaos } from "./chaos";
+import { send } from "./client";
+import {
+  type Check,
+  checkBadInputs,
+  checkProgress,
+  checkReplays,
+  checkStorage,
+  checkUsage,
+  type ModelSweep,
+  type ReplayPair,
+  type RequestRecord,
+  summarize,
+  type UsageRow,
+} from "./invariants";
+import { clientLoop, type ReplaySample, type Tenant, type WorkloadContext } from "./workload";
+
+export interface SoakOptions {
+  seconds: number;
+  runners: number;
+  tenants: number;
+  clientsPerTenant: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface SoakReport {
+  config: Omit<SoakOptions, "log">;
+  requests: ReturnType<typeof summarize>;
+  evictions: number;
+  chaos: ChaosEvent[];
+  invariants: Record<string, Check>;
+  ok: boolean;
+}
+
+const adminGet = async <T>(edge: EdgeClient, path: string): Promise<T | undefined> => {
+  try {
+    return await edge.admin<T>("GET", path);
+  } catch {
+    return undefined;
+  }
+};
+
+/** Evicted runners, summed over the run: the scheduler's counter restarts from 0 with the edge. */
+function evictionCounter(edge: EdgeClient) {
+  let last = 0;
+  let total = 0;
+  return async () => {
+    const stats = await adminGet<{ totals: { evicted_runners: number } }>(edge, "/scheduler");
+    if (!stats) return total;
+    const now = stats.totals.evicted_runners;
+    total += now >= last ? now - last : now;
+    last = now;
+    return total;
+  };
+}
+
+async function createTenants(
+  edge: EdgeClient,
+  baseUrl: string,
+  count: number,
+  tag: string,
+): Promise<(Tenant & { id: string })[]> {
+  const models = builtInModels().filter((m) => m.name === "tiny");
+  const tenants: (Tenant & { id: string })[] = [];
+  for (let i = 0; i < count; i++) {
+    const { id } = await edge.admin<{ id: string }>("POST", "/tenants", { name: `soak-${tag}-${i}` });
+    const { key } = await edge.admin<{ key: string }>("POST", `/tenants/${id}/keys`, { label: "soak" });
+    for (const m of models) await ensureModel(baseUrl, key, m.name, m.gguf);
+    tenants.push({ id, name: `tenant-${i}`, key });
+  }
+  return tenants;
+}
+
+async function waitForReadyRunner(edge: EdgeClient, deadlineMs: number): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    const stats = await adminGet<{ totals: { ready_runners: number } }>(edge, "/scheduler");
+    if ((stats?.totals.ready_runners ?? 0) > 0) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+/** Each kept streamed answer, asked again alone and not streamed. */
+async function replay(baseUrl: string, samples: ReplaySample[]): Promise<ReplayPair[]> {
+  const pairs: ReplayPair[] = [];
+  for (const s of samples) {
+    const body = { ...s.body, stream: false };
+    delete (body as { stream_options?: unknown }).stream_options;
+    const again = await send(baseUrl, {
+      tenant: s.tenant,
+      key: s.key,
+      endpoint: s.endpoint,
+      body,
+      stream: false,
+      timeoutMs: 120_000,
+    });
+    if (again.record.outcome !== "ok") continue;
+    pairs.push({
+      label: s.label,
+      streamed: { text: s.text, tokens: s.tokens },
+      replayed: { text: again.text, tokens: again.record.outputTokens ?? -1 },
+    });
+  }
+  return pairs;
+}
+
+/** Usage rows are written after the response (waitUntil): read until every completed request has its row. */
+async function readUsage(edge: EdgeClient, tenants: { id: string }[], completedIds: Set<string>, deadlineMs: number) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const rows: UsageRow[] = [];
+    for (const t of tenants) {
+      const page = await adminGet<{ records: UsageRow[] }>(edge, `/tenants/${t.id}/usage/records?limit=10000`);
+      rows.push(...(page?.records ?? []));
+    }
+    const have = new Set(rows.map((r) => r.request_id));
+    if ([...completedIds].every((id) => have.has(id)) || Date.now() > deadline) return rows;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Every listed model shows, and every blob its Modelfile names (FROM/ADAPTER digests) exists. */
+async function sweepModels(baseUrl: string, tenants: Tenant[]): Promise<ModelSweep[]> {
+  const sweeps: ModelSweep[] = [];
+  for (const t of tenants) {
+    const auth = { authorization: `Bearer ${t.key}` };
+    const tags = (await (await fetch(`${baseUrl}/api/tags`, { headers: auth })).json()) as {
+      models: { name: string }[];
+    };
+    for (const { name } of tags.models) {
+      const show = await fetch(`${baseUrl}/api/show`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ model: name }),
+      });
+      const modelfile = show.ok ? String(((await show.json()) as { modelfile?: string }).modelfile ?? "") : "";
+      const digests = [...modelfile.matchAll(/^(?:FROM|ADAPTER) (sha256:[0-9a-f]{64})$/gm)].map((m) => m[1]!);
+      const blobs = [];
+      for (const digest of digests) {
+        blobs.push({
+          digest,
+          status: (await fetch(`${baseUrl}/api/blobs/${digest}`, { method: "HEAD", headers: auth })).status,
+        });
+      }
+      sweeps.push({ tenant: t.name, model: name, showStatus: show.status, blobs });
+    }
+  }
+  return sweeps;
+}
+
+export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
+  const registry = await startDockerRegistry();
+  const stack = await startStack({ runners: opts.runners, env: { ALLOW_PRIVATE_REGISTRIES: "true" } });
+  try {
+    const edge = new EdgeClient(stack.url, stack.adminKey);
+    const tenants = await createTenants(edge, stack.url, opts.tenants, String(opts.seed));
+    opts.log(
+      `soak: ${opts.tenants} tenants × ${opts.clientsPerTenant} clients, ${opts.runners} runners, ${opts.seconds} s`,
+    );
+    const records: RequestRecord[] = [];
+    const samples: ReplaySample[] = [];
+    const start = Date.now();
+    const ctx: WorkloadContext = {
+      baseUrl: stack.url,
+      registryHost: registry.host,
+      tinyGguf: writeTinyModel({ seed: TINY_MODEL_DEFAULT_SEED }),
+      records,
+      samples,
+      quantizeBusy: { value: false },
+      timeoutMs: 60_000,
+      stopAt: start + opts.seconds * 1000,
+    };
+    const evictions = evictionCounter(edge);
+    const sampler = setInterval(() => void evictions(), 1000);
+    const chaosDone = new AbortController();
+    const chaos = runChaos(
+      {
+        stateDir: stack.stateDir,
+        launcherPid: stack.pid,
+        edgeRestarts: () => stack.output().split("edge restarted").length - 1,
+      },
+      opts.seconds,
+      chaosDone.signal,
+    );
+    await Promise.all(
+      tenants.flatMap((t, i) =>
+        Array.from({ length: opts.clientsPerTenant }, (_, c) => clientLoop(ctx, t, opts.seed * 100 + i * 10 + c)),
+      ),
+    );
+    const end = Date.now();
+    chaosDone.abort();
+    const chaosEvents = await chaos;
+    clearInterval(sampler);
+    opts.log(`soak: ${records.length} requests; checking`);
+
+    await waitForReadyRunner(edge, 120_000);
+    const pairs = await replay(stack.url, samples);
+    const completedIds = new Set(records.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
+    const usage = await readUsage(edge, tenants, completedIds, 30_000);
+    const invariants: Record<string, Check> = {
+      usage_rows_match_completed_requests: checkUsage(records, usage),
+      no_lost_or_duplicated_tokens: checkReplays(pairs),
+      no_half_written_models_or_blobs: checkStorage(await sweepModels(stack.url, tenants)),
+      bad_inputs_refused_with_4xx: checkBadInputs(records),
+      no_tenant_starved: checkProgress(
+        records,
+        tenants.map((t) => t.name),
+        { start, end, ms: Math.max(5000, (opts.seconds * 1000) / 8) },
+      ),
+    };
+    return {
+      config: {
+        seconds: opts.seconds,
+        runners: opts.runners,
+        tenants: opts.tenants,
+        clientsPerTenant: opts.clientsPerTenant,
+        seed: opts.seed,
+      },
+      requests: summarize(records),
+      evictions: await evictions(),
+      chaos: chaosEvents,
+      invariants,
+      ok: Object.values(invariants).every((c) => c.ok) && chaosEvents.every((e) => e.ok),
+    };
+  } finally {
+    await stack.stop();
+    await registry.stop();
+  }
+}
