@@ -8,6 +8,11 @@ import { createHash } from "node:crypto";
 
 export interface BadInput {
   name: string;
+  /**
+   * `refused`: a 4xx. `handled`: a 2xx or a 4xx, never a 5xx — where Ollama itself accepts the input (Go's JSON
+   * decoder turns invalid UTF-8 in strings into U+FFFD), corral may too.
+   */
+  expect?: "refused" | "handled";
   endpoint: string;
   method?: string;
   path?: string;
@@ -45,6 +50,7 @@ export function badInputs(tinyGguf: Uint8Array): BadInput[] {
     { name: "JSON array body", endpoint: "/api/chat", rawBody: "[1,2,3]" },
     {
       name: "invalid UTF-8",
+      expect: "handled",
       endpoint: "/api/generate",
       rawBody: new Uint8Array([...Buffer.from('{"model":"tiny","prompt":"'), 0xff, 0xfe, 0xc3, ...Buffer.from('"}')]),
     },

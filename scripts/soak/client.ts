@@ -18,6 +18,7 @@ export interface SoakRequest {
   rawBody?: string | Uint8Array;
   stream: boolean;
   badInput?: string;
+  badInputMayPass?: boolean;
   /** Abort after this many ms (a client giving up). */
   abortAfterMs?: number;
   /** Client-side limit: a request that hangs longer than this (a stopped runner) counts as aborted. */
@@ -94,6 +95,7 @@ export async function send(baseUrl: string, req: SoakRequest): Promise<SoakResul
     endpoint: req.endpoint,
     stream: req.stream,
     ...(req.badInput ? { badInput: req.badInput } : {}),
+    ...(req.badInputMayPass ? { badInputMayPass: true } : {}),
     startedAt: Date.now(),
     endedAt: 0,
     outcome: "network_error",

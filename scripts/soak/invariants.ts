@@ -17,8 +17,9 @@ export interface RequestRecord {
   /** The route, e.g. `/api/generate`, `/v1/chat/completions`. */
   endpoint: string;
   stream: boolean;
-  /** A generated bad input: must be refused with a 4xx. */
+  /** A generated bad input: must be refused with a 4xx (or, where `badInputMayPass`, at least never a 5xx). */
   badInput?: string;
+  badInputMayPass?: boolean;
   startedAt: number;
   endedAt: number;
   outcome: Outcome;
@@ -168,7 +169,7 @@ export function checkStorage(models: ModelSweep[]): Check {
 /** Bad inputs are refused with a 4xx: never accepted, never a 5xx (a 503 says the service broke, not the input). */
 export function checkBadInputs(records: RequestRecord[]): Check {
   const bad = records.filter((r) => r.badInput);
-  const accepted = new Set(bad.filter((r) => r.outcome === "ok").map((r) => r.badInput!));
+  const accepted = new Set(bad.filter((r) => r.outcome === "ok" && !r.badInputMayPass).map((r) => r.badInput!));
   const serverErrors = new Set(
     bad.filter((r) => r.outcome === "server_error").map((r) => `${r.badInput} (${r.status})`),
   );

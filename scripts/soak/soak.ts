@@ -92,12 +92,11 @@ async function waitForReadyRunner(edge: EdgeClient, deadlineMs: number): Promise
   return false;
 }
 
-/** Each kept streamed answer, asked again alone and not streamed. */
-async function replay(baseUrl: string, samples: ReplaySample[]): Promise<ReplayPair[]> {
+/** Each kept streamed answer, asked again alone and not streamed; the replays are recorded too (they are billed). */
+async function replay(baseUrl: string, samples: ReplaySample[], records: RequestRecord[]): Promise<ReplayPair[]> {
   const pairs: ReplayPair[] = [];
   for (const s of samples) {
-    const body = { ...s.body, stream: false };
-    delete (body as { stream_options?: unknown }).stream_options;
+    const { stream_options: _, ...body }: Record<string, unknown> = { ...s.body, stream: false };
     const again = await send(baseUrl, {
       tenant: s.tenant,
       key: s.key,
@@ -106,6 +105,7 @@ async function replay(baseUrl: string, samples: ReplaySample[]): Promise<ReplayP
       stream: false,
       timeoutMs: 120_000,
     });
+    records.push(again.record);
     if (again.record.outcome !== "ok") continue;
     pairs.push({
       label: s.label,
@@ -206,11 +206,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     opts.log(`soak: ${records.length} requests; checking`);
 
     await waitForReadyRunner(edge, 120_000);
-    const pairs = await replay(stack.url, samples);
-    const completedIds = new Set(records.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
+    const replays: RequestRecord[] = [];
+    const pairs = await replay(stack.url, samples, replays);
+    const billed = [...records, ...replays];
+    const completedIds = new Set(billed.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
     const usage = await readUsage(edge, tenants, completedIds, 30_000);
     const invariants: Record<string, Check> = {
-      usage_rows_match_completed_requests: checkUsage(records, usage),
+      usage_rows_match_completed_requests: checkUsage(billed, usage),
       no_lost_or_duplicated_tokens: checkReplays(pairs),
       no_half_written_models_or_blobs: checkStorage(await sweepModels(stack.url, tenants)),
       bad_inputs_refused_with_4xx: checkBadInputs(records),

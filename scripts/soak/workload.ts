@@ -56,12 +56,17 @@ const PROMPTS = [
   "Tell me a story.",
 ];
 const MAX_SAMPLES = 40;
+const RETRY_PAUSE_MS = 250;
 
 type Op = (ctx: WorkloadContext, t: Tenant, random: () => number, n: number) => Promise<void>;
 
+/** Sends and records one request; after a dropped connection or a 5xx, waits a moment as a real client would. */
 async function record(ctx: WorkloadContext, req: Omit<SoakRequest, "timeoutMs">): Promise<SoakResult> {
   const result = await send(ctx.baseUrl, { timeoutMs: ctx.timeoutMs, ...req });
   ctx.records.push(result.record);
+  if (result.record.outcome === "network_error" || result.record.outcome === "server_error") {
+    await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+  }
   return result;
 }
 
@@ -229,6 +234,7 @@ const badInput: Op = async (ctx, t, random) => {
     endpoint: bad.endpoint,
     stream: false,
     badInput: bad.name,
+    ...(bad.expect === "handled" ? { badInputMayPass: true } : {}),
     ...(bad.method ? { method: bad.method } : {}),
     ...(bad.path ? { path: bad.path } : {}),
     ...(bad.body === undefined ? {} : { body: bad.body }),
