@@ -124,7 +124,7 @@ export async function send(baseUrl: string, req: SoakRequest): Promise<SoakResul
       if (tokens !== undefined) record.outputTokens = tokens;
     }
   } catch {
-    record.outcome = abortedOnPurpose || controller.signal.aborted ? "aborted" : "network_error";
+    record.outcome = abortedOnPurpose ? "aborted" : controller.signal.aborted ? "timed_out" : "network_error";
   } finally {
     clearTimeout(abortTimer);
     clearTimeout(timeout);

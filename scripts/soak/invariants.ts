@@ -10,6 +10,7 @@ export type Outcome =
   | "refused" // 4xx (including a bad input refused, as it must be)
   | "server_error" // 5xx (503 while a runner or the edge is down is expected under chaos; counted, not an invariant)
   | "aborted" // the client gave up on purpose (random aborts)
+  | "timed_out" // no answer within the client's limit (60 s): a request lost somewhere, reported per endpoint
   | "network_error"; // the connection failed (the edge restarting)
 
 export interface RequestRecord {
@@ -103,7 +104,7 @@ export function checkUsage(records: RequestRecord[], rows: UsageRow[]): Check {
     else if (r.outcome === "refused" || r.outcome === "server_error") billedButFailed++;
   }
   const lostBeforeHeaders = inference.filter(
-    (r) => !r.requestId && (r.outcome === "aborted" || r.outcome === "network_error"),
+    (r) => !r.requestId && (r.outcome === "aborted" || r.outcome === "timed_out" || r.outcome === "network_error"),
   ).length;
   const detail = {
     completed_inference: completed.length,
@@ -173,10 +174,18 @@ export function checkBadInputs(records: RequestRecord[]): Check {
   const serverErrors = new Set(
     bad.filter((r) => r.outcome === "server_error").map((r) => `${r.badInput} (${r.status})`),
   );
+  const byKind: Record<string, Record<string, number>> = {};
+  for (const r of bad) {
+    const kind = byKind[r.badInput!] ?? {};
+    const key = r.status ? String(r.status) : r.outcome;
+    kind[key] = (kind[key] ?? 0) + 1;
+    byKind[r.badInput!] = kind;
+  }
   const detail = {
     sent: bad.length,
     refused: bad.filter((r) => r.outcome === "refused").length,
-    kinds: new Set(bad.map((r) => r.badInput)).size,
+    kinds: Object.keys(byKind).length,
+    by_kind: byKind,
     accepted: [...accepted],
     server_errors: [...serverErrors],
   };
