@@ -1,7 +1,7 @@
 /**
  * `npm run soak`: SOAK_SECONDS (default 120), RUNNERS (default 2, at least 2: one is stopped and killed mid-run),
- * SOAK_TENANTS (default 3), SOAK_CLIENTS per tenant (default 2), SOAK_SEED (default 1). Prints one JSON report;
- * exits 1 when an invariant broke.
+ * SOAK_TENANTS (default 3), SOAK_CLIENTS per tenant (default 2), SOAK_SEED (default 1). Prints one JSON report on
+ * stdout (`npm run --silent soak > report.json`), progress on stderr; exits 1 when an invariant broke.
  */
 import { runSoak } from "./soak";
 
