@@ -4,7 +4,7 @@
  * (chaos.ts), then checks the invariants (invariants.ts) and returns one JSON report.
  */
 import { TINY_MODEL_DEFAULT_SEED, writeTinyModel } from "../../gpu-runner/src/tiny-model/index";
-import { startStack } from "../../test/harness";
+import { type RunningStack, startStack } from "../../test/harness";
 import { startDockerRegistry } from "../../test/registry-server";
 import { builtInModels } from "../stack/built-in-models";
 import { EdgeClient, ensureModel } from "../stack/provision";
@@ -160,6 +160,90 @@ async function sweepModels(baseUrl: string, tenants: Tenant[]): Promise<ModelSwe
   return sweeps;
 }
 
+interface LoadResult {
+  records: RequestRecord[];
+  samples: ReplaySample[];
+  chaos: ChaosEvent[];
+  /** When the clients started and were told to stop (requests in flight then may finish later). */
+  window: { start: number; end: number };
+  evictions: () => Promise<number>;
+}
+
+/** The clients of every tenant for `opts.seconds`, with the faults running beside them. */
+async function runLoad(
+  stack: RunningStack,
+  registryHost: string,
+  tenants: Tenant[],
+  opts: SoakOptions,
+): Promise<LoadResult> {
+  const edge = new EdgeClient(stack.url, stack.adminKey);
+  const start = Date.now();
+  const ctx: WorkloadContext = {
+    baseUrl: stack.url,
+    registryHost,
+    tinyGguf: writeTinyModel({ seed: TINY_MODEL_DEFAULT_SEED }),
+    records: [],
+    samples: [],
+    quantizeBusy: { value: false },
+    timeoutMs: 60_000,
+    stopAt: start + opts.seconds * 1000,
+  };
+  const evictions = evictionCounter(edge);
+  const sampler = setInterval(() => void evictions(), 1000);
+  const chaosDone = new AbortController();
+  const edgeRestarts = () => stack.output().split("edge restarted").length - 1;
+  const chaos = runChaos(
+    { stateDir: stack.stateDir, launcherPid: stack.pid, edgeRestarts },
+    opts.seconds,
+    chaosDone.signal,
+  );
+  try {
+    await Promise.all(
+      tenants.flatMap((t, i) =>
+        Array.from({ length: opts.clientsPerTenant }, (_, c) => clientLoop(ctx, t, opts.seed * 100 + i * 10 + c)),
+      ),
+    );
+  } finally {
+    chaosDone.abort();
+    clearInterval(sampler);
+  }
+  return {
+    records: ctx.records,
+    samples: ctx.samples,
+    chaos: await chaos,
+    window: { start, end: ctx.stopAt },
+    evictions,
+  };
+}
+
+/** After the load, on a quiet stack: replays, usage rows, the model sweep, and every invariant over them. */
+async function checkInvariants(
+  stack: RunningStack,
+  tenants: (Tenant & { id: string })[],
+  load: LoadResult,
+  opts: SoakOptions,
+): Promise<Record<string, Check>> {
+  const edge = new EdgeClient(stack.url, stack.adminKey);
+  await waitForReadyRunner(edge, 120_000);
+  const replays: RequestRecord[] = [];
+  const pairs = await replay(stack.url, load.samples, replays);
+  const billed = [...load.records, ...replays];
+  const completedIds = new Set(billed.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
+  const usage = await readUsage(edge, tenants, completedIds, 30_000);
+  const windowMs = Math.max(5000, (opts.seconds * 1000) / 8);
+  return {
+    usage_rows_match_completed_requests: checkUsage(billed, usage),
+    no_lost_or_duplicated_tokens: checkReplays(pairs),
+    no_half_written_models_or_blobs: checkStorage(await sweepModels(stack.url, tenants)),
+    bad_inputs_refused_with_4xx: checkBadInputs(load.records),
+    no_tenant_starved: checkProgress(
+      load.records,
+      tenants.map((t) => t.name),
+      { ...load.window, ms: windowMs },
+    ),
+  };
+}
+
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const registry = await startDockerRegistry();
   const stack = await startStack({ runners: opts.runners, env: { ALLOW_PRIVATE_REGISTRIES: "true" } });
@@ -169,73 +253,17 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     opts.log(
       `soak: ${opts.tenants} tenants × ${opts.clientsPerTenant} clients, ${opts.runners} runners, ${opts.seconds} s`,
     );
-    const records: RequestRecord[] = [];
-    const samples: ReplaySample[] = [];
-    const start = Date.now();
-    const ctx: WorkloadContext = {
-      baseUrl: stack.url,
-      registryHost: registry.host,
-      tinyGguf: writeTinyModel({ seed: TINY_MODEL_DEFAULT_SEED }),
-      records,
-      samples,
-      quantizeBusy: { value: false },
-      timeoutMs: 60_000,
-      stopAt: start + opts.seconds * 1000,
-    };
-    const evictions = evictionCounter(edge);
-    const sampler = setInterval(() => void evictions(), 1000);
-    const chaosDone = new AbortController();
-    const chaos = runChaos(
-      {
-        stateDir: stack.stateDir,
-        launcherPid: stack.pid,
-        edgeRestarts: () => stack.output().split("edge restarted").length - 1,
-      },
-      opts.seconds,
-      chaosDone.signal,
-    );
-    await Promise.all(
-      tenants.flatMap((t, i) =>
-        Array.from({ length: opts.clientsPerTenant }, (_, c) => clientLoop(ctx, t, opts.seed * 100 + i * 10 + c)),
-      ),
-    );
-    const end = Date.now();
-    chaosDone.abort();
-    const chaosEvents = await chaos;
-    clearInterval(sampler);
-    opts.log(`soak: ${records.length} requests; checking`);
-
-    await waitForReadyRunner(edge, 120_000);
-    const replays: RequestRecord[] = [];
-    const pairs = await replay(stack.url, samples, replays);
-    const billed = [...records, ...replays];
-    const completedIds = new Set(billed.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
-    const usage = await readUsage(edge, tenants, completedIds, 30_000);
-    const invariants: Record<string, Check> = {
-      usage_rows_match_completed_requests: checkUsage(billed, usage),
-      no_lost_or_duplicated_tokens: checkReplays(pairs),
-      no_half_written_models_or_blobs: checkStorage(await sweepModels(stack.url, tenants)),
-      bad_inputs_refused_with_4xx: checkBadInputs(records),
-      no_tenant_starved: checkProgress(
-        records,
-        tenants.map((t) => t.name),
-        // Windows up to the soak's end: requests still finishing after it are not a tenant's progress.
-        { start, end: Math.min(end, ctx.stopAt), ms: Math.max(5000, (opts.seconds * 1000) / 8) },
-      ),
-    };
+    const load = await runLoad(stack, registry.host, tenants, opts);
+    opts.log(`soak: ${load.records.length} requests; checking`);
+    const invariants = await checkInvariants(stack, tenants, load, opts);
+    const { log: _, ...config } = opts;
     return {
-      config: {
-        seconds: opts.seconds,
-        runners: opts.runners,
-        tenants: opts.tenants,
-        clientsPerTenant: opts.clientsPerTenant,
-        seed: opts.seed,
-      },
-      requests: summarize(records),
-      evictions: await evictions(),
-      chaos: chaosEvents,
+      config,
+      requests: summarize(load.records),
+      evictions: await load.evictions(),
+      chaos: load.chaos,
       invariants,
-      ok: Object.values(invariants).every((c) => c.ok) && chaosEvents.every((e) => e.ok),
+      ok: Object.values(invariants).every((c) => c.ok) && load.chaos.every((e) => e.ok),
     };
   } finally {
     await stack.stop();
