@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   checkBadInputs,
   checkProgress,
+  checkRecovery,
   checkReplays,
   checkStorage,
   checkUsage,
@@ -149,4 +150,14 @@ describe("checkProgress", () => {
     expect(check.ok).toBe(true);
     expect(check.detail.outages).toEqual([1]);
   });
+});
+
+describe("checkRecovery", () => {
+  it.each([
+    [true, "ok", true],
+    [true, "server_error", false],
+    [false, undefined, false],
+  ] as const)("ready runner %s, probe %s: ok %s", (ready, probe, ok) =>
+    expect(checkRecovery(ready, probe).ok).toBe(ok),
+  );
 });

@@ -222,3 +222,11 @@ export function checkProgress(
   }
   return { ok: starved.length === 0, detail: { window_s: window.ms / 1000, per_tenant: perTenant, starved, outages } };
 }
+
+/**
+ * After the faults stop, the fleet serves again: a runner is ready within the deadline and a plain request completes.
+ * A fleet that stays down (runners evicted and never taken back) fails every tenant at once.
+ */
+export function checkRecovery(readyRunner: boolean, probe: Outcome | undefined): Check {
+  return { ok: readyRunner && probe === "ok", detail: { ready_runner: readyRunner, probe: probe ?? "not sent" } };
+}

@@ -14,6 +14,7 @@ import {
   type Check,
   checkBadInputs,
   checkProgress,
+  checkRecovery,
   checkReplays,
   checkStorage,
   checkUsage,
@@ -95,7 +96,10 @@ async function waitForReadyRunner(edge: EdgeClient, deadlineMs: number): Promise
 /** Each kept streamed answer, asked again alone and not streamed; the replays are recorded too (they are billed). */
 async function replay(baseUrl: string, samples: ReplaySample[], records: RequestRecord[]): Promise<ReplayPair[]> {
   const pairs: ReplayPair[] = [];
+  let failuresInARow = 0;
   for (const s of samples) {
+    // A fleet that stopped serving fails every replay: the recovery check already says so.
+    if (failuresInARow >= 3) break;
     const { stream_options: _, ...body }: Record<string, unknown> = { ...s.body, stream: false };
     const again = await send(baseUrl, {
       tenant: s.tenant,
@@ -103,9 +107,10 @@ async function replay(baseUrl: string, samples: ReplaySample[], records: Request
       endpoint: s.endpoint,
       body,
       stream: false,
-      timeoutMs: 120_000,
+      timeoutMs: 60_000,
     });
     records.push(again.record);
+    failuresInARow = again.record.outcome === "ok" ? 0 : failuresInARow + 1;
     if (again.record.outcome !== "ok") continue;
     pairs.push({
       label: s.label,
@@ -224,14 +229,26 @@ async function checkInvariants(
   opts: SoakOptions,
 ): Promise<Record<string, Check>> {
   const edge = new EdgeClient(stack.url, stack.adminKey);
-  await waitForReadyRunner(edge, 120_000);
-  const replays: RequestRecord[] = [];
-  const pairs = await replay(stack.url, load.samples, replays);
+  const ready = await waitForReadyRunner(edge, 120_000);
+  const tenant = tenants[0]!;
+  const probe = ready
+    ? await send(stack.url, {
+        tenant: tenant.name,
+        key: tenant.key,
+        endpoint: "/api/generate",
+        body: { model: "tiny", prompt: "probe", stream: false, options: { num_predict: 2 } },
+        stream: false,
+        timeoutMs: 60_000,
+      })
+    : undefined;
+  const replays: RequestRecord[] = probe ? [probe.record] : [];
+  const pairs = probe?.record.outcome === "ok" ? await replay(stack.url, load.samples, replays) : [];
   const billed = [...load.records, ...replays];
   const completedIds = new Set(billed.filter((r) => r.outcome === "ok" && r.requestId).map((r) => r.requestId!));
   const usage = await readUsage(edge, tenants, completedIds, 30_000);
   const windowMs = Math.max(5000, (opts.seconds * 1000) / 8);
   return {
+    fleet_serves_after_faults: checkRecovery(ready, probe?.record.outcome),
     usage_rows_match_completed_requests: checkUsage(billed, usage),
     no_lost_or_duplicated_tokens: checkReplays(pairs),
     no_half_written_models_or_blobs: checkStorage(await sweepModels(stack.url, tenants)),
@@ -247,6 +264,10 @@ async function checkInvariants(
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const registry = await startDockerRegistry();
   const stack = await startStack({ runners: opts.runners, env: { ALLOW_PRIVATE_REGISTRIES: "true" } });
+  // The stack runs in process groups of its own: Ctrl-C (or a kill) on the soak must stop it too.
+  const interrupted = () => void Promise.all([stack.stop(), registry.stop()]).finally(() => process.exit(130));
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     const edge = new EdgeClient(stack.url, stack.adminKey);
     const tenants = await createTenants(edge, stack.url, opts.tenants, String(opts.seed));
@@ -266,6 +287,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       ok: Object.values(invariants).every((c) => c.ok) && load.chaos.every((e) => e.ok),
     };
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     await stack.stop();
     await registry.stop();
   }
