@@ -39,6 +39,7 @@ describe("summarize", () => {
     expect(s.by_endpoint["/api/chat"]).toEqual({ aborted: 1 });
     expect(s.latency_ms_ok).toEqual({ p50: 100, p99: 300 });
     expect(s.output_tokens).toBe(12);
+    expect(s.slowest[0]).toEqual({ tenant: "a", endpoint: "/api/chat", ms: 9999, outcome: "aborted" });
   });
 
   it.each([

@@ -72,6 +72,11 @@ export function summarize(records: RequestRecord[]) {
     by_endpoint: byEndpoint,
     latency_ms_ok: { p50: percentile(okLatencies, 50), p99: percentile(okLatencies, 99) },
     output_tokens: records.reduce((n, r) => n + (r.outcome === "ok" ? (r.outputTokens ?? 0) : 0), 0),
+    // Where a tenant's time went when it made no progress: its clients waiting on a few long requests.
+    slowest: [...records]
+      .sort((a, b) => b.endedAt - b.startedAt - (a.endedAt - a.startedAt))
+      .slice(0, 5)
+      .map((r) => ({ tenant: r.tenant, endpoint: r.endpoint, ms: r.endedAt - r.startedAt, outcome: r.outcome })),
   };
 }
 
