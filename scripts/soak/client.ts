@@ -119,7 +119,7 @@ export async function send(baseUrl: string, req: SoakRequest): Promise<SoakResul
       text = answer.text;
       final = answer.final;
       // A 200 stream that ends in an error line or without its end did not complete.
-      if (req.stream && !answer.complete && req.method !== "HEAD") record.outcome = "server_error";
+      if (req.stream && !answer.complete) record.outcome = "server_error";
       const tokens = outputTokens(final);
       if (tokens !== undefined) record.outputTokens = tokens;
     }
