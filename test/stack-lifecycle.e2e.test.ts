@@ -56,7 +56,7 @@ describe("one launcher per state dir; a launcher killed with SIGKILL", () => {
   });
 
   // The test starts its own stack (startStack allows it 180 s), then waits for it to go: more than the default.
-  it("leaves no edge or runner answering", async () => {
+  it("refuses a second launcher; killed, leaves nothing answering and a stale lock a new stack takes", async () => {
     stack = await startStack({ runners: 2 });
     const { runners } = JSON.parse(readFileSync(join(stack.stateDir, "runners.json"), "utf8")) as {
       runners: { port: number; pid: number }[];
