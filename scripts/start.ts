@@ -14,9 +14,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { builtInModels } from "./stack/built-in-models";
-import { loadDevState, saveDevState } from "./stack/dev-state";
+import { type DevState, loadDevState, saveDevState } from "./stack/dev-state";
 import { type ManagedProcess, startProcess, stopProcess, waitForHttp } from "./stack/processes";
 import { EdgeClient, ensureDevTenant, ensureModel } from "./stack/provision";
+import { acquireStateLock } from "./stack/state-lock";
 
 const root = resolve(import.meta.dirname, "..");
 const port = Number(process.env.PORT ?? 11434);
@@ -39,12 +40,14 @@ const PASSTHROUGH_VARS = [
 
 const children: ManagedProcess[] = [];
 let stopping = false;
+let releaseStateLock = () => {};
 
 async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
   console.log("\nstopping corral…");
   await Promise.all(children.map((p) => stopProcess(p)));
+  releaseStateLock();
   process.exit(code);
 }
 process.on("SIGINT", () => void shutdown(0));
@@ -54,9 +57,11 @@ async function main() {
   const started = Date.now();
   const logDir = join(stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  // Before anything touches the state dir's D1 files: a second stack on them would only fail later (SQLITE_BUSY).
+  releaseStateLock = acquireStateLock(stateDir, { port, url: baseUrl });
   const state = loadDevState(stateDir);
   const persistTo = join(stateDir, "wrangler");
-  const baseUrl = `http://127.0.0.1:${port}`;
 
   await runOnce(
     bin("wrangler"),
@@ -64,33 +69,8 @@ async function main() {
     wranglerEnv,
   );
 
-  const devtools = process.env.CORRAL_DEVTOOLS === "1";
-  const edge = startProcess(
-    "edge",
-    devtools ? bin("wrangler") : bin("tsx"),
-    [
-      devtools ? "dev" : "scripts/stack/edge-dev.ts",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      persistTo,
-      "--inspector-port",
-      String(port + 1000),
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "warn",
-      "--var",
-      `ADMIN_KEY:${state.admin_key}`,
-      "--var",
-      `RUNNER_SECRET:${state.runner_secret}`,
-      "--var",
-      `CREDENTIALS_KEY:${process.env.CREDENTIALS_KEY ?? state.credentials_key}`,
-      ...PASSTHROUGH_VARS.flatMap((n) => (process.env[n] ? ["--var", `${n}:${process.env[n]}`] : [])),
-    ],
-    { cwd: root, env: { ...wranglerEnv, ...parentEnv }, logFile: join(logDir, "edge.log"), echo: !quiet },
-  );
+  launchEdge = () => startEdge(state, persistTo, logDir);
+  const edge = launchEdge();
   children.push(edge);
   watchForCrash(edge);
   await waitForHttp(`${baseUrl}/`, 90_000);
@@ -143,10 +123,66 @@ corral is ready in ${seconds}s — Ollama API at ${baseUrl}
 `);
 }
 
+const devtools = process.env.CORRAL_DEVTOOLS === "1";
+
+function startEdge(state: DevState, persistTo: string, logDir: string): ManagedProcess {
+  return startProcess(
+    "edge",
+    devtools ? bin("wrangler") : bin("tsx"),
+    [
+      devtools ? "dev" : "scripts/stack/edge-dev.ts",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      persistTo,
+      "--inspector-port",
+      String(port + 1000),
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "warn",
+      "--var",
+      `ADMIN_KEY:${state.admin_key}`,
+      "--var",
+      `RUNNER_SECRET:${state.runner_secret}`,
+      "--var",
+      `CREDENTIALS_KEY:${process.env.CREDENTIALS_KEY ?? state.credentials_key}`,
+      ...PASSTHROUGH_VARS.flatMap((n) => (process.env[n] ? ["--var", `${n}:${process.env[n]}`] : [])),
+    ],
+    { cwd: root, env: { ...wranglerEnv, ...parentEnv }, logFile: join(logDir, "edge.log"), echo: !quiet },
+  );
+}
+
+/**
+ * SIGUSR2 restarts the edge alone while the runners keep serving, as a redeploy does in production (the soak suite
+ * does it mid-run): in-flight requests through the old edge fail, runners re-register on their next heartbeat.
+ */
+let launchEdge: (() => ManagedProcess) | undefined;
+let restartingEdge = false;
+async function restartEdge() {
+  const old = children.find((c) => c.name === "edge");
+  if (!old || !launchEdge || stopping || restartingEdge) return;
+  restartingEdge = true;
+  children.splice(children.indexOf(old), 1);
+  await stopProcess(old);
+  const edge = launchEdge();
+  children.push(edge);
+  watchForCrash(edge);
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/`, 90_000);
+    console.log("edge restarted");
+  } finally {
+    restartingEdge = false;
+  }
+}
+process.on("SIGUSR2", () => void restartEdge().catch((err) => console.error(`edge restart failed: ${err}`)));
+
 /** The edge or the last runner going away stops the stack; a fleet outlives one lost runner, as in production. */
 function watchForCrash(p: ManagedProcess) {
   void p.exited.then((code) => {
-    if (stopping) return;
+    // A process no longer among the children was stopped on purpose (the edge, restarted).
+    if (stopping || !children.includes(p)) return;
     console.error(`${p.name} exited unexpectedly (code ${code}); see ${join(stateDir, "logs")}`);
     const runnersLeft = children.filter(
       (c) => c.name.startsWith("runner") && c.child.exitCode === null && c.child.signalCode === null,

@@ -3,15 +3,15 @@
  * sign-in, keys, a usage chart of requests this test makes, the playground streaming and stopping, an operator
  * draining a runner, and a tenant kept off operator pages. Screenshots go to test/artifacts/ for people to look at.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { chromiumBinary } from "../scripts/prerequisites";
 import { repoRoot } from "./harness";
 import { api, client, eventually } from "./inference-support";
 
 const { url, key, adminKey } = inject("stack");
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(repoRoot, "test", "artifacts");
 /** Without these, chromium as root in a closed network stalls on sandboxing and background fetches. */
 const CHROMIUM_ARGS = [
@@ -28,12 +28,11 @@ const CHROMIUM_ARGS = [
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
-  }
+  const executablePath = chromiumBinary();
+  if (!executablePath) throw new Error("chromium is missing: `npm test` installs it (scripts/prerequisites.ts)");
   mkdirSync(ARTIFACTS, { recursive: true });
   // launch() gives every browser a fresh, throwaway --user-data-dir.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+  browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: 60_000 });
 });
 
 afterAll(async () => {

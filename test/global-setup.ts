@@ -1,4 +1,5 @@
 import type { TestProject } from "vitest/node";
+import { ensureTestPackages } from "../scripts/prerequisites";
 import { type RunningStack, startStack } from "./harness";
 
 declare module "vitest" {
@@ -11,6 +12,8 @@ let stack: RunningStack | undefined;
 
 /** One shared stack for the cross-process tests; tests needing a special fleet start their own. */
 export async function setup(project: TestProject) {
+  // `npm run test:e2e` alone skips npm test's pretest: check (or install) the packages here too, before minutes pass.
+  ensureTestPackages();
   stack = await startStack();
   project.provide("stack", { url: stack.url, key: stack.key, adminKey: stack.adminKey });
 }

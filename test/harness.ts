@@ -44,12 +44,15 @@ async function freePortBlock(runners: number): Promise<number> {
 /**
  * Starts the stack as `npm start` does (same script), in a throwaway state dir, and waits for its banner. Node runs
  * start.ts with tsx's loader rather than through the tsx CLI, whose wrapper process would lead the group: killing
- * that wrapper leaves start.ts running, and tests that kill the launcher mean start.ts.
+ * that wrapper leaves start.ts running, and tests that kill the launcher mean start.ts. `stateDir` reuses one (a
+ * restart); stop() removes it either way.
  */
-export async function startStack(opts: { runners?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningStack> {
+export async function startStack(
+  opts: { runners?: number; env?: NodeJS.ProcessEnv; stateDir?: string } = {},
+): Promise<RunningStack> {
   const runners = opts.runners ?? 1;
   const port = await freePortBlock(runners);
-  const stateDir = mkdtempSync(join(tmpdir(), "corral-stack-"));
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), "corral-stack-"));
   const key = `corral-test-${randomBytes(16).toString("hex")}`;
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
     cwd: repoRoot,

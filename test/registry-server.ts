@@ -18,8 +18,7 @@ import {
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-const REGISTRY_BINARY = process.env.DOCKER_REGISTRY_BIN ?? "/usr/bin/docker-registry";
+import { ensureRegistry } from "../scripts/prerequisites";
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -90,7 +89,7 @@ async function startDockerRegistryOnce(): Promise<DockerRegistry> {
     ].join("\n"),
   );
   let out = "";
-  const child: ChildProcess = spawn(REGISTRY_BINARY, ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(ensureRegistry(), ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
   child.stderr?.on("data", (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -105,6 +105,8 @@ describe("/v1/chat/completions", () => {
       return r;
     });
     expect(rows[0]).toMatchObject({ endpoint: "chat", prompt_tokens: 7, output_tokens: 3, status: "ok" });
+    // The answer names its usage row, as /api/chat's does.
+    expect(res.headers.get("x-corral-request-id")).toBe(rows[0]!.request_id);
   });
 
   it("streams SSE with usage, and records the request as ok", async () => {
@@ -129,6 +131,7 @@ describe("/v1/chat/completions", () => {
       return r;
     });
     expect(rows[0]).toMatchObject({ status: "ok", output_tokens: 3 });
+    expect(res.headers.get("x-corral-request-id")).toBe(rows[0]!.request_id);
   });
 
   it("answers tool calls with ids and finish_reason tool_calls", async () => {

@@ -4,7 +4,7 @@
  * as /api/chat, /api/generate and /api/embed; answers are translated back, streams as server-sent events.
  * Every error under /v1 takes OpenAI's `{"error": {...}}` body with the status Ollama's answer had.
  */
-import { parseJsonBody } from "@corral/protocol";
+import { parseJsonBody, RUNNER_HEADER_REQUEST_ID } from "@corral/protocol";
 import { type Context, Hono } from "hono";
 import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
@@ -50,9 +50,15 @@ async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
+/** The request's id (its usage row's) as the Ollama answer carries it: billing audits match answers to rows. */
+const requestIdHeader = (res: Response): Record<string, string> => {
+  const id = res.headers.get(RUNNER_HEADER_REQUEST_ID);
+  return id ? { [RUNNER_HEADER_REQUEST_ID]: id } : {};
+};
+
 function streamed(res: Response, translator: StreamTranslator): Response {
   if (!res.body) return openAIErrorResponse(502, "inference pipeline answered without a body");
-  return new Response(sseFromNdjson(res.body, translator), { headers: SSE_HEADERS });
+  return new Response(sseFromNdjson(res.body, translator), { headers: { ...SSE_HEADERS, ...requestIdHeader(res) } });
 }
 
 /** Chat and completions: one OpenAI object, or the Ollama stream as server-sent events. */
@@ -68,7 +74,7 @@ async function generation(
   if (body.stream) return streamed(res, makeTranslator());
   const json = await ollamaJson(res);
   if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
-  return c.json(toObject(json));
+  return c.json(toObject(json), 200, requestIdHeader(res));
 }
 
 export const openaiRoutes = new Hono<AppBindings>();
@@ -107,7 +113,7 @@ openaiRoutes.post("/embeddings", async (c) => {
   if (!res.ok) return translateErrorResponse(res);
   const json = await ollamaJson(res);
   if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
-  return c.json(toEmbeddingList(ollama.model, json, encodingFormat));
+  return c.json(toEmbeddingList(ollama.model, json, encodingFormat), 200, requestIdHeader(res));
 });
 
 openaiRoutes.get("/models", async (c) => {
