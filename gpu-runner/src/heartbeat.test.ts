@@ -60,6 +60,26 @@ describe("Heartbeat", () => {
     expect(draining.slice(0, 2)).toEqual([false, true]);
   });
 
+  it("checks the status with the edge's reader before sending: rounds fractions, drops bad entries, logs once", async () => {
+    const edge = await fakeEdge(() => ({ status: 200, body: { ok: true, draining: false } }));
+    const logs: string[] = [];
+    const bad = { model_blob: "sha256:x", size: 1.5 } as unknown as RunnerStatus["loaded"][number];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 20,
+      status: () => ({ ...status, memory_free: 19482724386.6, loaded: [bad] }),
+      log: (line) => logs.push(line),
+    });
+    beat.start();
+    await until(() => edge.received.length >= 3);
+    await beat.stop();
+    expect(RunnerStatusSchema.parse(edge.received[0]!.body)).toEqual({ ...status, memory_free: 19482724386 });
+    expect(logs.filter((line) => line.startsWith("heartbeat: status repaired"))).toEqual([
+      expect.stringMatching(/memory_free: 19482724386\.6 is not a whole number.*loaded\.0\.size/),
+    ]);
+  });
+
   it("a trigger during a beat sends one more right after it", async () => {
     const edge = await fakeEdge(() => ({ status: 200, body: { ok: true, draining: false } }));
     const beat = new Heartbeat({

@@ -3,8 +3,10 @@
  * RunnerStatus every interval, and at once (coalesced) when models load or unload; `pulse` also waits for the
  * edge's answer (explicit load/unload requests). The edge may answer
  * `draining: true`: the runner then takes no new work (until a reply says false) and exposes it to its owner.
+ * Each beat is checked with the edge's own reader (`readRunnerStatus`) before it is sent: what the edge would drop
+ * is dropped here and logged, so a slip in the runner's bookkeeping shows in its log, not as an eviction.
  */
-import type { RunnerStatus } from "@corral/protocol/runner";
+import { type RunnerStatus, readRunnerStatus } from "@corral/protocol/runner";
 
 export interface HeartbeatOptions {
   edgeUrl: string;
@@ -27,6 +29,8 @@ export class Heartbeat {
   private waiters: (() => void)[] = [];
   private stopped = true;
   private healthy?: boolean;
+  /** The last problems logged, so a persistent slip is logged once, not every beat. */
+  private lastProblems = "";
   /** Beats the edge accepted (for tests and logs). */
   accepted = 0;
 
@@ -46,7 +50,7 @@ export class Heartbeat {
       return;
     }
     clearTimeout(this.timer);
-    const body = JSON.stringify(this.options.status());
+    const body = this.body();
     this.inFlightBody = body;
     this.inFlightWaiters = this.waiters.splice(0);
     this.inFlight = this.beat(body).finally(() => {
@@ -77,7 +81,7 @@ export class Heartbeat {
         clearTimeout(timer);
         resolve();
       };
-      if (this.inFlight && this.inFlightBody === JSON.stringify(this.options.status())) {
+      if (this.inFlight && this.inFlightBody === this.body()) {
         this.inFlightWaiters.push(done);
         return;
       }
@@ -95,7 +99,17 @@ export class Heartbeat {
   }
 
   async beatOnce(): Promise<void> {
-    await this.beat(JSON.stringify(this.options.status()));
+    await this.beat(this.body());
+  }
+
+  /** The status as the edge will read it; an envelope the edge would refuse is sent as is (and logged). */
+  private body(): string {
+    const status = this.options.status();
+    const read = readRunnerStatus(status);
+    const problems = read.ok ? read.dropped.join("; ") : read.error;
+    if (problems && problems !== this.lastProblems) this.log(`heartbeat: status repaired before sending: ${problems}`);
+    this.lastProblems = problems;
+    return JSON.stringify(read.ok ? read.status : status);
   }
 
   private async beat(body: string): Promise<void> {
@@ -121,11 +135,14 @@ export class Heartbeat {
   private report(ok: boolean, err?: unknown): void {
     if (this.healthy === ok) return;
     this.healthy = ok;
-    const log = this.options.log ?? ((message: string) => console.error(message));
-    log(
+    this.log(
       ok
         ? `heartbeat: registered with ${this.options.edgeUrl}`
         : `heartbeat: edge unreachable (${err instanceof Error ? err.message : String(err)}); retrying`,
     );
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? ((line: string) => console.error(line)))(message);
   }
 }

@@ -55,9 +55,13 @@ export class Scheduler extends DurableObject<Env> {
     if (saved) this.config = { ...this.config, ...(JSON.parse(saved.value) as Partial<SchedulerConfig>) };
   }
 
-  /** A runner's heartbeat (already validated by the route): refresh what it holds, hand out what it freed. */
-  async heartbeat(status: RunnerStatus): Promise<HeartbeatReply> {
+  /**
+   * A runner's heartbeat (already read by the route): refresh what it holds, hand out what it freed.
+   * `droppedEntries`: what the route had to round or drop from it (counted for /metrics).
+   */
+  async heartbeat(status: RunnerStatus, droppedEntries = 0): Promise<HeartbeatReply> {
     const now = this.clock();
+    this.counters.heartbeat_entries_dropped += droppedEntries;
     const previous = this.runners.get(status.id);
     const runner: RunnerState = {
       id: status.id,

@@ -117,6 +117,7 @@ export interface SchedulerStats {
     waited_ms: number;
     rejected: Record<RefusalReason, number>;
     evicted_runners: number;
+    heartbeat_entries_dropped: number;
   };
 }
 
