@@ -24,6 +24,7 @@ export const requireTenant = createMiddleware<AppBindings>(async (c, next) => {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+  c.set("limits", identity.limits);
   await next();
 });
 

@@ -1,4 +1,5 @@
 import { ApiError } from "@corral/protocol";
+import { effectiveLimits, patchLimits, type RequestLimits, type RequestLimitsPatch } from "../bounds";
 import { hexEqual, randomId, randomToken, sha256Hex } from "../crypto";
 import { type KeyCache, type KeyIdentity, keyCache } from "./key-cache";
 
@@ -15,6 +16,8 @@ export interface Tenant {
   name: string;
   created_at: number;
   quotas: Quotas;
+  /** Request bounds in effect (defaults where the operator set none). */
+  limits: RequestLimits;
 }
 
 interface TenantRow {
@@ -24,6 +27,7 @@ interface TenantRow {
   quota_storage_bytes: number | null;
   quota_requests_per_minute: number | null;
   quota_concurrent_requests: number | null;
+  limits: string | null;
 }
 
 const toTenant = (r: TenantRow): Tenant => ({
@@ -35,6 +39,7 @@ const toTenant = (r: TenantRow): Tenant => ({
     requests_per_minute: r.quota_requests_per_minute,
     concurrent_requests: r.quota_concurrent_requests,
   },
+  limits: effectiveLimits(r.limits),
 });
 
 /** The index column: enough of the hash to find the row; the full hash is then compared in constant time. */
@@ -52,6 +57,7 @@ export async function createTenant(db: D1Database, name: string, now = Date.now(
     name,
     created_at: now,
     quotas: { storage_bytes: null, requests_per_minute: null, concurrent_requests: null },
+    limits: effectiveLimits(null),
   };
 }
 
@@ -80,6 +86,21 @@ export async function setQuotas(db: D1Database, tenantId: string, q: Partial<Quo
     .run();
   keyCache.forgetTenant(current.id);
   return { ...current, quotas: next };
+}
+
+/** Changes a tenant's request limits (null: back to the default). */
+export async function setLimits(db: D1Database, tenantId: string, patch: RequestLimitsPatch): Promise<Tenant> {
+  const row = await db
+    .prepare("SELECT limits FROM tenants WHERE id = ?")
+    .bind(tenantId)
+    .first<{ limits: string | null }>();
+  if (!row) throw new ApiError(404, "tenant not found");
+  const stored = patchLimits(row.limits, patch);
+  await db.prepare("UPDATE tenants SET limits = ? WHERE id = ?").bind(stored, tenantId).run();
+  keyCache.forgetTenant(tenantId);
+  const tenant = await getTenant(db, tenantId);
+  if (!tenant) throw new ApiError(404, "tenant not found");
+  return tenant;
 }
 
 export interface IssuedKey {
@@ -153,7 +174,7 @@ export async function resolveKey(
   const { results } = await db
     .prepare(
       `SELECT k.id, k.tenant_id, k.secret_hash, t.quota_storage_bytes, t.quota_requests_per_minute,
-        t.quota_concurrent_requests
+        t.quota_concurrent_requests, t.limits
        FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.lookup = ? AND k.revoked_at IS NULL`,
     )
     .bind(lookupOf(hash))
@@ -169,6 +190,7 @@ export async function resolveKey(
         requests_per_minute: row.quota_requests_per_minute,
         concurrent_requests: row.quota_concurrent_requests,
       },
+      limits: effectiveLimits(row.limits),
     };
   }
   if (found) cache?.set(hash, found);

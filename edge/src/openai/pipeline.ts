@@ -26,6 +26,7 @@ ollamaRoutes.use(async (c, next) => {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+  c.set("limits", identity.limits);
   await next();
 });
 ollamaRoutes.post("/chat", (c) => relayInference(c, "chat"));
@@ -50,6 +51,11 @@ export async function runOllama(c: Context<AppBindings>, endpoint: OllamaEndpoin
     // The client going away must abort the upstream work, as it does on the Ollama routes.
     signal: c.req.raw.signal,
   });
-  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId"), quotas: c.get("quotas") });
+  identities.set(request, {
+    tenantId: c.get("tenantId"),
+    keyId: c.get("keyId"),
+    quotas: c.get("quotas"),
+    limits: c.get("limits"),
+  });
   return ollamaRoutes.fetch(request, c.env, executionContextOf(c));
 }

@@ -13,6 +13,7 @@ import {
 } from "@corral/protocol";
 import { type ResolvedModel, RUNNER_HEADER_REQUEST_ID, type RunnerInferenceRequest } from "@corral/protocol/runner";
 import type { Context } from "hono";
+import { checkInferenceBounds, type InferenceRequest } from "../bounds";
 import type { AppBindings } from "../env";
 import { resolveModel } from "../registry/resolve";
 import type { Grant, ReleaseOutcome } from "../scheduler/types";
@@ -31,7 +32,7 @@ import { type Endpoint, InferenceRun } from "./run";
 /** Attempts per request: the first runner plus retries on others after failures before the first byte. */
 export const MAX_ATTEMPTS = 3;
 
-const PARSERS: Record<Endpoint, (body: unknown) => { model: string; stream?: boolean }> = {
+const PARSERS: Record<Endpoint, (body: unknown) => InferenceRequest> = {
   generate: parseGenerateRequest,
   chat: parseChatRequest,
   embed: parseEmbedRequest,
@@ -69,8 +70,17 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     run.abandon();
     throw permit.status === "rejected" ? permit.reason : (resolved as PromiseRejectedResult).reason;
   }
-  const model = resolved.value;
+  const { model, shape } = resolved.value;
   run.modelDigest = model.digest;
+  // Every tenant-controlled number is bounded before anything is scheduled (the options the runner will use:
+  // the model's defaults with the request's over them).
+  const options = { ...model.params, ...(request.options ?? {}) };
+  try {
+    checkInferenceBounds(request, options, c.get("limits"), shape?.context_length);
+  } catch (err) {
+    run.abandon();
+    throw err;
+  }
 
   // One signal for the whole request: the client going away aborts the wait, the upstream fetch and the relay.
   const abort = new AbortController();
@@ -78,7 +88,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
   if (clientSignal?.aborted) abort.abort();
   clientSignal?.addEventListener("abort", () => abort.abort(), { once: true });
 
-  const streaming = (endpoint === "generate" || endpoint === "chat") && request.stream !== false;
+  const streaming = "stream" in request && request.stream !== false;
   // The runner gets the client's own (validated) body and re-reads it with the same schema.
   const payload: RunnerInferenceRequest = {
     request_id: run.requestId,

@@ -3,7 +3,17 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { requireAdmin } from "../auth";
 import { readJson } from "../body";
-import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
+import { RequestLimitsPatchSchema } from "../bounds";
+import {
+  createTenant,
+  getTenant,
+  issueKey,
+  listKeys,
+  listTenants,
+  revokeKey,
+  setLimits,
+  setQuotas,
+} from "../db/tenants";
 import { listUsageRecords, usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
 import { drainRunner, schedulerStub } from "../scheduler/client";
@@ -57,6 +67,12 @@ export const adminRoutes = new Hono<AppBindings>()
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
     const quotas = await readJson(c, Quotas);
     return c.json(await setQuotas(c.env.DB, tenant.id, quotas));
+  })
+  // Request bounds (edge/src/bounds.ts): a positive whole number each, null for the default again.
+  .put("/tenants/:tenant/limits", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const patch = await readJson(c, RequestLimitsPatchSchema);
+    return c.json(await setLimits(c.env.DB, tenant.id, patch));
   })
   .get("/tenants/:tenant/keys", async (c) => {
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));

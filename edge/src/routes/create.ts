@@ -1,6 +1,7 @@
 import { createRequestSchema, ndjsonStream } from "@corral/protocol";
 import type { ProgressResponse } from "@corral/protocol/types";
 import { Hono } from "hono";
+import { checkCreateBounds } from "../bounds";
 import type { AppBindings } from "../env";
 import { commitCreate } from "../registry/create";
 import { planCreate } from "../registry/create-plan";
@@ -12,6 +13,7 @@ import { readRequest } from "../registry/request";
  */
 export const createRoutes = new Hono<AppBindings>().post("/create", async (c) => {
   const request = await readRequest(c, createRequestSchema);
+  checkCreateBounds(request, c.get("limits"));
   const plan = await planCreate(c.env, c.get("tenantId"), request);
   const progress = commitCreate(c.env, plan, c.req.raw.signal);
 
