@@ -79,6 +79,7 @@ export interface ModelShape {
   kv_heads?: number;
   /** Key plus value width of one KV head, in elements. */
   kv_head_width?: number;
+  embedding?: number;
 }
 
 /** The shape from a summary's model_info (`<arch>.block_count`, `.attention.head_count_kv`, ... as GGUF names them). */
@@ -98,6 +99,7 @@ export function modelShape(summary: GgufSummary): ModelShape {
     layers: whole("block_count"),
     kv_heads: whole("attention.head_count_kv") ?? heads,
     kv_head_width: keyWidth && valueWidth ? keyWidth + valueWidth : undefined,
+    embedding,
   };
 }
 

@@ -25,7 +25,7 @@ import {
   runnersFailedError,
   tooManyRequests,
 } from "./failures";
-import { acquireLease } from "./lease";
+import { acquireLease, estimateModelBytes } from "./lease";
 import { StreamMeter, usageOfJson, zeroUsage } from "./meter";
 import { type Endpoint, InferenceRun } from "./run";
 
@@ -96,7 +96,8 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     request: body as Record<string, unknown>,
   };
   try {
-    return await dispatch(run, model, JSON.stringify(payload), streaming, abort);
+    const estimatedBytes = estimateModelBytes(model, shape, options);
+    return await dispatch(run, model, estimatedBytes, JSON.stringify(payload), streaming, abort);
   } catch (err) {
     run.finish(abort.signal.aborted ? "cancelled" : "error", zeroUsage());
     // The refusal has a usage record too (nothing used): its id goes out with the error body.
@@ -108,6 +109,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
 async function dispatch(
   run: InferenceRun,
   model: ResolvedModel,
+  estimatedBytes: number,
   payload: string,
   streaming: boolean,
   abort: AbortController,
@@ -117,7 +119,7 @@ async function dispatch(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     let grant: Grant;
     try {
-      grant = await acquireLease(run, model, exclude, abort.signal);
+      grant = await acquireLease(run, model, estimatedBytes, exclude, abort.signal);
     } catch (err) {
       // After failed attempts, a 503 from the scheduler (no runner left to try, or none free in time) is best
       // explained by why the runners tried so far failed.
