@@ -22,8 +22,12 @@ export const REQUEST_LIMIT_DEFAULTS = {
   num_predict: 131_072,
   num_batch: 4_096,
   top_k: 1_000,
-  /** UTF-8 bytes of prompt, suffix, system, template, message texts and embed inputs together. */
-  prompt_bytes: 4 * 1024 * 1024,
+  /**
+   * UTF-8 bytes of prompt, suffix, system, template, message texts and embed inputs together. 1 MiB is more text
+   * than any 128k-token context holds; tokenising it holds a runner's event loop for ~2 s on a busy CPU (issue #9
+   * measured a 4 MiB prompt at ~12 s), delaying every other stream on that runner.
+   */
+  prompt_bytes: 1024 * 1024,
   /** Images in one request (generate's, or all messages' together). */
   images: 16,
   /** Inputs in one embed batch. */

@@ -7,6 +7,10 @@
  * is dropped here and logged, so a slip in the runner's bookkeeping shows in its log, not as an eviction.
  */
 import { type RunnerStatus, readRunnerStatus } from "@corral/protocol/runner";
+import { HeartbeatKeeper } from "./heartbeat-keeper";
+
+/** How long a worker thread covers for a busy main thread before the runner is let go (see heartbeat-keeper.ts). */
+export const KEEPER_MAX_STALL_MS = 120_000;
 
 export interface HeartbeatOptions {
   edgeUrl: string;
@@ -16,6 +20,8 @@ export interface HeartbeatOptions {
   onDraining?(draining: boolean): void;
   log?(message: string): void;
   fetchImpl?: typeof fetch;
+  /** Resend beats from a worker thread while the main thread is blocked (the runner; off in most unit tests). */
+  keeper?: boolean;
 }
 
 export class Heartbeat {
@@ -33,12 +39,23 @@ export class Heartbeat {
   private lastProblems = "";
   /** Beats the edge accepted (for tests and logs). */
   accepted = 0;
+  private keeper?: HeartbeatKeeper;
+  private keptLogged = 0;
 
   constructor(private readonly options: HeartbeatOptions) {}
 
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (this.options.keeper) {
+      const { edgeUrl, secret, intervalMs } = this.options;
+      this.keeper = new HeartbeatKeeper({
+        url: `${edgeUrl}/internal/runners/heartbeat`,
+        secret,
+        intervalMs,
+        maxStallMs: KEEPER_MAX_STALL_MS,
+      });
+    }
     this.trigger();
   }
 
@@ -94,6 +111,8 @@ export class Heartbeat {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.keeper?.dispose();
+    this.keeper = undefined;
     for (const resolve of [...this.waiters.splice(0), ...this.inFlightWaiters.splice(0)]) resolve();
     await this.inFlight;
   }
@@ -114,6 +133,8 @@ export class Heartbeat {
 
   private async beat(body: string): Promise<void> {
     const { edgeUrl, secret, fetchImpl = fetch } = this.options;
+    this.keeper?.sent(body);
+    this.logKeptBeats();
     try {
       const response = await fetchImpl(`${edgeUrl}/internal/runners/heartbeat`, {
         method: "POST",
@@ -140,6 +161,14 @@ export class Heartbeat {
         ? `heartbeat: registered with ${this.options.edgeUrl}`
         : `heartbeat: edge unreachable (${err instanceof Error ? err.message : String(err)}); retrying`,
     );
+  }
+
+  /** Once the main thread is back: how many beats the keeper sent for it (a stall worth knowing about). */
+  private logKeptBeats(): void {
+    const kept = this.keeper?.keptBeats ?? 0;
+    if (kept === this.keptLogged) return;
+    this.log(`heartbeat: ${kept - this.keptLogged} beats sent by the keeper thread while the main thread was busy`);
+    this.keptLogged = kept;
   }
 
   private log(message: string): void {
