@@ -36,6 +36,11 @@ export const REQUEST_LIMIT_DEFAULTS = {
   keep_alive_s: 24 * 3600,
   /** `files` plus `adapters` entries in one create. */
   create_files: 256,
+  /** Jobs of each kind one tenant may run at once (edge/src/job-permits.ts). */
+  concurrent_pulls: 3,
+  concurrent_pushes: 3,
+  concurrent_creates: 4,
+  concurrent_quantize: 1,
 } as const;
 
 export type RequestLimitName = keyof typeof REQUEST_LIMIT_DEFAULTS;

@@ -3,6 +3,7 @@ import type { ProgressResponse } from "@corral/protocol/types";
 import { Hono } from "hono";
 import { checkCreateBounds } from "../bounds";
 import type { AppBindings } from "../env";
+import { acquireJobPermits, type JobKind, releasingWhenDone } from "../job-permits";
 import { commitCreate } from "../registry/create";
 import { planCreate } from "../registry/create-plan";
 import { readRequest } from "../registry/request";
@@ -14,8 +15,19 @@ import { readRequest } from "../registry/request";
 export const createRoutes = new Hono<AppBindings>().post("/create", async (c) => {
   const request = await readRequest(c, createRequestSchema);
   checkCreateBounds(request, c.get("limits"));
-  const plan = await planCreate(c.env, c.get("tenantId"), request);
-  const progress = commitCreate(c.env, plan, c.req.raw.signal);
+  // Before planning, which pins blobs: a refused create leaves nothing behind.
+  const kinds: JobKind[] = request.quantize ? ["create", "quantize"] : ["create"];
+  const permit = await acquireJobPermits(c.env, c.get("tenantId"), kinds, c.get("limits"), (p) =>
+    c.executionCtx.waitUntil(p),
+  );
+  let plan: Awaited<ReturnType<typeof planCreate>>;
+  try {
+    plan = await planCreate(c.env, c.get("tenantId"), request);
+  } catch (err) {
+    permit.release();
+    throw err;
+  }
+  const progress = releasingWhenDone(commitCreate(c.env, plan, c.req.raw.signal), permit);
 
   if (!request.stream) {
     let last: ProgressResponse | undefined;
