@@ -44,6 +44,7 @@ const SchedulerConfigPatch = z
     leaseGraceMs: millis,
     loadGraceMs: millis,
     defaultSequences: z.number().int().min(1).max(1024).optional(),
+    maxLoadsPerTenant: z.number().int().min(1).max(1024).optional(),
   })
   .strict();
 const quota = z.number().int().nonnegative().nullable().optional();
