@@ -24,14 +24,19 @@ const { url, secret, intervalMs, maxStallMs, kept } = workerData;
 const counter = new Int32Array(kept);
 let body = null;
 let mainAt = Date.now();
+let keptAt = 0;
 let inFlight = false;
 parentPort.on("message", (message) => {
   body = message;
   mainAt = Date.now();
 });
 setInterval(async () => {
-  const silent = Date.now() - mainAt;
+  const now = Date.now();
+  const silent = now - mainAt;
   if (body === null || inFlight || silent < intervalMs * 1.5 || silent > maxStallMs) return;
+  // Once covering, one beat per interval, as the main thread would send.
+  if (now - keptAt < intervalMs) return;
+  keptAt = now;
   inFlight = true;
   try {
     const response = await fetch(url, {
