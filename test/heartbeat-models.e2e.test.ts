@@ -71,7 +71,7 @@ describe("runners stay registered through loads of the models a tenant writes", 
   const models = ["small", "large"].flatMap((size) => ["f16", "q8_0", "q4_k_m"].map((type) => `${size}-${type}`));
 
   it.each(models)("%s, at a few context lengths, on either runner", async (model) => {
-    for (const numCtx of [333, 1000, 2048]) {
+    for (const numCtx of [333, 4096]) {
       const base = await fleet.scheduler();
       const answer = await ollama.generate({ model, prompt: "hello", options: { num_ctx: numCtx, num_predict: 2 } });
       expect(answer.done).toBe(true);
