@@ -3,7 +3,7 @@
  * parsing a large body are synchronous calls that hold the event loop for seconds; the heartbeat timer lives on
  * that loop, so the edge stopped hearing from a runner that was still working and evicted it (issue #9: a 20 MB
  * prompt held the loop for a minute). A worker thread watches the beats the main thread sends and, when none went
- * out for 1.5 intervals, resends the last one on its own timer. It stops after `maxStallMs` of silence, so a
+ * out for 1.25 intervals, resends the last one on its own timer, once per interval. It stops after `maxStallMs` of silence, so a
  * runner whose main thread is truly wedged is still evicted. The resent status is the last one the main thread
  * produced: at most as old as the stall.
  */
@@ -33,7 +33,7 @@ parentPort.on("message", (message) => {
 setInterval(async () => {
   const now = Date.now();
   const silent = now - mainAt;
-  if (body === null || inFlight || silent < intervalMs * 1.5 || silent > maxStallMs) return;
+  if (body === null || inFlight || silent < intervalMs * 1.25 || silent > maxStallMs) return;
   // Once covering, one beat per interval, as the main thread would send.
   if (now - keptAt < intervalMs) return;
   keptAt = now;
@@ -52,7 +52,7 @@ setInterval(async () => {
   } finally {
     inFlight = false;
   }
-}, Math.max(25, Math.floor(intervalMs / 4)));
+}, Math.max(25, Math.floor(intervalMs / 10)));
 `;
 
 export class HeartbeatKeeper {
