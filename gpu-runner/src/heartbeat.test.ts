@@ -194,6 +194,8 @@ describe("Heartbeat", () => {
       beat.start();
       await expect(beat.pulse(20)).resolves.toBeUndefined();
       expect(beat.accepted).toBe(0);
+      // Closed once the beat has arrived: closing before it connects would leave it hanging for its timeout.
+      await until(() => edge.received.length === 1);
       server?.closeAllConnections();
       await beat.stop();
     });
