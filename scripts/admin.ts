@@ -11,6 +11,8 @@
  *   signing-keys <tenant>            list signing keys
  *   signing-key:revoke <keyId>       revoke a signing key
  *   quotas <tenant> [storage_bytes=N] [requests_per_minute=N] [concurrent_requests=N]   (N or "none")
+ *   limits <tenant> [num_ctx=N] [num_predict=N] [prompt_bytes=N] ...   request bounds (N or "default"; the
+ *                                    names and defaults are REQUEST_LIMIT_DEFAULTS in edge/src/bounds.ts)
  *   usage <tenant> [since] [until]   usage by day and model
  * Defaults: --host $CORRAL_HOST or http://127.0.0.1:11434; --admin-key $CORRAL_ADMIN_KEY or the local stack's key.
  */
@@ -82,6 +84,17 @@ async function main() {
             .slice(1)
             .map((kv) => kv.split("="))
             .map(([k, v]) => [k, quotaValue(v ?? "")]),
+        ),
+      );
+    case "limits":
+      return call(
+        "PUT",
+        `/tenants/${need(0, "tenant")}/limits`,
+        Object.fromEntries(
+          rest
+            .slice(1)
+            .map((kv) => kv.split("="))
+            .map(([k, v]) => [k, v === "default" ? null : Number(v)]),
         ),
       );
     case "usage": {

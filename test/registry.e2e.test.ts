@@ -110,6 +110,20 @@ describe("the registry through Ollama's client flow", () => {
     expect(await headBlob(b, digest)).toBe(200);
   });
 
+  it.each(["length", "chunked"] as const)(
+    "answers 200 to a re-upload of a blob of a few MB it has (%s), as Ollama does (issue #9)",
+    async (how) => {
+      const bytes = randomBytes(6 * MiB);
+      const blob = sha256(bytes);
+      expect((await postBlob(a, blob, bytes, how)).status).toBe(201);
+      // wrangler dev's proxy answered `503 Your worker restarted mid-request` when the Worker left the body unread.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const again = await postBlob(a, blob, bytes, how);
+        expect(`${again.status} ${await again.text()}`).toBe("200 ");
+      }
+    },
+  );
+
   it("creates with files, streaming progress, then shows, copies, lists and deletes", async () => {
     const template = "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ .Prompt }}";
     const request: CreateWithFiles = {

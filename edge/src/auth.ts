@@ -19,6 +19,7 @@ function setIdentity(c: Context<AppBindings>, identity: KeyIdentity): void {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+  c.set("limits", identity.limits);
 }
 
 async function authenticateTenant(c: Context<AppBindings>, token: string | null): Promise<void> {

@@ -20,3 +20,14 @@ export async function readJson<T extends z.ZodTypeAny>(c: Context, schema: T): P
   }
   return parsed.data;
 }
+
+/**
+ * Reads a request body to its end and throws the bytes away, for answers that do not need them (a blob the store
+ * has already). Cancelling instead makes wrangler dev's proxy answer `503 Your worker restarted mid-request`
+ * to the client (issue #9); the body's size is bounded by the platform's request limit.
+ */
+export async function discardBody(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body || body.locked) return;
+  const reader = body.getReader();
+  while (!(await reader.read()).done) {}
+}

@@ -1,3 +1,4 @@
+import type { RequestLimits } from "./bounds";
 import type { Quotas } from "./db/tenants";
 import type { RunnerNetwork } from "./relay/transport";
 import type { TenantLimiter } from "./scheduler/limiter";
@@ -27,6 +28,8 @@ export interface TenantVars {
   keyId: string;
   /** The tenant's quotas as of authentication (at most a few seconds old, see db/key-cache.ts). */
   quotas: Quotas;
+  /** The tenant's request bounds, read with the quotas (edge/src/bounds.ts). */
+  limits: RequestLimits;
 }
 
 /** Set by the internal pipeline for endpoints that relax `think` (RunnerInferenceRequest.relax_thinking). */

@@ -6,6 +6,7 @@
  */
 import { env } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import { REQUEST_LIMIT_DEFAULTS } from "../src/bounds";
 import { KEY_CACHE_TTL_MS, KeyCache, type KeyIdentity, keyCache } from "../src/db/key-cache";
 import { ADMIN, call, newTenant } from "./helpers";
 import { createFromGguf, ggufModel, json } from "./registry-fixtures";
@@ -14,6 +15,7 @@ const identity = (tenantId: string, keyId: string): KeyIdentity => ({
   tenantId,
   keyId,
   quotas: { storage_bytes: null, requests_per_minute: null, concurrent_requests: null },
+  limits: { ...REQUEST_LIMIT_DEFAULTS },
 });
 
 describe("KeyCache", () => {

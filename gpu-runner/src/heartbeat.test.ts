@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
 import { type RunnerStatus, RunnerStatusSchema } from "@corral/protocol/runner";
 import { afterEach, describe, expect, it } from "vitest";
 import { Heartbeat } from "./heartbeat";
@@ -58,6 +59,26 @@ describe("Heartbeat", () => {
     expect(edge.received[0]!.auth).toBe("Bearer s3cret");
     expect(RunnerStatusSchema.parse(edge.received[0]!.body)).toEqual(status);
     expect(draining.slice(0, 2)).toEqual([false, true]);
+  });
+
+  it("checks the status with the edge's reader before sending: rounds fractions, drops bad entries, logs once", async () => {
+    const edge = await fakeEdge(() => ({ status: 200, body: { ok: true, draining: false } }));
+    const logs: string[] = [];
+    const bad = { model_blob: "sha256:x", size: 1.5 } as unknown as RunnerStatus["loaded"][number];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 20,
+      status: () => ({ ...status, memory_free: 19482724386.6, loaded: [bad] }),
+      log: (line) => logs.push(line),
+    });
+    beat.start();
+    await until(() => edge.received.length >= 3);
+    await beat.stop();
+    expect(RunnerStatusSchema.parse(edge.received[0]!.body)).toEqual({ ...status, memory_free: 19482724386 });
+    expect(logs.filter((line) => line.startsWith("heartbeat: status repaired"))).toEqual([
+      expect.stringMatching(/memory_free: 19482724386\.6 is not a whole number.*loaded\.0\.size/),
+    ]);
   });
 
   it("a trigger during a beat sends one more right after it", async () => {
@@ -173,8 +194,72 @@ describe("Heartbeat", () => {
       beat.start();
       await expect(beat.pulse(20)).resolves.toBeUndefined();
       expect(beat.accepted).toBe(0);
+      // Closed once the beat has arrived: closing before it connects would leave it hanging for its timeout.
+      await until(() => edge.received.length === 1);
       server?.closeAllConnections();
       await beat.stop();
     });
+  });
+});
+
+/**
+ * An edge in a worker thread, so it answers while the test blocks the main thread; it counts heartbeats in shared
+ * memory the blocked thread can read.
+ */
+async function edgeInAThread(): Promise<{ url: string; beats: () => number; close: () => Promise<number> }> {
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  const source = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const counter = new Int32Array(workerData);
+    const server = require("node:http").createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        Atomics.add(counter, 0, 1);
+        res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true,"draining":false}');
+      });
+    });
+    server.listen(0, "127.0.0.1", () => parentPort.postMessage(server.address().port));
+  `;
+  const worker = new Worker(source, { eval: true, workerData: counter.buffer });
+  const port = await new Promise<number>((resolve) => worker.once("message", resolve));
+  return { url: `http://127.0.0.1:${port}`, beats: () => Atomics.load(counter, 0), close: () => worker.terminate() };
+}
+
+/** Holds the main thread like a long synchronous tokenisation does. */
+function blockMainThread(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {}
+}
+
+describe("Heartbeat keeper thread", () => {
+  it.each([
+    [true, "keeps beating while the main thread is blocked"],
+    [false, "(without it, the main thread's timer falls silent)"],
+  ])("keeper %s: %s", async (keeper) => {
+    const edge = await edgeInAThread();
+    const logs: string[] = [];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 100,
+      status: () => status,
+      log: (line) => logs.push(line),
+      keeper,
+    });
+    beat.start();
+    await until(() => beat.accepted >= 1);
+    const before = edge.beats();
+    blockMainThread(2_000);
+    const during = edge.beats() - before;
+    await until(() => beat.accepted >= 3);
+    await beat.stop();
+    await beat.stop();
+    await edge.close();
+    if (keeper) {
+      expect(during).toBeGreaterThanOrEqual(1);
+      expect(logs).toContainEqual(expect.stringMatching(/beats sent by the keeper thread while the main thread/));
+    } else {
+      expect(during).toBe(0);
+    }
   });
 });

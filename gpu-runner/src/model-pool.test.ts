@@ -1,12 +1,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LoadedModelSchema } from "@corral/protocol/runner";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BlobCache } from "./blob-cache";
 import { EdgeBlobSource } from "./blob-source";
 import { FakeClock } from "./clock";
 import { ModelPool, type ModelSpec } from "./model-pool";
-import { type BlobServer, startBlobServer, TEST_SECRET, testLlama, tinyModelBlob } from "./test-support";
+import { type BlobServer, blobOf, startBlobServer, TEST_SECRET, testLlama, tinyModelBlob } from "./test-support";
+import { writeRandomLlamaModel } from "./tiny-model/random-llama";
 
 let dir: string;
 let server: BlobServer;
@@ -14,7 +16,7 @@ let pools: ModelPool[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "corral-pool-"));
-  server = await startBlobServer([tinyModelBlob()]);
+  server = await startBlobServer([tinyModelBlob(), smallLlama]);
 });
 afterEach(async () => {
   await Promise.all(pools.map((pool) => pool.dispose()));
@@ -24,6 +26,15 @@ afterAll(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+// llama.cpp estimates this model's context at 4 sequences x 4096 as a fraction of a byte (193636467.2).
+const smallLlama = blobOf(
+  writeRandomLlamaModel({
+    name: "fractional",
+    description: "a context estimate that is not whole",
+    hyperparameters: { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128 },
+  }),
+);
 
 const tiny = (): ModelSpec => ({
   modelBlob: tinyModelBlob().digest,
@@ -157,6 +168,17 @@ describe("ModelPool memory budget", () => {
     const held = await pool.acquire(tiny(), 256, null);
     await expect(pool.acquire(tiny(), 512, null)).rejects.toMatchObject({ status: 503 });
     held.release();
+  });
+});
+
+describe("ModelPool reports whole bytes", () => {
+  it("rounds llama.cpp's fractional estimates up, so the heartbeat carries whole numbers (issue #9)", async () => {
+    const { pool } = await makePool({ parallel: 4 });
+    const spec = { modelBlob: smallLlama.digest, modelSize: smallLlama.bytes.length, adapters: [] };
+    const lease = await pool.acquire(spec, 4096, null);
+    expect(Number.isInteger(pool.memoryUsed)).toBe(true);
+    for (const entry of pool.ps()) expect(LoadedModelSchema.safeParse(entry).success).toBe(true);
+    lease.release();
   });
 });
 

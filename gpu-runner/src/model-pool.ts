@@ -63,6 +63,15 @@ export type ModelSpec = Omit<InstanceSpec, "numCtx">;
 
 const total = (m: MemoryEstimate) => m.ram + m.vram;
 
+/**
+ * llama.cpp's estimates are fractional for quantized types (bytes per block / elements per block); everything the
+ * pool adds up is whole bytes, rounded up, so what the heartbeat reports is whole (the protocol requires it).
+ */
+const wholeBytes = (estimate: { cpuRam: number; gpuVram: number }, gpu: boolean): MemoryEstimate => ({
+  ram: Math.ceil(estimate.cpuRam),
+  vram: gpu ? Math.ceil(estimate.gpuVram) : 0,
+});
+
 /** Ollama clamps num_ctx to the training context; llama.cpp needs a few cells at least. */
 function clampNumCtx(numCtx: number, model: LlamaModel): number {
   const trained = model.trainContextSize;
@@ -195,7 +204,7 @@ export class ModelPool {
           batchSize: spec.numBatch,
           sequences: this.options.parallel,
         });
-        const contextMemory = { ram: estimate.cpuRam, vram: llama.gpu === false ? 0 : estimate.gpuVram };
+        const contextMemory = wholeBytes(estimate, llama.gpu !== false);
         await this.makeRoom(total(contextMemory));
         const context = await held.model.createContext({
           contextSize: spec.numCtx,
@@ -265,7 +274,7 @@ export class ModelPool {
         const estimate = model.fileInsights.estimateModelResourceRequirements({ gpuLayers: model.gpuLayers });
         const weights: Weights = {
           model,
-          memory: { ram: estimate.cpuRam, vram: llama.gpu === false ? 0 : estimate.gpuVram },
+          memory: wholeBytes(estimate, llama.gpu !== false),
           blobLease,
           users: 0,
         };
@@ -328,8 +337,8 @@ export class ModelPool {
       const expiresAt = idle ? instance.expiresAt : now + instance.keepAliveMs;
       return {
         model_blob: instance.spec.modelBlob,
-        size: Math.round(total(weightsMemory) + total(instance.contextMemory)),
-        size_vram: Math.round(weightsMemory.vram + instance.contextMemory.vram),
+        size: total(weightsMemory) + total(instance.contextMemory),
+        size_vram: weightsMemory.vram + instance.contextMemory.vram,
         context_length: instance.spec.numCtx,
         expires_at: Number.isFinite(expiresAt) ? new Date(expiresAt).toISOString() : FOREVER_ISO,
         busy_sequences: instance.busySequences,

@@ -105,6 +105,7 @@ export async function startRunner(
       status: server.status,
       onDraining: (draining) => server.setEdgeDraining(draining),
       log,
+      keeper: true,
     });
     heartbeat.start();
   }

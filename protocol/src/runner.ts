@@ -78,6 +78,57 @@ export const RunnerStatusSchema = z.object({
 });
 export type RunnerStatus = z.infer<typeof RunnerStatusSchema>;
 
+/** The runner's whole-number counters: a fraction here is a rounding slip on the runner, not a reason to drop it. */
+const RUNNER_COUNTERS = ["slots", "busy_slots", "memory_total", "memory_free"] as const;
+
+const RunnerEnvelopeSchema = RunnerStatusSchema.extend({
+  ...Object.fromEntries(RUNNER_COUNTERS.map((field) => [field, z.number().finite().nonnegative()])),
+  loaded: z.array(z.unknown()).max(1024),
+});
+
+export type ReadRunnerStatus =
+  | {
+      ok: true;
+      status: RunnerStatus /** What was repaired or dropped, one line each, for logs and metrics. */;
+      dropped: string[];
+    }
+  | { ok: false; error: string };
+
+/**
+ * A heartbeat as the edge reads it and as the runner checks it before sending: one bad entry never costs the whole
+ * heartbeat (a runner whose heartbeats are refused is evicted, taking every tenant's work with it). Only an
+ * unusable envelope (no id or url, counters that are not numbers) is an error; a fractional counter is rounded
+ * down and a `loaded` entry that fails `LoadedModelSchema` is dropped, each reported in `dropped`.
+ */
+export function readRunnerStatus(value: unknown): ReadRunnerStatus {
+  const envelope = RunnerEnvelopeSchema.safeParse(value);
+  if (!envelope.success) {
+    const issue = envelope.error.issues[0];
+    return {
+      ok: false,
+      error: `invalid heartbeat: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`,
+    };
+  }
+  const dropped: string[] = [];
+  const counters = {} as Record<(typeof RUNNER_COUNTERS)[number], number>;
+  for (const field of RUNNER_COUNTERS) {
+    const raw = envelope.data[field] as number;
+    counters[field] = Math.floor(raw);
+    if (!Number.isInteger(raw)) dropped.push(`${field}: ${raw} is not a whole number, rounded down`);
+  }
+  const loaded: LoadedModel[] = [];
+  envelope.data.loaded.forEach((entry, index) => {
+    const parsed = LoadedModelSchema.safeParse(entry);
+    if (parsed.success) {
+      loaded.push(parsed.data);
+      return;
+    }
+    const issue = parsed.error.issues[0];
+    dropped.push(`loaded.${index}.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}, entry dropped`);
+  });
+  return { ok: true, status: { ...envelope.data, ...counters, loaded }, dropped };
+}
+
 /** File types `quantize` accepts (Ollama's ParseFileType; `Q4_K` is read as Q4_K_M), with llama.cpp's ftype ids. */
 export const QUANTIZE_FILE_TYPES = { F32: 0, F16: 1, Q8_0: 7, Q4_K_S: 14, Q4_K_M: 15, BF16: 32 } as const;
 export type QuantizeFileType = keyof typeof QUANTIZE_FILE_TYPES;

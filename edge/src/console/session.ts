@@ -61,7 +61,7 @@ export async function tenantFromSession(c: Context<AppBindings>): Promise<KeyIde
     throw new ApiError(403, "missing or invalid CSRF token");
   }
   const tenant = await getTenant(c.env.DB, session.tenantId);
-  return tenant ? { tenantId: tenant.id, keyId: session.keyId, quotas: tenant.quotas } : null;
+  return tenant ? { tenantId: tenant.id, keyId: session.keyId, quotas: tenant.quotas, limits: tenant.limits } : null;
 }
 
 /** For the admin API's auth middleware: an operator's console session (live fleet view, drain). */

@@ -9,6 +9,7 @@
  *     works at once;
  *   - entries are keyed by the key's SHA-256, never the key itself.
  */
+import type { RequestLimits } from "../bounds";
 import type { Quotas } from "./tenants";
 
 /** How long a resolution is trusted: the revocation delay across isolates. */
@@ -20,6 +21,7 @@ export interface KeyIdentity {
   tenantId: string;
   keyId: string;
   quotas: Quotas;
+  limits: RequestLimits;
 }
 
 interface Entry {

@@ -5,6 +5,7 @@
 import { ApiError } from "@corral/protocol";
 import { randomId } from "../crypto";
 import type { KeyIdentity } from "./key-cache";
+import { identityOf, TENANT_IDENTITY_COLUMNS, type TenantIdentityColumns } from "./tenants";
 
 export interface SigningKeyInfo {
   id: string;
@@ -58,27 +59,12 @@ export async function revokeSigningKey(db: D1Database, keyId: string, now = Date
 export async function resolveSigningKey(db: D1Database, publicKey: string): Promise<KeyIdentity | null> {
   const row = await db
     .prepare(
-      `SELECT k.id, k.tenant_id, t.quota_storage_bytes, t.quota_requests_per_minute, t.quota_concurrent_requests
+      `SELECT k.id, k.tenant_id, ${TENANT_IDENTITY_COLUMNS}
        FROM signing_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.public_key = ? AND k.revoked_at IS NULL`,
     )
     .bind(publicKey)
-    .first<{
-      id: string;
-      tenant_id: string;
-      quota_storage_bytes: number | null;
-      quota_requests_per_minute: number | null;
-      quota_concurrent_requests: number | null;
-    }>();
-  if (!row) return null;
-  return {
-    tenantId: row.tenant_id,
-    keyId: row.id,
-    quotas: {
-      storage_bytes: row.quota_storage_bytes,
-      requests_per_minute: row.quota_requests_per_minute,
-      concurrent_requests: row.quota_concurrent_requests,
-    },
-  };
+    .first<{ id: string } & TenantIdentityColumns>();
+  return row ? identityOf(row.id, row) : null;
 }
 
 /**

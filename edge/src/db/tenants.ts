@@ -1,4 +1,5 @@
 import { ApiError } from "@corral/protocol";
+import { effectiveLimits, patchLimits, type RequestLimits, type RequestLimitsPatch } from "../bounds";
 import { hexEqual, randomId, randomToken, sha256Hex } from "../crypto";
 import { type KeyCache, type KeyIdentity, keyCache } from "./key-cache";
 
@@ -15,6 +16,8 @@ export interface Tenant {
   name: string;
   created_at: number;
   quotas: Quotas;
+  /** Request bounds in effect (defaults where the operator set none). */
+  limits: RequestLimits;
 }
 
 interface TenantRow {
@@ -24,6 +27,7 @@ interface TenantRow {
   quota_storage_bytes: number | null;
   quota_requests_per_minute: number | null;
   quota_concurrent_requests: number | null;
+  limits: string | null;
 }
 
 const toTenant = (r: TenantRow): Tenant => ({
@@ -35,7 +39,19 @@ const toTenant = (r: TenantRow): Tenant => ({
     requests_per_minute: r.quota_requests_per_minute,
     concurrent_requests: r.quota_concurrent_requests,
   },
+  limits: effectiveLimits(r.limits),
 });
+
+/** The tenant columns a key lookup joins in (`t.quota_*`, `t.limits`), as the request identity carries them. */
+export type TenantIdentityColumns = Omit<TenantRow, "id" | "name" | "created_at"> & { tenant_id: string };
+export const TENANT_IDENTITY_COLUMNS =
+  "t.quota_storage_bytes, t.quota_requests_per_minute, t.quota_concurrent_requests, t.limits";
+
+/** The identity a request carries, for key `keyId` (an API key or a signing key) of the tenant in `row`. */
+export function identityOf(keyId: string, row: TenantIdentityColumns): KeyIdentity {
+  const { quotas, limits } = toTenant({ ...row, id: row.tenant_id, name: "", created_at: 0 });
+  return { tenantId: row.tenant_id, keyId, quotas, limits };
+}
 
 /** The index column: enough of the hash to find the row; the full hash is then compared in constant time. */
 const lookupOf = (hash: string) => hash.slice(0, 16);
@@ -52,6 +68,7 @@ export async function createTenant(db: D1Database, name: string, now = Date.now(
     name,
     created_at: now,
     quotas: { storage_bytes: null, requests_per_minute: null, concurrent_requests: null },
+    limits: effectiveLimits(null),
   };
 }
 
@@ -80,6 +97,21 @@ export async function setQuotas(db: D1Database, tenantId: string, q: Partial<Quo
     .run();
   keyCache.forgetTenant(current.id);
   return { ...current, quotas: next };
+}
+
+/** Changes a tenant's request limits (null: back to the default). */
+export async function setLimits(db: D1Database, tenantId: string, patch: RequestLimitsPatch): Promise<Tenant> {
+  const row = await db
+    .prepare("SELECT limits FROM tenants WHERE id = ?")
+    .bind(tenantId)
+    .first<{ limits: string | null }>();
+  if (!row) throw new ApiError(404, "tenant not found");
+  const stored = patchLimits(row.limits, patch);
+  await db.prepare("UPDATE tenants SET limits = ? WHERE id = ?").bind(stored, tenantId).run();
+  keyCache.forgetTenant(tenantId);
+  const tenant = await getTenant(db, tenantId);
+  if (!tenant) throw new ApiError(404, "tenant not found");
+  return tenant;
 }
 
 export interface IssuedKey {
@@ -159,24 +191,14 @@ export async function resolveKey(
   if (cached) return cached;
   const { results } = await db
     .prepare(
-      `SELECT k.id, k.tenant_id, k.secret_hash, t.quota_storage_bytes, t.quota_requests_per_minute,
-        t.quota_concurrent_requests
+      `SELECT k.id, k.tenant_id, k.secret_hash, ${TENANT_IDENTITY_COLUMNS}
        FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.lookup = ? AND k.revoked_at IS NULL`,
     )
     .bind(lookupOf(hash))
-    .all<{ id: string; tenant_id: string; secret_hash: string } & Omit<TenantRow, "id" | "name" | "created_at">>();
+    .all<{ id: string; secret_hash: string } & TenantIdentityColumns>();
   let found: KeyIdentity | null = null;
   for (const row of results) {
-    if (!hexEqual(row.secret_hash, hash)) continue;
-    found = {
-      tenantId: row.tenant_id,
-      keyId: row.id,
-      quotas: {
-        storage_bytes: row.quota_storage_bytes,
-        requests_per_minute: row.quota_requests_per_minute,
-        concurrent_requests: row.quota_concurrent_requests,
-      },
-    };
+    if (hexEqual(row.secret_hash, hash)) found = identityOf(row.id, row);
   }
   if (found) cache?.set(hash, found);
   return found;

@@ -26,6 +26,7 @@ ollamaRoutes.use(async (c, next) => {
   c.set("tenantId", identity.tenantId);
   c.set("keyId", identity.keyId);
   c.set("quotas", identity.quotas);
+  c.set("limits", identity.limits);
   if (identity.relaxThinking) c.set("relaxThinking", true);
   await next();
 });
@@ -56,6 +57,12 @@ export async function runOllama(
     // The client going away must abort the upstream work, as it does on the Ollama routes.
     signal: c.req.raw.signal,
   });
-  identities.set(request, { tenantId: c.get("tenantId"), keyId: c.get("keyId"), quotas: c.get("quotas"), ...settings });
+  identities.set(request, {
+    tenantId: c.get("tenantId"),
+    keyId: c.get("keyId"),
+    quotas: c.get("quotas"),
+    limits: c.get("limits"),
+    ...settings,
+  });
   return ollamaRoutes.fetch(request, c.env, executionContextOf(c));
 }

@@ -72,6 +72,37 @@ export function summarise(header: GgufHeader): GgufSummary {
   return summary;
 }
 
+/** What the edge plans a load with: trained context and the KV cache's dimensions (absent when the GGUF lacks them). */
+export interface ModelShape {
+  context_length?: number;
+  layers?: number;
+  kv_heads?: number;
+  /** Key plus value width of one KV head, in elements. */
+  kv_head_width?: number;
+  embedding?: number;
+}
+
+/** The shape from a summary's model_info (`<arch>.block_count`, `.attention.head_count_kv`, ... as GGUF names them). */
+export function modelShape(summary: GgufSummary): ModelShape {
+  const info = summary.model_info;
+  const whole = (key: string) => {
+    const value = info[`${summary.family}.${key}`];
+    return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  };
+  const heads = whole("attention.head_count");
+  const embedding = whole("embedding_length");
+  const headDim = heads && embedding ? embedding / heads : undefined;
+  const keyWidth = whole("attention.key_length") ?? headDim;
+  const valueWidth = whole("attention.value_length") ?? headDim;
+  return {
+    context_length: summary.context_length,
+    layers: whole("block_count"),
+    kv_heads: whole("attention.head_count_kv") ?? heads,
+    kv_head_width: keyWidth && valueWidth ? keyWidth + valueWidth : undefined,
+    embedding,
+  };
+}
+
 /** The cached summary of a blob, if create has parsed it before. */
 export function cachedSummary(gguf: string | null): GgufSummary | null {
   if (!gguf) return null;

@@ -6,6 +6,7 @@
 import type { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
 import type { Env } from "../env";
+import { cachedSummary, type ModelShape, modelShape } from "./gguf";
 import { type Layer, type Manifest, MediaType, parseManifest } from "./manifest";
 import { modelNotFound, tenantModelName } from "./names";
 import { readBlobText } from "./store";
@@ -22,6 +23,8 @@ export interface LoadedModel {
   manifestText: string;
   /** Inline text of small layers (config, template, system, params, messages, license) by digest. */
   contents: Map<string, string>;
+  /** Cached GGUF summaries (blobs.gguf) of the layers that have one, by digest. */
+  summaries: Map<string, string>;
 }
 
 /**
@@ -41,8 +44,8 @@ export async function loadModel(
       "SELECT display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ? AND name = ?",
     ).bind(tenantId, parsed.key),
     env.DB.prepare(
-      `SELECT b.digest, b.content FROM model_layers l JOIN blobs b ON b.digest = l.digest
-       WHERE l.tenant_id = ? AND l.name = ? AND b.content IS NOT NULL`,
+      `SELECT b.digest, b.content, b.gguf FROM model_layers l JOIN blobs b ON b.digest = l.digest
+       WHERE l.tenant_id = ? AND l.name = ? AND (b.content IS NOT NULL OR b.gguf IS NOT NULL)`,
     ).bind(tenantId, parsed.key),
   ]);
   const row = modelResult?.results[0] as
@@ -50,8 +53,10 @@ export async function loadModel(
     | undefined;
   if (!row) throw notFound(name);
   const contents = new Map<string, string>();
-  for (const r of (contentResult?.results ?? []) as { digest: string; content: string }[]) {
-    contents.set(r.digest, r.content);
+  const summaries = new Map<string, string>();
+  for (const r of (contentResult?.results ?? []) as { digest: string; content: string | null; gguf: string | null }[]) {
+    if (r.content !== null) contents.set(r.digest, r.content);
+    if (r.gguf !== null) summaries.set(r.digest, r.gguf);
   }
   return {
     key: parsed.key,
@@ -62,6 +67,7 @@ export async function loadModel(
     manifest: parseManifest(row.manifest),
     manifestText: row.manifest,
     contents,
+    summaries,
   };
 }
 
@@ -113,11 +119,17 @@ function parseJsonLayer(text: string, fallback: unknown): unknown {
   return fallback;
 }
 
+/** A model resolved for a run: what the runner gets, and the weights' shape (from the GGUF) the edge plans with. */
+export interface ModelForRun {
+  model: ResolvedModel;
+  shape: ModelShape | null;
+}
+
 /**
  * A tenant's model name → manifest digest, weights, adapters, template, system, default params and messages.
  * Throws ApiError 404 `model "<name>" not found, try pulling it first` when absent, invalid or another tenant's.
  */
-export async function resolveModel(env: Env, tenantId: string, name: string): Promise<ResolvedModel> {
+export async function resolveModel(env: Env, tenantId: string, name: string): Promise<ModelForRun> {
   const model = await loadModel(env, tenantId, name);
   const weights = model.manifest.layers.find((l) => l.mediaType === MediaType.model);
   // A manifest without weights cannot run; Ollama answers the same way for a model it cannot load.
@@ -137,5 +149,6 @@ export async function resolveModel(env: Env, tenantId: string, name: string): Pr
   };
   if (texts.template !== undefined) resolved.template = texts.template;
   if (texts.system !== undefined) resolved.system = texts.system;
-  return resolved;
+  const summary = cachedSummary(model.summaries.get(weights.digest) ?? null);
+  return { model: resolved, shape: summary ? modelShape(summary) : null };
 }

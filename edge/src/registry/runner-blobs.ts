@@ -10,6 +10,7 @@
  * would open a window in which the sweep could collect the ownerless row.
  */
 import { ApiError } from "@corral/protocol";
+import { discardBody } from "../body";
 import { pinForWriteOrWait, recordOwnerlessBlob, unpin } from "../db/blobs";
 import type { Env } from "../env";
 import { ResumableSha256 } from "./resumable-sha256";
@@ -32,7 +33,7 @@ export async function storeRunnerBlob(
   try {
     const stored = await storedBlob(env, digest);
     if (stored) {
-      await body?.cancel();
+      await discardBody(body);
       if (stored.size !== length) throw new ApiError(400, `blob ${digest} is stored with another size`);
       return "exists";
     }

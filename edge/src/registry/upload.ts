@@ -11,6 +11,7 @@
  * enough to read someone else's private weights.
  */
 import { ApiError } from "@corral/protocol";
+import { discardBody } from "../body";
 import {
   assertStorageQuota,
   type BlobRow,
@@ -88,7 +89,7 @@ export async function keepVisibleBlob(
   size: number,
   body: ReadableStream<Uint8Array> | null,
 ): Promise<StoreOutcome> {
-  await body?.cancel();
+  await discardBody(body);
   await env.DB.batch(recordBlobStatements(env.DB, { digest, size }, tenantId, Date.now()).slice(1));
   return "exists";
 }

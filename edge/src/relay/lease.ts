@@ -1,16 +1,41 @@
 import { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
+import type { ModelShape } from "../registry/gguf";
 import { schedulerStub } from "../scheduler/client";
 import type { AcquireResult, Grant } from "../scheduler/types";
 import { refusalError } from "./failures";
 import type { InferenceRun } from "./run";
 
+/** Context and batch a runner uses when the options name none (Ollama's defaults; the runner's NUM_CTX). */
+export const DEFAULT_NUM_CTX = 4096;
+export const DEFAULT_NUM_BATCH = 512;
+/** llama.cpp's KV cache is f16 unless configured otherwise. */
+const KV_BYTES_PER_ELEMENT = 2;
+/** Compute buffer per batch token and embedding width: a few f32 activations live at once (a rough upper bound). */
+const COMPUTE_BYTES_PER_TOKEN_WIDTH = 16;
+
 /**
- * Memory a runner needs to load the model: weights and adapters. The KV cache comes on top and depends on the
- * runner's context settings, so the runner's own free-memory report (and its keep_alive unloading) absorbs it.
+ * Memory a runner needs to load the model for these options: weights and adapters, the KV cache
+ * (context × layers × KV heads × (key + value width) × 2 bytes) and the compute buffer (batch × width × 16 bytes).
+ * Without the GGUF's shape (a model whose header was never summarised) only the weights are counted, and the
+ * runner's own free-memory report absorbs the rest.
  */
-export function estimateModelBytes(model: ResolvedModel): number {
-  return model.adapters.reduce((n, a) => n + a.size, model.model_size);
+export function estimateModelBytes(
+  model: ResolvedModel,
+  shape: ModelShape | null,
+  options: Record<string, unknown>,
+): number {
+  const weights = model.adapters.reduce((n, a) => n + a.size, model.model_size);
+  if (!shape?.layers || !shape.kv_heads || !shape.kv_head_width) return weights;
+  const asked = typeof options.num_ctx === "number" && options.num_ctx > 0 ? options.num_ctx : DEFAULT_NUM_CTX;
+  // The runner clamps num_ctx to the trained context, as Ollama does.
+  const numCtx = Math.min(asked, shape.context_length ?? asked);
+  const numBatch =
+    typeof options.num_batch === "number" && options.num_batch > 0 ? options.num_batch : DEFAULT_NUM_BATCH;
+  const kvCache = numCtx * shape.layers * shape.kv_heads * shape.kv_head_width * KV_BYTES_PER_ELEMENT;
+  const width = shape.embedding ?? shape.kv_heads * shape.kv_head_width;
+  const compute = Math.min(numBatch, numCtx) * width * COMPUTE_BYTES_PER_TOKEN_WIDTH;
+  return weights + kvCache + compute;
 }
 
 /**
@@ -20,6 +45,7 @@ export function estimateModelBytes(model: ResolvedModel): number {
 export async function acquireLease(
   run: InferenceRun,
   model: ResolvedModel,
+  estimatedBytes: number,
   exclude: readonly string[],
   signal: AbortSignal,
 ): Promise<Grant> {
@@ -27,7 +53,7 @@ export async function acquireLease(
   const pending = scheduler
     .acquire({
       model_blob: model.model_blob,
-      estimated_bytes: estimateModelBytes(model),
+      estimated_bytes: estimatedBytes,
       tenant_id: run.info.tenantId,
       request_id: run.requestId,
       exclude: [...exclude],

@@ -13,6 +13,7 @@ import {
 } from "@corral/protocol";
 import { type ResolvedModel, RUNNER_HEADER_REQUEST_ID, type RunnerInferenceRequest } from "@corral/protocol/runner";
 import type { Context } from "hono";
+import { checkInferenceBounds, type InferenceRequest } from "../bounds";
 import type { AppBindings } from "../env";
 import { resolveModel } from "../registry/resolve";
 import type { Grant, ReleaseOutcome } from "../scheduler/types";
@@ -24,7 +25,7 @@ import {
   runnersFailedError,
   tooManyRequests,
 } from "./failures";
-import { acquireLease } from "./lease";
+import { acquireLease, estimateModelBytes } from "./lease";
 import { StreamMeter, usageOfJson, zeroUsage } from "./meter";
 import { type Endpoint, InferenceRun } from "./run";
 import { fetchRunner } from "./transport";
@@ -32,7 +33,7 @@ import { fetchRunner } from "./transport";
 /** Attempts per request: the first runner plus retries on others after failures before the first byte. */
 export const MAX_ATTEMPTS = 3;
 
-const PARSERS: Record<Endpoint, (body: unknown) => { model: string; stream?: boolean }> = {
+const PARSERS: Record<Endpoint, (body: unknown) => InferenceRequest> = {
   generate: parseGenerateRequest,
   chat: parseChatRequest,
   embed: parseEmbedRequest,
@@ -70,8 +71,17 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     run.abandon();
     throw permit.status === "rejected" ? permit.reason : (resolved as PromiseRejectedResult).reason;
   }
-  const model = resolved.value;
+  const { model, shape } = resolved.value;
   run.modelDigest = model.digest;
+  // Every tenant-controlled number is bounded before anything is scheduled (the options the runner will use:
+  // the model's defaults with the request's over them).
+  const options = { ...model.params, ...(request.options ?? {}) };
+  try {
+    checkInferenceBounds(request, options, c.get("limits"), shape?.context_length);
+  } catch (err) {
+    run.abandon();
+    throw err;
+  }
 
   // One signal for the whole request: the client going away aborts the wait, the upstream fetch and the relay.
   const abort = new AbortController();
@@ -79,7 +89,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
   if (clientSignal?.aborted) abort.abort();
   clientSignal?.addEventListener("abort", () => abort.abort(), { once: true });
 
-  const streaming = (endpoint === "generate" || endpoint === "chat") && request.stream !== false;
+  const streaming = "stream" in request && request.stream !== false;
   // The runner gets the client's own (validated) body and re-reads it with the same schema.
   const payload: RunnerInferenceRequest = {
     request_id: run.requestId,
@@ -88,7 +98,8 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     ...(c.get("relaxThinking") ? { relax_thinking: true } : {}),
   };
   try {
-    return await dispatch(run, model, JSON.stringify(payload), streaming, abort);
+    const estimatedBytes = estimateModelBytes(model, shape, options);
+    return await dispatch(run, model, estimatedBytes, JSON.stringify(payload), streaming, abort);
   } catch (err) {
     run.finish(abort.signal.aborted ? "cancelled" : "error", zeroUsage());
     // The refusal has a usage record too (nothing used): its id goes out with the error body.
@@ -100,6 +111,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
 async function dispatch(
   run: InferenceRun,
   model: ResolvedModel,
+  estimatedBytes: number,
   payload: string,
   streaming: boolean,
   abort: AbortController,
@@ -109,7 +121,7 @@ async function dispatch(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     let grant: Grant;
     try {
-      grant = await acquireLease(run, model, exclude, abort.signal);
+      grant = await acquireLease(run, model, estimatedBytes, exclude, abort.signal);
     } catch (err) {
       // After failed attempts, a 503 from the scheduler (no runner left to try, or none free in time) is best
       // explained by why the runners tried so far failed.

@@ -3,8 +3,18 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { requireAdmin } from "../auth";
 import { readJson } from "../body";
+import { RequestLimitsPatchSchema } from "../bounds";
 import { listSigningKeys, registerSigningKey, revokeSigningKey } from "../db/signing-keys";
-import { createTenant, getTenant, issueKey, listKeys, listTenants, revokeKey, setQuotas } from "../db/tenants";
+import {
+  createTenant,
+  getTenant,
+  issueKey,
+  listKeys,
+  listTenants,
+  revokeKey,
+  setLimits,
+  setQuotas,
+} from "../db/tenants";
 import { listUsageRecords, usageSummary } from "../db/usage";
 import type { AppBindings } from "../env";
 import { drainRunner, schedulerStub } from "../scheduler/client";
@@ -41,6 +51,7 @@ const SchedulerConfigPatch = z
     leaseGraceMs: millis,
     loadGraceMs: millis,
     defaultSequences: z.number().int().min(1).max(1024).optional(),
+    maxLoadsPerTenant: z.number().int().min(1).max(1024).optional(),
   })
   .strict();
 const quota = z.number().int().nonnegative().nullable().optional();
@@ -64,6 +75,12 @@ export const adminRoutes = new Hono<AppBindings>()
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
     const quotas = await readJson(c, Quotas);
     return c.json(await setQuotas(c.env.DB, tenant.id, quotas));
+  })
+  // Request bounds (edge/src/bounds.ts): a positive whole number each, null for the default again.
+  .put("/tenants/:tenant/limits", async (c) => {
+    const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));
+    const patch = await readJson(c, RequestLimitsPatchSchema);
+    return c.json(await setLimits(c.env.DB, tenant.id, patch));
   })
   .get("/tenants/:tenant/keys", async (c) => {
     const tenant = await tenantOr404(c.env.DB, c.req.param("tenant"));

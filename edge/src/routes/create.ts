@@ -1,7 +1,9 @@
 import { createRequestSchema, ndjsonStream } from "@corral/protocol";
 import type { ProgressResponse } from "@corral/protocol/types";
 import { Hono } from "hono";
+import { checkCreateBounds } from "../bounds";
 import type { AppBindings } from "../env";
+import { acquireJobPermits, type JobKind, releasingWhenDone } from "../job-permits";
 import { commitCreate } from "../registry/create";
 import { planCreate } from "../registry/create-plan";
 import { readRequest } from "../registry/request";
@@ -12,8 +14,20 @@ import { readRequest } from "../registry/request";
  */
 export const createRoutes = new Hono<AppBindings>().post("/create", async (c) => {
   const request = await readRequest(c, createRequestSchema);
-  const plan = await planCreate(c.env, c.get("tenantId"), request);
-  const progress = commitCreate(c.env, plan, c.req.raw.signal);
+  checkCreateBounds(request, c.get("limits"));
+  // Before planning, which pins blobs: a refused create leaves nothing behind.
+  const kinds: JobKind[] = request.quantize ? ["create", "quantize"] : ["create"];
+  const permit = await acquireJobPermits(c.env, c.get("tenantId"), kinds, c.get("limits"), (p) =>
+    c.executionCtx.waitUntil(p),
+  );
+  let plan: Awaited<ReturnType<typeof planCreate>>;
+  try {
+    plan = await planCreate(c.env, c.get("tenantId"), request);
+  } catch (err) {
+    permit.release();
+    throw err;
+  }
+  const progress = releasingWhenDone(commitCreate(c.env, plan, c.req.raw.signal), permit);
 
   if (!request.stream) {
     let last: ProgressResponse | undefined;

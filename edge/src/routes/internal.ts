@@ -1,6 +1,6 @@
 import { ApiError, parseJsonBody } from "@corral/protocol";
 import { parseDigest } from "@corral/protocol/digest";
-import { BlobIntentSchema, RunnerStatusSchema } from "@corral/protocol/runner";
+import { BlobIntentSchema, readRunnerStatus } from "@corral/protocol/runner";
 import { Hono } from "hono";
 import type { AppBindings } from "../env";
 import { announceRunnerBlob, storeRunnerBlob } from "../registry/runner-blobs";
@@ -11,12 +11,11 @@ import { schedulerStub } from "../scheduler/client";
 /** Endpoints for runners (the runner secret is checked by the app's middleware). */
 export const internalRoutes = new Hono<AppBindings>()
   .post("/runners/heartbeat", async (c) => {
-    const parsed = RunnerStatusSchema.safeParse(parseJsonBody(await c.req.text()));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ApiError(400, `invalid heartbeat: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
-    }
-    return c.json(await schedulerStub(c.env).heartbeat(parsed.data));
+    // One bad entry never costs the runner: refusing the heartbeat would evict it, and every tenant with it.
+    const read = readRunnerStatus(parseJsonBody(await c.req.text()));
+    if (!read.ok) throw new ApiError(400, read.error);
+    if (read.dropped.length > 0) console.warn(`heartbeat from ${read.status.id}: ${read.dropped.join("; ")}`);
+    return c.json(await schedulerStub(c.env).heartbeat(read.status, read.dropped.length));
   })
   .put("/blobs/:digest", async (c) => {
     const digest = parseDigest(c.req.param("digest"));

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { readJson } from "../body";
 import type { AppBindings } from "../env";
+import { acquireJobPermits, releasingWhenDone } from "../job-permits";
 import type { OciEnv } from "../oci/config";
 import { deleteCredentials, listCredentials, normalizeRegistryHost, saveCredentials } from "../oci/credentials";
 import { progressResponse } from "../oci/progress";
@@ -36,8 +37,11 @@ function registryParam(raw: string): string {
 export const pushRoutes = new Hono<AppBindings>()
   .post("/push", async (c) => {
     const request = await readRequest(c, pushRequestSchema);
+    const permit = await acquireJobPermits(c.env, c.get("tenantId"), ["push"], c.get("limits"), (p) =>
+      c.executionCtx.waitUntil(p),
+    );
     const cancel = new AbortController();
-    const job = pushModel(c.env as OciEnv, c.get("tenantId"), request, cancel.signal);
+    const job = releasingWhenDone(pushModel(c.env as OciEnv, c.get("tenantId"), request, cancel.signal), permit);
     return progressResponse(job, request.stream, () => cancel.abort(new Error("push canceled")));
   })
   .get("/registry-credentials", async (c) => {

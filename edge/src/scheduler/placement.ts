@@ -7,6 +7,14 @@
  *   2. a runner with free memory to load it;
  *   3. a runner where unloading idle models makes room (the runner unloads them by keep_alive order).
  * Ties go to the runner with the most free sequences / memory, then the lowest id, so placement is deterministic.
+ *
+ * Fairness between tenants (with a FairnessPolicy), for loads only (2 and 3):
+ *   - a tenant has at most `maxLoadsPerTenant` loads in progress over the fleet; more wait in the queue;
+ *   - in 3, a tenant's request may count as reclaimable the idle models it used last itself (or whose user is not
+ *     known), but other tenants' idle models only while its own models on that runner plus this one stay within
+ *     its fair share: the runner's memory divided by the tenants with models there (itself included). A tenant's
+ *     long contexts therefore unload its own models first, and another tenant's only up to an equal split; past
+ *     that it waits for memory to free up (keep_alive expiry) instead of pushing others out.
  */
 import type { LoadedModel } from "@corral/protocol/runner";
 import type { Lease, RunnerState } from "./types";
@@ -104,6 +112,49 @@ export interface PlacementRequest {
   model_blob: string;
   estimated_bytes: number;
   exclude?: readonly string[];
+  tenant_id?: string;
+}
+
+export interface FairnessPolicy {
+  /** The tenant whose request last used `modelBlob` on `runnerId`; undefined when not known (after a restart). */
+  userOf(runnerId: string, modelBlob: string): string | undefined;
+  /** Loads one tenant may have in progress over the fleet. */
+  maxLoadsPerTenant: number;
+}
+
+/** Loads in progress (leases on a model its runner has not reported loaded) in which `tenantId` holds a lease. */
+export function loadsInProgress(tenantId: string, runners: Iterable<RunnerState>, leases: LeaseIndex): number {
+  let loads = 0;
+  for (const runner of runners) {
+    for (const [modelBlob, list] of leases.models(runner.id)) {
+      if (!findLoaded(runner, modelBlob) && list.some((l) => l.tenant_id === tenantId)) loads++;
+    }
+  }
+  return loads;
+}
+
+/** What `tenantId` may reclaim on `runner` under the fair-share rule (see the header). */
+function fairReclaimable(
+  runner: RunnerState,
+  leases: LeaseIndex,
+  req: PlacementRequest,
+  policy: FairnessPolicy,
+): number {
+  const tenant = req.tenant_id;
+  let own = 0;
+  let others = 0;
+  let used = 0;
+  const users = new Set<string>(tenant ? [tenant] : []);
+  for (const m of runner.loaded) {
+    const user = policy.userOf(runner.id, m.model_blob);
+    if (user) users.add(user);
+    if (user === tenant) used += m.size;
+    if (m.busy_sequences > 0 || leases.count(runner.id, m.model_blob) > 0) continue;
+    if (user === undefined || user === tenant) own += m.size;
+    else others += m.size;
+  }
+  const fairShare = runner.memory_total / users.size;
+  return own + (used + req.estimated_bytes <= fairShare ? others : 0);
 }
 
 /** The runner to serve `req` now, or null when it has to wait. */
@@ -113,6 +164,7 @@ export function chooseRunner(
   leases: LeaseIndex,
   now: number,
   defaultSequences = DEFAULT_SEQUENCES,
+  policy?: FairnessPolicy,
 ): RunnerState | null {
   const excluded = new Set(req.exclude ?? []);
   const ready = [...runners].filter((r) => isReady(r, now) && !excluded.has(r.id)).sort((a, b) => cmp(a.id, b.id));
@@ -125,6 +177,9 @@ export function chooseRunner(
   if (best) return best.runner;
 
   // Loading somewhere new: only runners without the model (a runner that holds it is full, see above).
+  if (policy && req.tenant_id && loadsInProgress(req.tenant_id, ready, leases) >= policy.maxLoadsPerTenant) {
+    return null;
+  }
   const canStart = ready.filter((r) => freeSequences(r, req.model_blob, leases) === null);
   let roomy: { runner: RunnerState; score: number } | null = null;
   let afterUnload: { runner: RunnerState; score: number } | null = null;
@@ -134,7 +189,9 @@ export function chooseRunner(
       roomy ??= { runner, score: Number.POSITIVE_INFINITY };
       continue;
     }
-    const { available, reclaimable } = memoryView(runner, leases);
+    const view = memoryView(runner, leases);
+    const { available } = view;
+    const reclaimable = policy && req.tenant_id ? fairReclaimable(runner, leases, req, policy) : view.reclaimable;
     if (available >= req.estimated_bytes) {
       if (!roomy || available > roomy.score) roomy = { runner, score: available };
     } else if (available + reclaimable >= req.estimated_bytes) {

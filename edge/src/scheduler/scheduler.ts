@@ -36,6 +36,15 @@ export class Scheduler extends DurableObject<Env> {
   private readonly leases = new Map<string, Lease>();
   private readonly queues = new Map<string, FairQueue<Waiter>>();
   private counters: SchedulerCounters = emptyCounters();
+  /**
+   * The tenant that last used each model on each runner (`runner\nblob`), for the fair-share rule of placement.ts.
+   * Memory only: after a restart owners are unknown and placement falls back to keep_alive order for them.
+   */
+  private readonly lastUser = new Map<string, string>();
+  private readonly fairness = {
+    userOf: (runnerId: string, modelBlob: string) => this.lastUser.get(`${runnerId}\n${modelBlob}`),
+    maxLoadsPerTenant: 0,
+  };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -55,9 +64,13 @@ export class Scheduler extends DurableObject<Env> {
     if (saved) this.config = { ...this.config, ...(JSON.parse(saved.value) as Partial<SchedulerConfig>) };
   }
 
-  /** A runner's heartbeat (already validated by the route): refresh what it holds, hand out what it freed. */
-  async heartbeat(status: RunnerStatus): Promise<HeartbeatReply> {
+  /**
+   * A runner's heartbeat (already read by the route): refresh what it holds, hand out what it freed.
+   * `droppedEntries`: what the route had to round or drop from it (counted for /metrics).
+   */
+  async heartbeat(status: RunnerStatus, droppedEntries = 0): Promise<HeartbeatReply> {
     const now = this.clock();
+    this.counters.heartbeat_entries_dropped += droppedEntries;
     const previous = this.runners.get(status.id);
     const runner: RunnerState = {
       id: status.id,
@@ -75,6 +88,7 @@ export class Scheduler extends DurableObject<Env> {
     };
     this.saveRunner(runner);
     this.reconcileLeases(runner, now);
+    this.forgetUsers(runner.id, new Set(runner.loaded.map((m) => m.model_blob)));
     this.dispatch();
     await this.scheduleAlarm();
     return { ok: true, draining: runner.draining_self || runner.draining_operator };
@@ -212,6 +226,7 @@ export class Scheduler extends DurableObject<Env> {
       this.runners.delete(runner.id);
       this.ctx.storage.sql.exec("DELETE FROM runners WHERE id = ?", runner.id);
       for (const lease of [...this.leases.values()]) if (lease.runner_id === runner.id) this.dropLease(lease);
+      this.forgetUsers(runner.id, new Set());
       this.counters.evicted_runners++;
     }
     this.dispatch();
@@ -260,8 +275,17 @@ export class Scheduler extends DurableObject<Env> {
     enqueuedAt: number,
     index = new LeaseIndex(this.leases.values()),
   ): Grant | null {
-    const runner = chooseRunner(request, this.runners.values(), index, now, this.config.defaultSequences);
+    this.fairness.maxLoadsPerTenant = this.config.maxLoadsPerTenant;
+    const runner = chooseRunner(
+      request,
+      this.runners.values(),
+      index,
+      now,
+      this.config.defaultSequences,
+      this.fairness,
+    );
     if (!runner) return null;
+    this.lastUser.set(`${runner.id}\n${request.model_blob}`, request.tenant_id);
     const lease: Lease = {
       id: crypto.randomUUID(),
       runner_id: runner.id,
@@ -293,6 +317,15 @@ export class Scheduler extends DurableObject<Env> {
       const excess = list.length - (loaded?.busy_sequences ?? 0);
       const old = list.filter((l) => now - l.created_at >= grace).sort((a, b) => a.created_at - b.created_at);
       for (const lease of old.slice(0, Math.max(0, excess))) this.dropLease(lease);
+    }
+  }
+
+  /** Drops the last users of models a runner no longer holds or is loading. */
+  private forgetUsers(runnerId: string, loaded: ReadonlySet<string>): void {
+    const leased = new LeaseIndex(this.leases.values()).models(runnerId);
+    for (const key of this.lastUser.keys()) {
+      const [id, blob = ""] = key.split("\n");
+      if (id === runnerId && !loaded.has(blob) && !leased.has(blob)) this.lastUser.delete(key);
     }
   }
 

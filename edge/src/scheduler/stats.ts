@@ -14,6 +14,8 @@ export interface SchedulerCounters {
   waited_ms: number;
   rejected: Record<RefusalReason, number>;
   evicted_runners: number;
+  /** Heartbeat fields rounded and `loaded` entries dropped by the edge's tolerant reading. */
+  heartbeat_entries_dropped: number;
 }
 
 export const emptyCounters = (): SchedulerCounters => ({
@@ -21,6 +23,7 @@ export const emptyCounters = (): SchedulerCounters => ({
   waited_ms: 0,
   rejected: { queue_full: 0, no_runner: 0, too_large: 0, cancelled: 0 },
   evicted_runners: 0,
+  heartbeat_entries_dropped: 0,
 });
 
 export function computeStats(
@@ -90,6 +93,7 @@ export function computeStats(
       waited_ms: counters.waited_ms,
       rejected: { ...counters.rejected },
       evicted_runners: counters.evicted_runners,
+      heartbeat_entries_dropped: counters.heartbeat_entries_dropped,
     },
   };
 }
@@ -168,5 +172,11 @@ export function renderSchedulerMetrics(stats: SchedulerStats): string {
   family("corral_scheduler_evicted_runners_total", "counter", "Runners evicted after missed heartbeats.", [
     ["", t.evicted_runners],
   ]);
+  family(
+    "corral_scheduler_heartbeat_entries_dropped_total",
+    "counter",
+    "Heartbeat fields rounded down and loaded-model entries dropped as malformed (the runner was kept).",
+    [["", t.heartbeat_entries_dropped]],
+  );
   return `${out.join("\n")}\n`;
 }

@@ -117,6 +117,7 @@ export interface SchedulerStats {
     waited_ms: number;
     rejected: Record<RefusalReason, number>;
     evicted_runners: number;
+    heartbeat_entries_dropped: number;
   };
 }
 
@@ -139,6 +140,8 @@ export interface SchedulerConfig {
   loadGraceMs: number;
   /** Sequences assumed for a model a runner is loading, until its heartbeat reports the real number. */
   defaultSequences: number;
+  /** Loads one tenant may have in progress over the fleet (placement.ts, fairness). */
+  maxLoadsPerTenant: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -152,4 +155,5 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   leaseGraceMs: 30_000,
   loadGraceMs: 5 * 60_000,
   defaultSequences: 4,
+  maxLoadsPerTenant: 2,
 };
