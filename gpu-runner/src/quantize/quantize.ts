@@ -7,10 +7,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { QUANTIZE_FILE_TYPES, type QuantizeFileType } from "@corral/protocol/runner";
+import { childEntry } from "../child-entry";
 import { CHILD_LOG_PREFIX, EXIT_QUANTIZE_FAILED, EXIT_SETUP_FAILED, type QuantizeChildJob } from "./child-job";
 import { locateLibllama } from "./libllama";
 
@@ -65,19 +64,6 @@ const LOG_TAIL_LINES = 40;
 const ERROR_TAIL_LINES = 6;
 const MAX_LINE_CHARS = 500;
 
-/** node arguments that let a child run TypeScript: the tsx loader when this module is TypeScript itself. */
-function childEntry(): { args: string[]; entry: string } {
-  const self = fileURLToPath(import.meta.url);
-  if (!self.endsWith(".ts")) return { args: [], entry: join(dirname(self), "child.js") };
-  let loader: string;
-  try {
-    loader = createRequire(import.meta.url).resolve("tsx");
-  } catch (err) {
-    throw new Error("quantize needs tsx to run its TypeScript child process", { cause: err });
-  }
-  return { args: ["--import", pathToFileURL(loader).href], entry: join(dirname(self), "child.ts") };
-}
-
 /** Splits a byte stream into lines, keeping a partial last line until its newline arrives. */
 class LineSplitter {
   private partial = "";
@@ -107,7 +93,7 @@ export function quantizeGguf(options: QuantizeOptions): Promise<void> {
   let entry: ReturnType<typeof childEntry>;
   try {
     lib = locateLibllama();
-    entry = childEntry();
+    entry = childEntry(import.meta.url);
   } catch (err) {
     return Promise.reject(err);
   }
