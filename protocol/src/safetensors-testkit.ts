@@ -36,12 +36,12 @@ export function writeSafetensors(
 }
 
 /** Little-endian bytes of float32 values. */
-export function f32Bytes(values: Float32Array): Uint8Array {
+export function f32Bytes(values: Float32Array<ArrayBufferLike>): Uint8Array {
   return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
 }
 
 /** bfloat16 bytes of float32 values, rounded to nearest-even. */
-export function bf16Bytes(values: Float32Array): Uint8Array {
+export function bf16Bytes(values: Float32Array<ArrayBufferLike>): Uint8Array {
   const bits = new Uint32Array(Float32Array.from(values).buffer);
   const out = new Uint16Array(values.length);
   for (let i = 0; i < bits.length; i++) {

@@ -9,7 +9,7 @@ import { readNdjson } from "@corral/protocol/ndjson";
 import {
   QUANTIZE_FILE_TYPES,
   type QuantizeFileType,
-  QuantizeJobEventSchema,
+  JobEventSchema,
   type QuantizeJobRequest,
 } from "@corral/protocol/runner";
 import type { ProgressResponse } from "@corral/protocol/types";
@@ -153,7 +153,7 @@ async function* relayJob(
   let last: ProgressResponse | undefined;
   let lastAt = 0;
   for await (const line of readNdjson(body)) {
-    const parsed = QuantizeJobEventSchema.safeParse(line);
+    const parsed = JobEventSchema.safeParse(line);
     if (!parsed.success) throw new ApiError(502, "runner sent an invalid quantize event");
     const event = parsed.data;
     if (event.event === "error") throw new ApiError(event.status ?? 500, event.error);

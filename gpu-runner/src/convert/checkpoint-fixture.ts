@@ -91,7 +91,7 @@ export function tinyCheckpoint(o: CheckpointOptions = {}): Checkpoint {
   for (let i = 0; i < layers; i++) {
     const m = (gguf: string, hf: string, out: number, inp: number) =>
       tensors.push([`blk.${i}.${gguf}`, `model.layers.${i}.${hf}`, [out, inp], draw(out * inp, Math.sqrt(3 / inp))]);
-    const v = (gguf: string, hf: string, n: number, values = ones(n)) =>
+    const v = (gguf: string, hf: string, n: number, values: Float32Array = ones(n)) =>
       tensors.push([`blk.${i}.${gguf}`, `model.layers.${i}.${hf}`, [n], values]);
     v("attn_norm.weight", "input_layernorm.weight", hidden);
     m("attn_q.weight", "self_attn.q_proj.weight", hidden, hidden);
