@@ -103,7 +103,10 @@ describe("POST /v1/convert", () => {
 
   it.each([
     [{ request_id: "x", files: [] }, /invalid convert job: files/],
-    [{ request_id: "x", files: [{ name: "../etc/passwd", digest: blobs[0]!.digest, size: 1 }] }, /not a relative/],
+    [
+      { request_id: "x", files: [{ name: "../etc/passwd", digest: blobs[0]!.digest, size: 1 }] },
+      /file path must be relative/,
+    ],
     [{ request_id: "x", files: [{ name: "a", digest: "sha256:zz", size: 1 }] }, /invalid digest format/],
   ])("refuses a bad job body with a plain 400: %j", async (body, message) => {
     const res = await postJob(body);

@@ -17,6 +17,7 @@
  *                                      over S3 itself (production): the edge records it so the GC can collect it.
  */
 import { z } from "zod";
+import { isValidRelativePath } from "./schemas-models";
 
 export const RUNNER_HEADER_REQUEST_ID = "x-corral-request-id";
 
@@ -90,19 +91,6 @@ export const QuantizeJobRequestSchema = z.object({
 export type QuantizeJobRequest = z.infer<typeof QuantizeJobRequestSchema>;
 
 /**
- * Names a checkpoint file may have (`files` keys of `/api/create`, Ollama's validateCreateFilePath): relative, no
- * `.` or `..` part, no backslash or colon, 256 characters at most.
- */
-export function isCheckpointFileName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    name.length <= 256 &&
-    !/[\\:\u0000]/.test(name) &&
-    name.split("/").every((part) => part !== "" && part !== "." && part !== "..")
-  );
-}
-
-/**
  * A convert job: the runner fetches a Hugging Face checkpoint's files (named as the client named them; the names
  * only tell the files apart, none reaches the file system), converts them to one GGUF, stores it and reports it.
  */
@@ -111,7 +99,10 @@ export const ConvertJobRequestSchema = z.object({
   files: z
     .array(
       z.object({
-        name: z.string().refine(isCheckpointFileName, "not a relative file name"),
+        name: z
+          .string()
+          .max(1024)
+          .refine((name) => name !== "." && isValidRelativePath(name), "file path must be relative"),
         digest: z.string(),
         size: z.number().int().nonnegative(),
       }),

@@ -69,7 +69,7 @@ export function parseSafetensorsHeader(json: Uint8Array, fileSize: number, file:
   const headerLength = json.length;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(json));
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(json));
   } catch {
     throw invalid(file, "header is not valid JSON");
   }
