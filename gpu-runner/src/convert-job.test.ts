@@ -127,7 +127,7 @@ describe("POST /v1/convert", () => {
           reject(Object.assign(new Error("convert aborted"), { name: "AbortError" }));
         }),
       );
-      return { size: 0 };
+      return { size: 0, maxRssBytes: 0 };
     };
     try {
       const controller = new AbortController();

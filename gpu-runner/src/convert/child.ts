@@ -17,7 +17,8 @@ try {
     output: job.output,
     onProgress: (done, total) => line({ done, total }),
   });
-  line(result);
+  // Peak memory of the conversion, for the benchmark (maxRSS is in KiB).
+  line({ ...result, maxRssBytes: process.resourceUsage().maxRSS * 1024 });
 } catch (err) {
   // Only judgements on the input (ApiError 400) carry their text out; anything else is this runner's failure.
   const status = isApiError(err) ? err.status : 500;

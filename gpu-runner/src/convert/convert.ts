@@ -16,7 +16,7 @@ import { ApiError } from "@corral/protocol/errors";
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, kv } from "@corral/protocol/gguf/writer";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
-import { convertTensorData, outputType, permuteRows } from "./tensor-data";
+import { convertTensorData, outputType, permuteRows, Scratch } from "./tensor-data";
 import { tokenizerMetadata } from "./tokenizer";
 
 /** JSON files beside the weights are read whole: anything over this is not a real config or tokenizer. */
@@ -117,6 +117,7 @@ function readHeader(name: string, path: string): SafetensorsHeader {
 
 function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>): OutputTensor[] {
   const out: OutputTensor[] = [];
+  const scratch = new Scratch();
   const factors = llama3RopeFactors(plan.config);
   if (factors) {
     const bytes = new Uint8Array(factors.buffer);
@@ -142,12 +143,12 @@ function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>)
         const fd = openSync(files.get(t.file)!, "r");
         let raw: Uint8Array;
         try {
-          raw = readAt(fd, t.start, t.end - t.start);
+          raw = readAt(fd, t.start, t.end - t.start, scratch.take(0, t.end - t.start));
         } finally {
           closeSync(fd);
         }
-        if (heads !== null) raw = permuteRows(raw, t.shape[0]!, heads);
-        return convertTensorData(raw, t.dtype, type);
+        if (heads !== null) raw = permuteRows(raw, t.shape[0]!, heads, scratch);
+        return convertTensorData(raw, t.dtype, type, scratch);
       },
     });
   }
@@ -170,9 +171,8 @@ function readText(files: ReadonlyMap<string, string>, name: string, required: bo
   }
 }
 
-/** `length` bytes at `position`, in a fresh (so aligned) buffer; a short file is a 400. */
-function readAt(fd: number, position: number, length: number): Uint8Array {
-  const buffer = new Uint8Array(length);
+/** `length` bytes at `position`, into `buffer` (fresh by default; aligned either way); a short file is a 400. */
+function readAt(fd: number, position: number, length: number, buffer: Uint8Array = new Uint8Array(length)): Uint8Array {
   let done = 0;
   while (done < length) {
     const n = readSync(fd, buffer, done, length - done, position + done);

@@ -33,9 +33,15 @@ export class ConvertAbortError extends Error {
   }
 }
 
-type ChildLine = { done: number; total: number } | { size: number } | { error: string; status: number };
+/** The written file's size, and the child's peak resident memory. */
+export interface ConvertResult {
+  size: number;
+  maxRssBytes: number;
+}
 
-export function convertInChild(options: ConvertOptions): Promise<{ size: number }> {
+type ChildLine = { done: number; total: number } | ConvertResult | { error: string; status: number };
+
+export function convertInChild(options: ConvertOptions): Promise<ConvertResult> {
   const { output, signal, onProgress } = options;
   if (signal?.aborted) return Promise.reject(new ConvertAbortError(signal.reason));
   let entry: ReturnType<typeof childEntry>;
@@ -50,7 +56,7 @@ export function convertInChild(options: ConvertOptions): Promise<{ size: number 
     const child = spawn(process.execPath, [...entry.args, entry.entry, JSON.stringify(job)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let result: { size: number } | undefined;
+    let result: ConvertResult | undefined;
     let failure: unknown;
     let stderrTail = "";
     const fail = (err: unknown) => {

@@ -8,6 +8,23 @@ import type { SafetensorsTensor } from "@corral/protocol/safetensors";
 export type SourceDtype = SafetensorsTensor["dtype"];
 
 /**
+ * Reused buffers, one per stage (read, permute, convert), grown to the largest tensor: converting a tensor allocates
+ * nothing, so peak memory stays at about one tensor's stages instead of whatever the GC has not yet collected.
+ * A returned view is valid until the same stage is asked for again.
+ */
+export class Scratch {
+  private readonly buffers: ArrayBuffer[] = [];
+  take(stage: 0 | 1 | 2, bytes: number): Uint8Array {
+    let buffer = this.buffers[stage];
+    if (!buffer || buffer.byteLength < bytes) {
+      buffer = new ArrayBuffer(bytes);
+      this.buffers[stage] = buffer;
+    }
+    return new Uint8Array(buffer, 0, bytes);
+  }
+}
+
+/**
  * The type a tensor is written as: norms, biases and other vectors in F32 (llama.cpp adds them in F32 anyway);
  * matrices in BF16 when they come as BF16 (lossless, and F16 would overflow on BF16's range), else F16 (Ollama's and
  * llama.cpp's default `--outtype f16`).
@@ -61,11 +78,16 @@ function halves(): Float32Array {
 }
 
 /** `data` (whole elements of `from`, 4-byte aligned) converted to `to`'s bytes. */
-export function convertTensorData(data: Uint8Array, from: SourceDtype, to: GgmlType): Uint8Array {
+export function convertTensorData(
+  data: Uint8Array,
+  from: SourceDtype,
+  to: GgmlType,
+  scratch = new Scratch(),
+): Uint8Array {
   const n = data.length / (from === "F32" ? 4 : 2);
   if (to === GgmlType.F32) {
     if (from === "F32") return data;
-    const out = new Float32Array(n);
+    const out = new Float32Array(scratch.take(2, n * 4).buffer, 0, n);
     const src = new Uint16Array(data.buffer, data.byteOffset, n);
     if (from === "F16") {
       const table = halves();
@@ -74,15 +96,15 @@ export function convertTensorData(data: Uint8Array, from: SourceDtype, to: GgmlT
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < n; i++) bits[i] = src[i]! << 16;
     }
-    return new Uint8Array(out.buffer);
+    return new Uint8Array(out.buffer, 0, n * 4);
   }
   if (to === GgmlType.BF16 && from === "BF16") return data;
   if (to === GgmlType.F16 && from === "F16") return data;
   if (to === GgmlType.F16 && from === "F32") {
     const src = new Uint32Array(data.buffer, data.byteOffset, n);
-    const out = new Uint16Array(n);
+    const out = new Uint16Array(scratch.take(2, n * 2).buffer, 0, n);
     for (let i = 0; i < n; i++) out[i] = halfFromFloatBits(src[i]!);
-    return new Uint8Array(out.buffer);
+    return new Uint8Array(out.buffer, 0, n * 2);
   }
   throw new Error(`no conversion from ${from} to ggml type ${to}`);
 }
@@ -91,11 +113,11 @@ export function convertTensorData(data: Uint8Array, from: SourceDtype, to: GgmlT
  * llama.cpp's `permute` for attention Q/K (convert_hf_to_gguf.py LlamaModel.permute, Ollama's llama repack): within
  * each head, HF's rows [first rotary half; second half] become interleaved pairs. Row (h, s, j) → row (h, j, s).
  */
-export function permuteRows(data: Uint8Array, rows: number, heads: number): Uint8Array {
+export function permuteRows(data: Uint8Array, rows: number, heads: number, scratch = new Scratch()): Uint8Array {
   const rowBytes = data.length / rows;
   const headRows = rows / heads;
   const half = headRows / 2;
-  const out = new Uint8Array(data.length);
+  const out = scratch.take(1, data.length);
   for (let h = 0; h < heads; h++) {
     for (let s = 0; s < 2; s++) {
       for (let j = 0; j < half; j++) {
