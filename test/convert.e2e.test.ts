@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type CreateRequest, Ollama, type ProgressResponse } from "ollama";
 import { beforeAll, describe, expect, inject, it } from "vitest";
+import { tinyBertCheckpoint } from "../gpu-runner/src/convert/bert-fixture";
 import { type CheckpointOptions, tinyCheckpoint } from "../gpu-runner/src/convert/checkpoint-fixture";
 
 const { url, adminKey } = inject("stack");
@@ -88,6 +89,18 @@ describe("create from a safetensors checkpoint", () => {
     const text = await greedy(`${name}-converted`);
     expect(text?.length).toBeGreaterThan(0);
     expect(text).toBe(await greedy(`${name}-reference`));
+  });
+
+  it("bert: /api/embed on the converted model gives the reference GGUF's vectors", async () => {
+    const { files, reference } = tinyBertCheckpoint();
+    await createStreaming({ model: "bert-converted", files: await uploadAll(files) });
+    await createStreaming({ model: "bert-reference", files: { "model.gguf": await uploadBlob(reference) } });
+    const embed = async (model: string) =>
+      (await ollama.embed({ model, input: ["the quick brown fox", "hello world"], keep_alive: 0 })).embeddings;
+    const vectors = await embed("bert-converted");
+    expect(vectors).toHaveLength(2);
+    expect(vectors[0]).toHaveLength(32);
+    expect(vectors).toEqual(await embed("bert-reference"));
   });
 
   it("converts and quantizes in one request", async () => {

@@ -5,10 +5,12 @@
  * convert_hf_to_gguf.py. Shared because the edge checks a checkpoint with them before any runner work starts, and
  * the runner's converter writes by them.
  */
+import { bertExpectedTensors, bertMetadata, bertTensorName } from "./checkpoint-bert";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
+import { CONVERTIBLE_DTYPES, type SafetensorsTensor } from "./safetensors";
 
-export type GgufArchitecture = "llama" | "qwen2" | "qwen3";
+export type GgufArchitecture = "llama" | "qwen2" | "qwen3" | "bert";
 
 /** config.json's `architectures[0]` → the GGUF architecture it converts to (Mistral is a llama to llama.cpp). */
 const ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
@@ -16,6 +18,7 @@ const ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
   MistralForCausalLM: "llama",
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
+  BertModel: "bert",
 };
 
 export interface CheckpointConfig {
@@ -30,7 +33,10 @@ export interface CheckpointConfig {
   contextLength: number;
   /** config.json's vocab_size; 0 when absent (the tokenizer decides). */
   vocabSize: number;
-  rmsEpsilon: number;
+  /** RMS norm epsilon (llama, qwen), or LayerNorm epsilon (bert). */
+  normEpsilon: number;
+  /** BERT's token type (segment) count; 0 elsewhere. */
+  typeVocab: number;
   ropeTheta: number;
   ropeScaling?: { type: string; factor: number; lowFreq: number; highFreq: number; original: number };
   tieEmbeddings: boolean;
@@ -80,7 +86,8 @@ export function parseCheckpointConfig(text: string): CheckpointConfig {
     throw bad(`config.json hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
   }
   const headDim = explicitHeadDim ? int("head_dim", LIMITS.headDim) : hidden / heads;
-  if (headDim % 2 !== 0) throw bad(`config.json head size ${headDim} must be even for rotary embeddings`);
+  if (arch !== "bert" && headDim % 2 !== 0)
+    throw bad(`config.json head size ${headDim} must be even for rotary embeddings`);
   const vocabSize = c.vocab_size === undefined ? 0 : int("vocab_size", LIMITS.vocabSize);
   const config: CheckpointConfig = {
     hfArchitecture,
@@ -91,9 +98,10 @@ export function parseCheckpointConfig(text: string): CheckpointConfig {
     kvHeads,
     headDim,
     feedForward: int("intermediate_size", LIMITS.feedForward),
-    contextLength: int("max_position_embeddings", LIMITS.contextLength, 4096),
+    contextLength: int("max_position_embeddings", LIMITS.contextLength, arch === "bert" ? 512 : 4096),
     vocabSize,
-    rmsEpsilon: positive(c, "rms_norm_eps", 1e-6, 1),
+    normEpsilon: arch === "bert" ? positive(c, "layer_norm_eps", 1e-12, 1) : positive(c, "rms_norm_eps", 1e-6, 1),
+    typeVocab: arch === "bert" ? int("type_vocab_size", 16, 2) : 0,
     ropeTheta: positive(c, "rope_theta", 10_000, 1e12),
     // HF's default is true; llama checkpoints that untie them say so.
     tieEmbeddings: c.tie_word_embeddings !== false,
@@ -152,7 +160,13 @@ const GLOBAL_NAMES: Readonly<Record<string, string>> = {
  * The GGUF name of a checkpoint tensor; null for tensors llama.cpp recomputes (rotary `inv_freq`). Anything else is
  * a 400: a converter that guessed would write a model llama.cpp refuses or, worse, runs wrong.
  */
-export function ggufTensorName(hfName: string, layers: number): string | null {
+export function ggufTensorName(hfName: string, c: CheckpointConfig): string | null {
+  const layers = c.layers;
+  if (c.arch === "bert") {
+    const name = bertTensorName(hfName, layers);
+    if (name === undefined) throw bad(`unexpected tensor ${hfName} in the checkpoint`);
+    return name;
+  }
   if (Object.hasOwn(GLOBAL_NAMES, hfName)) return GLOBAL_NAMES[hfName]!;
   const match = /^model\.layers\.(\d{1,4})\.(.+)\.(weight|bias)$/.exec(hfName);
   if (match && Number(match[1]) < layers) {
@@ -166,6 +180,7 @@ export function ggufTensorName(hfName: string, layers: number): string | null {
 
 /** Every tensor the architecture needs, by GGUF name, with its shape as the checkpoint stores it ([out, in]). */
 export function expectedTensors(c: CheckpointConfig, vocabRows: number, hasOutput: boolean): Map<string, number[]> {
+  if (c.arch === "bert") return bertExpectedTensors(c, vocabRows);
   const q = c.heads * c.headDim;
   const kvWidth = c.kvHeads * c.headDim;
   const expected = new Map<string, number[]>([
@@ -229,6 +244,7 @@ export function permutedHeads(c: CheckpointConfig, ggufName: string): number | n
 
 /** The architecture's GGUF keys (general.* and `<arch>.*`; the tokenizer's come from the converter). */
 export function architectureMetadata(c: CheckpointConfig, vocabRows: number): GgufMetadataEntry[] {
+  if (c.arch === "bert") return bertMetadata(c);
   const a = c.arch;
   const entries = [
     kv.str("general.architecture", a),
@@ -240,7 +256,7 @@ export function architectureMetadata(c: CheckpointConfig, vocabRows: number): Gg
     kv.u32(`${a}.attention.head_count`, c.heads),
     kv.u32(`${a}.attention.head_count_kv`, c.kvHeads),
     kv.f32(`${a}.rope.freq_base`, c.ropeTheta),
-    kv.f32(`${a}.attention.layer_norm_rms_epsilon`, c.rmsEpsilon),
+    kv.f32(`${a}.attention.layer_norm_rms_epsilon`, c.normEpsilon),
   ];
   if (a === "llama") entries.push(kv.u32("llama.rope.dimension_count", c.headDim));
   if (a === "qwen3" || c.headDim !== c.hidden / c.heads) {
@@ -281,7 +297,7 @@ export interface CheckpointTensor {
   name: string;
   /** The `files` name of the shard holding it. */
   file: string;
-  dtype: "F32" | "F16" | "BF16";
+  dtype: SafetensorsTensor["dtype"];
   /** As stored ([out, in]). */
   shape: number[];
   start: number;
@@ -310,8 +326,11 @@ export function planCheckpoint(
   const byName = new Map<string, CheckpointTensor>();
   for (const [file, header] of headers) {
     for (const t of header.tensors) {
-      const name = ggufTensorName(t.name, config.layers);
+      const name = ggufTensorName(t.name, config);
       if (name === null) continue;
+      if (!CONVERTIBLE_DTYPES.has(t.dtype)) {
+        throw bad(`tensor ${t.name} has dtype ${t.dtype}; only F32, F16 and BF16 can be converted`);
+      }
       if (byName.has(name)) throw bad(`tensor ${t.name} appears in more than one shard`);
       byName.set(name, { ...t, name, file });
     }

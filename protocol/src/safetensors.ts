@@ -13,7 +13,7 @@ const MAX_TENSORS = 100_000;
 const MAX_DIMS = 8;
 const MAX_NAME_CHARS = 512;
 
-/** Bytes per element of every dtype the format defines; only F32, F16 and BF16 are converted. */
+/** Bytes per element of every dtype the format defines. */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
   F64: 8,
   F32: 4,
@@ -35,7 +35,8 @@ export const CONVERTIBLE_DTYPES = new Set(["F32", "F16", "BF16"]);
 
 export interface SafetensorsTensor {
   name: string;
-  dtype: "F32" | "F16" | "BF16";
+  /** Any dtype of the format; only CONVERTIBLE_DTYPES are converted (others, e.g. BERT's I64 position_ids, skipped). */
+  dtype: string;
   shape: number[];
   /** Absolute offsets in the file (header included). */
   start: number;
@@ -95,9 +96,6 @@ function checkTensor(name: string, value: unknown, dataSize: number, file: strin
   const { dtype, shape, data_offsets: offsets } = value;
   if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) {
     throw invalid(file, `tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
-  }
-  if (!CONVERTIBLE_DTYPES.has(dtype)) {
-    throw invalid(file, `tensor ${name} has dtype ${dtype}; only F32, F16 and BF16 can be converted`);
   }
   if (!Array.isArray(shape) || shape.length > MAX_DIMS || !shape.every(isSize)) {
     throw invalid(file, `tensor ${name} has an invalid shape`);

@@ -5,7 +5,8 @@ import { bytesSource, type GgufHeader, readGgufHeader } from "@corral/protocol";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testLlama } from "../test-support";
-import { type CheckpointOptions, tinyCheckpoint } from "./checkpoint-fixture";
+import { tinyBertCheckpoint } from "./bert-fixture";
+import { type Checkpoint, type CheckpointOptions, tinyCheckpoint } from "./checkpoint-fixture";
 import { convertCheckpoint } from "./convert";
 import { ConvertAbortError, convertInChild } from "./engine";
 import { halfFromFloatBits } from "./tensor-data";
@@ -43,8 +44,8 @@ function tensorBytes(bytes: Uint8Array, h: GgufHeader): Map<string, { dims: numb
   );
 }
 
-function convert(options: CheckpointOptions): { out: Uint8Array; reference: Uint8Array } {
-  const { files, reference } = tinyCheckpoint(options);
+function convert(options: CheckpointOptions | Checkpoint): { out: Uint8Array; reference: Uint8Array } {
+  const { files, reference } = "files" in options ? options : tinyCheckpoint(options);
   const output = join(mkdtempSync(join(dir, "out-")), "model.gguf");
   const { size } = convertCheckpoint({ files: writeFiles(files), output });
   const out = readFileSync(output);
@@ -62,11 +63,13 @@ const COMPARED_KEYS = [
   "tokenizer.ggml.merges",
   "tokenizer.ggml.bos_token_id",
   "tokenizer.ggml.eos_token_id",
+  "tokenizer.ggml.add_bos_token",
+  "tokenizer.ggml.add_eos_token",
   "tokenizer.chat_template",
 ];
 
 describe("convertCheckpoint: tensor for tensor equal to the independently built GGUF", () => {
-  it.each<[string, CheckpointOptions]>([
+  it.each<[string, CheckpointOptions | Checkpoint]>([
     ["llama, F32", {}],
     ["mistral (a llama to llama.cpp)", { architecture: "MistralForCausalLM" }],
     ["llama, BF16 kept as BF16", { dtype: "BF16" }],
@@ -74,6 +77,7 @@ describe("convertCheckpoint: tensor for tensor equal to the independently built 
     ["llama, merges as pairs", { pairMerges: true }],
     ["qwen2 (biases, no permutation)", { architecture: "Qwen2ForCausalLM" }],
     ["qwen3 (q/k norms)", { architecture: "Qwen3ForCausalLM" }],
+    ["bert (WordPiece, an I64 position_ids skipped)", tinyBertCheckpoint()],
   ])("%s", async (_label, options) => {
     const { out, reference } = convert(options);
     const got = await header(out);
@@ -183,6 +187,28 @@ describe("convertInChild", () => {
 });
 
 describe("the converted model runs as the reference does", () => {
+  it("bert: identical mean-pooled embeddings", async () => {
+    const { out, reference } = convert(tinyBertCheckpoint());
+    const embed = async (bytes: Uint8Array, name: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, bytes);
+      const model = await (await testLlama()).loadModel({ modelPath: path, gpuLayers: 0 });
+      try {
+        const context = await model.createEmbeddingContext({ contextSize: 64, threads: 1 });
+        try {
+          return [...(await context.getEmbeddingFor("the quick brown fox jumps")).vector];
+        } finally {
+          await context.dispose();
+        }
+      } finally {
+        await model.dispose();
+      }
+    };
+    const vector = await embed(out, "bert-converted.gguf");
+    expect(vector).toHaveLength(32);
+    expect(vector).toEqual(await embed(reference, "bert-reference.gguf"));
+  });
+
   async function greedy(bytes: Uint8Array, name: string): Promise<string> {
     const path = join(dir, name);
     writeFileSync(path, bytes);

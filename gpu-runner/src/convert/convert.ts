@@ -59,6 +59,7 @@ export function convertCheckpoint(input: ConvertInput): { size: number } {
         generationConfig: readText(input.files, "generation_config.json", false),
       },
       plan.vocabRows,
+      plan.config.typeVocab,
     ),
   ];
   const header = new GgufByteWriter().magic().u32(3).u64(tensors.length).u64(metadata.length);
@@ -130,7 +131,7 @@ function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>)
     });
   }
   for (const t of plan.tensors) {
-    const type = outputType(t.dtype, t.shape.length);
+    const type = outputType(t.name, t.dtype, t.shape.length);
     const elements = t.shape.reduce((a, b) => a * b, 1);
     const heads = permutedHeads(plan.config, t.name);
     out.push({

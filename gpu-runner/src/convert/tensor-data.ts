@@ -29,8 +29,9 @@ export class Scratch {
  * matrices in BF16 when they come as BF16 (lossless, and F16 would overflow on BF16's range), else F16 (Ollama's and
  * llama.cpp's default `--outtype f16`).
  */
-export function outputType(dtype: SourceDtype, dims: number): GgmlType {
-  if (dims <= 1) return GgmlType.F32;
+export function outputType(name: string, dtype: SourceDtype, dims: number): GgmlType {
+  // BERT's token type embeddings stay F32 too (Ollama's tensorBase.Kind): llama.cpp adds them to the input in F32.
+  if (dims <= 1 || name === "token_types.weight") return GgmlType.F32;
   return dtype === "BF16" ? GgmlType.BF16 : GgmlType.F16;
 }
 

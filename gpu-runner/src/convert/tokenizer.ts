@@ -44,14 +44,21 @@ interface AddedToken {
   special: boolean;
 }
 
-/** The tokenizer keys for a model whose embedding has `vocabRows` rows. */
-export function tokenizerMetadata(files: TokenizerFiles, vocabRows: number): GgufMetadataEntry[] {
+/**
+ * The tokenizer keys for a model whose embedding has `vocabRows` rows: byte-level BPE as `gpt2`, WordPiece (BERT,
+ * whose `typeVocab` is its token type count) as `bert`.
+ */
+export function tokenizerMetadata(files: TokenizerFiles, vocabRows: number, typeVocab = 0): GgufMetadataEntry[] {
   const tok = objectOf(parseJson(files.tokenizer, "tokenizer.json"), "tokenizer.json");
   const model = objectOf(tok.model, "tokenizer.json model");
-  if (model.type !== "BPE") {
-    throw new ApiError(400, `tokenizer.json model type ${JSON.stringify(model.type)} is not supported (only BPE)`);
-  }
   const added = addedTokens(tok.added_tokens);
+  if (model.type === "WordPiece") return wordPieceMetadata(model, added, vocabRows, typeVocab);
+  if (model.type !== "BPE") {
+    throw new ApiError(
+      400,
+      `tokenizer.json model type ${JSON.stringify(model.type)} is not supported (BPE, WordPiece)`,
+    );
+  }
   const { tokens, types } = vocabulary(objectOf(model.vocab, "tokenizer.json model.vocab"), added);
   if (tokens.length > vocabRows) {
     throw new ApiError(400, `the tokenizer has ${tokens.length} tokens but the embedding only ${vocabRows} rows`);
@@ -72,6 +79,48 @@ export function tokenizerMetadata(files: TokenizerFiles, vocabRows: number): Ggu
   const merges = mergesOf(model.merges);
   if (merges.length > 0) entries.push(kv.strArr("tokenizer.ggml.merges", merges));
   if (files.tokenizerConfig !== undefined) entries.push(...configEntries(files, added));
+  return entries;
+}
+
+/**
+ * WordPiece as llama.cpp's `bert` tokenizer takes it (convert_hf_to_gguf.py BertModel): a word start gets the
+ * phantom space `▁`, a `##` continuation loses its marker, `[...]` specials stay as they are; [CLS] is added in
+ * front and [SEP] at the end.
+ */
+function wordPieceMetadata(
+  model: Record<string, unknown>,
+  added: AddedToken[],
+  vocabRows: number,
+  typeVocab: number,
+): GgufMetadataEntry[] {
+  const { tokens, types } = vocabulary(objectOf(model.vocab, "tokenizer.json model.vocab"), added);
+  if (tokens.length !== vocabRows) {
+    throw new ApiError(400, `the tokenizer has ${tokens.length} tokens but the embedding ${vocabRows} rows`);
+  }
+  const idOf = new Map(tokens.map((t, i) => [t, i]));
+  const phantom = tokens.map((t) =>
+    t.startsWith("[") && t.endsWith("]") ? t : t.startsWith("##") ? t.slice(2) : `\u2581${t}`,
+  );
+  const entries = [
+    kv.str("tokenizer.ggml.model", "bert"),
+    kv.strArr("tokenizer.ggml.tokens", phantom),
+    kv.i32Arr("tokenizer.ggml.token_type", types),
+    kv.u32("tokenizer.ggml.token_type_count", typeVocab),
+    kv.bool("tokenizer.ggml.add_bos_token", true),
+    kv.bool("tokenizer.ggml.add_eos_token", true),
+  ];
+  for (const [token, key] of [
+    ["[CLS]", "bos"],
+    ["[SEP]", "eos"],
+    ["[CLS]", "cls"],
+    ["[SEP]", "seperator"],
+    ["[PAD]", "padding"],
+    ["[UNK]", "unknown"],
+    ["[MASK]", "mask"],
+  ] as const) {
+    const id = idOf.get(token);
+    if (id !== undefined) entries.push(kv.u32(`tokenizer.ggml.${key}_token_id`, id));
+  }
   return entries;
 }
 
