@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { architectureMetadata, llama3RopeFactors, parseCheckpointConfig, permutedHeads } from "./checkpoint";
+import {
+  architectureMetadata,
+  llama3RopeFactors,
+  parseCheckpointConfig,
+  permutedHeads,
+  planCheckpoint,
+} from "./checkpoint";
 
 const base = {
   architectures: ["LlamaForCausalLM"],
@@ -45,5 +51,19 @@ describe("config.json", () => {
     expect(factors).toHaveLength(8);
     expect(factors[0]).toBe(1);
     expect(factors.at(-1)).toBe(8);
+  });
+});
+
+describe("planCheckpoint", () => {
+  it("refuses a weight in a dtype it cannot convert, naming it", () => {
+    const headers = new Map([
+      [
+        "m.safetensors",
+        { tensors: [{ name: "model.embed_tokens.weight", dtype: "I32", shape: [4, 64], start: 0, end: 1024 }] },
+      ],
+    ]);
+    expect(() => planCheckpoint(JSON.stringify(base), undefined, headers)).toThrow(
+      "tensor model.embed_tokens.weight has dtype I32; only F32, F16 and BF16 can be converted",
+    );
   });
 });
