@@ -186,10 +186,11 @@ describe("create from safetensors: bad input is a 400 that changes nothing", () 
       (f) => f.set("../config.json", enc.encode("{}")),
       "file path must be relative",
     ],
-  ])("%s", async (_label, change, message) => {
+    ["FROM a model as well", () => {}, "safetensors imports do not support FROM model overlays"],
+  ])("%s", async (label, change, message) => {
     const files = await uploadAll(checkpoint(change));
     const before = await snapshot();
-    const res = await create(files);
+    const res = await create(files, label === "FROM a model as well" ? { from: "some-model" } : {});
     expect(res.status).toBe(400);
     expect((await json<{ error: string }>(res)).error).toContain(message);
     expect(await snapshot()).toBe(before);

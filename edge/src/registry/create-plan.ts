@@ -110,6 +110,9 @@ async function plan(
     throw new ApiError(400, "converting safetensors LoRA adapters is not supported; convert the adapter to GGUF first");
   }
 
+  if (source.from && isCheckpoint(source.files)) {
+    throw new ApiError(400, "safetensors imports do not support FROM model overlays");
+  }
   if (source.from) {
     const base = await loadModel(env, tenantId, source.from.input);
     await pinForWriteOrWait(env.DB, manifestDigests(base.manifest), holder);
