@@ -186,6 +186,14 @@ describe("create from safetensors: bad input is a 400 that changes nothing", () 
       (f) => f.set("../config.json", enc.encode("{}")),
       "file path must be relative",
     ],
+    [
+      "a SentencePiece tokenizer.model without tokenizer.json",
+      (f) => {
+        f.delete("tokenizer.json");
+        f.set("tokenizer.model", enc.encode("sentencepiece model proto"));
+      },
+      "converting a SentencePiece tokenizer.model is not supported; include tokenizer.json",
+    ],
     ["FROM a model as well", () => {}, "safetensors imports do not support FROM model overlays"],
   ])("%s", async (label, change, message) => {
     const files = await uploadAll(checkpoint(change));

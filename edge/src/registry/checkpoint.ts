@@ -17,14 +17,15 @@ import { MediaType } from "./manifest";
 import { runRunnerJob } from "./runner-jobs";
 import { blobKey, r2ByteSource } from "./store";
 
-/** The files a conversion reads besides the shards; anything else in `files` (README.md, ...) is not sent. */
+/**
+ * The files a conversion reads besides the shards; anything else in `files` (README.md, special_tokens_map.json,
+ * a tokenizer.model beside tokenizer.json, ...) is not sent to the runner.
+ */
 const CHECKPOINT_FILES = new Set([
   "config.json",
   "generation_config.json",
   "model.safetensors.index.json",
-  "special_tokens_map.json",
   "tokenizer.json",
-  "tokenizer.model",
   "tokenizer_config.json",
 ]);
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -70,7 +71,7 @@ export async function planConvert(
   if (!byName.has("tokenizer.json")) {
     throw new ApiError(
       400,
-      byName.has("tokenizer.model")
+      files.some(([name]) => name === "tokenizer.model")
         ? "converting a SentencePiece tokenizer.model is not supported; include tokenizer.json"
         : "tokenizer.json is required to convert a safetensors model",
     );
