@@ -6,8 +6,44 @@
 import type { CheckpointConfig } from "./checkpoint";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 
-/** llama.cpp's LLAMA_POOLING_TYPE_MEAN: sentence-transformers' default for BERT embedders. */
+/** llama.cpp's LLAMA_POOLING_TYPE_MEAN and _CLS. */
 const POOLING_MEAN = 1;
+const POOLING_CLS = 2;
+
+/**
+ * The pooling a sentence-transformers checkpoint declares (modules.json names its Pooling module's directory, whose
+ * config.json says cls or mean), as Ollama's convert_bert.go reads it; mean when there is none.
+ */
+export function bertPooling(files: { read(name: string): string | undefined }): number {
+  const modules = parseObjectArray(files.read("modules.json"));
+  const pooling = modules.find((m) => m.type === "sentence_transformers.models.Pooling");
+  if (typeof pooling?.path !== "string") return POOLING_MEAN;
+  const config = parseObject(files.read(`${pooling.path}/config.json`));
+  return config?.pooling_mode_cls_token === true ? POOLING_CLS : POOLING_MEAN;
+}
+
+function parseObjectArray(text: string | undefined): Record<string, unknown>[] {
+  try {
+    const value: unknown = text === undefined ? [] : JSON.parse(text);
+    return Array.isArray(value) ? value.filter((v) => typeof v === "object" && v !== null) : [];
+  } catch {
+    return [];
+  }
+}
+
+function parseObject(text: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = text === undefined ? undefined : JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The files besides config.json that decide BERT's pooling (the edge sends them to the runner). */
+export function isBertPoolingFile(name: string): boolean {
+  return name === "modules.json" || /^\d+_Pooling\/config\.json$/.test(name);
+}
 
 const GLOBAL: Readonly<Record<string, string>> = {
   "embeddings.word_embeddings.weight": "token_embd.weight",
@@ -67,7 +103,7 @@ export function bertExpectedTensors(c: CheckpointConfig, vocabRows: number): Map
   return expected;
 }
 
-export function bertMetadata(c: CheckpointConfig): GgufMetadataEntry[] {
+export function bertMetadata(c: CheckpointConfig, pooling = POOLING_MEAN): GgufMetadataEntry[] {
   return [
     kv.str("general.architecture", "bert"),
     kv.u32("bert.context_length", c.contextLength),
@@ -77,6 +113,6 @@ export function bertMetadata(c: CheckpointConfig): GgufMetadataEntry[] {
     kv.u32("bert.attention.head_count", c.heads),
     kv.f32("bert.attention.layer_norm_epsilon", c.normEpsilon),
     kv.bool("bert.attention.causal", false),
-    kv.u32("bert.pooling_type", POOLING_MEAN),
+    kv.u32("bert.pooling_type", pooling),
   ];
 }

@@ -243,8 +243,8 @@ export function permutedHeads(c: CheckpointConfig, ggufName: string): number | n
 }
 
 /** The architecture's GGUF keys (general.* and `<arch>.*`; the tokenizer's come from the converter). */
-export function architectureMetadata(c: CheckpointConfig, vocabRows: number): GgufMetadataEntry[] {
-  if (c.arch === "bert") return bertMetadata(c);
+export function architectureMetadata(c: CheckpointConfig, vocabRows: number, pooling?: number): GgufMetadataEntry[] {
+  if (c.arch === "bert") return bertMetadata(c, pooling);
   const a = c.arch;
   const entries = [
     kv.str("general.architecture", a),

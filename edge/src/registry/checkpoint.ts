@@ -7,6 +7,7 @@
  */
 import { ApiError } from "@corral/protocol";
 import { type CheckpointPlan, planCheckpoint } from "@corral/protocol/checkpoint";
+import { isBertPoolingFile } from "@corral/protocol/checkpoint-bert";
 import type { ConvertJobRequest } from "@corral/protocol/runner";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
 import type { ProgressResponse } from "@corral/protocol/types";
@@ -57,7 +58,9 @@ export async function planConvert(
   tenantId: string,
   files: readonly [string, string][],
 ): Promise<ConvertStep> {
-  const used = files.filter(([name]) => name.endsWith(".safetensors") || CHECKPOINT_FILES.has(name));
+  const used = files.filter(
+    ([name]) => name.endsWith(".safetensors") || CHECKPOINT_FILES.has(name) || isBertPoolingFile(name),
+  );
   const digests = used.map(([, d]) => d);
   const [visible, rows] = await Promise.all([visibleDigests(env.DB, tenantId, digests), blobRows(env.DB, digests)]);
   const sized = used.map(([name, digest]) => {

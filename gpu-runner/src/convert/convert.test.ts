@@ -146,6 +146,28 @@ describe("convertCheckpoint: bad checkpoints are 400s that name the problem", ()
   });
 });
 
+describe("bert pooling from sentence-transformers' modules", () => {
+  it.each([
+    ["no modules.json: mean", undefined, 1],
+    ["a Pooling module with pooling_mode_cls_token: cls", { pooling_mode_cls_token: true }, 2],
+    ["a Pooling module with pooling_mode_mean_tokens: mean", { pooling_mode_mean_tokens: true }, 1],
+  ])("%s", async (_label, pooling, expected) => {
+    const checkpoint = tinyBertCheckpoint();
+    if (pooling) {
+      const enc = new TextEncoder();
+      checkpoint.files.set(
+        "modules.json",
+        enc.encode(
+          JSON.stringify([{ idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" }]),
+        ),
+      );
+      checkpoint.files.set("1_Pooling/config.json", enc.encode(JSON.stringify(pooling)));
+    }
+    const { out } = convert(checkpoint);
+    expect((await header(out)).metadata["bert.pooling_type"]).toBe(expected);
+  });
+});
+
 describe("convertInChild", () => {
   it("converts in a child process, reporting progress per tensor", async () => {
     const { files, reference } = tinyCheckpoint({ seed: 5 });

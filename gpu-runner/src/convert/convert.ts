@@ -12,6 +12,7 @@ import {
   permutedHeads,
   planCheckpoint,
 } from "@corral/protocol/checkpoint";
+import { bertPooling } from "@corral/protocol/checkpoint-bert";
 import { ApiError } from "@corral/protocol/errors";
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, kv } from "@corral/protocol/gguf/writer";
@@ -49,7 +50,11 @@ export function convertCheckpoint(input: ConvertInput): { size: number } {
   const matrices = tensors.filter((t) => t.dims.length > 1);
   const fileType = matrices.every((t) => t.type === GgmlType.BF16) ? FILE_TYPE_BF16 : FILE_TYPE_F16;
   const metadata = [
-    ...architectureMetadata(plan.config, plan.vocabRows),
+    ...architectureMetadata(
+      plan.config,
+      plan.vocabRows,
+      bertPooling({ read: (name) => readText(input.files, name, false) }),
+    ),
     kv.u32("general.file_type", fileType),
     kv.u32("general.quantization_version", 2),
     ...tokenizerMetadata(
