@@ -21,8 +21,10 @@ let testRunner: TestRunner;
 let convert: ConvertFn = loadedConvertEngine;
 
 const good = tinyCheckpoint({ seed: 3 });
+/** ~50 MB of F32 weights in ~100 tensors: a conversion that takes a while. */
+const big = tinyCheckpoint({ seed: 4, hidden: 256, layers: 12, feedForward: 1024 });
 const badConfig = new TextEncoder().encode('{"architectures":["Gemma2ForCausalLM"]}');
-const blobs = [...good.files.values(), badConfig].map(blobOf);
+const blobs = [...good.files.values(), ...big.files.values(), badConfig].map(blobOf);
 const fileList = (files: Map<string, Uint8Array>) =>
   [...files].map(([name, bytes]) => ({ name, digest: blobOf(bytes).digest, size: bytes.length }));
 let nextId = 0;
@@ -112,6 +114,36 @@ describe("POST /v1/convert", () => {
     const res = await postJob(body);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
+  });
+
+  it("the runner keeps answering while a conversion runs (the work is in a child process)", async () => {
+    const res = await postJob({ request_id: `c${nextId++}`, files: fileList(big.files) });
+    // Lines and the other request's answer are recorded in the order they arrive here.
+    const arrivals: string[] = [];
+    let converting!: () => void;
+    const convertStarted = new Promise<void>((resolve) => (converting = resolve));
+    const reading = (async () => {
+      let buffered = "";
+      for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+        const lines = (buffered + chunk).split("\n");
+        buffered = lines.pop()!;
+        for (const line of lines) {
+          const event = JobEventSchema.parse(JSON.parse(line));
+          if (event.event !== "progress") arrivals.push(event.event);
+          else if (event.phase === "convert") {
+            arrivals.push(event.completed === event.total ? "convert done" : "converting");
+            converting();
+          }
+        }
+      }
+    })();
+    await convertStarted;
+    expect((await testRunner.status()).id).toBe("test-runner");
+    arrivals.push("status answered");
+    await reading;
+    expect(arrivals.at(-1)).toBe("done");
+    // A runner converting on its own event loop would answer only once the conversion had ended.
+    expect(arrivals.indexOf("status answered")).toBeLessThan(arrivals.indexOf("convert done"));
   });
 
   it("the edge hanging up mid-conversion cancels it and leaves nothing behind", async () => {
