@@ -275,6 +275,9 @@ describe("create from safetensors: the convert job", () => {
       await call("GET", "/api/tags", { key: tenant.key }),
     );
     expect(tags.models[0]!.details.quantization_level).toBe("Q8_0");
+    // The intermediate converted file is not the tenant's: it has no owner, and the sweep collects it.
+    expect((await call("HEAD", `/api/blobs/${digest(converted)}`, { key: tenant.key })).status).toBe(404);
+    expect((await call("HEAD", `/api/blobs/${digest(quantized)}`, { key: tenant.key })).status).toBe(200);
   });
 
   it("a runner's refusal of the checkpoint ends the stream with its error and creates nothing", async () => {

@@ -238,7 +238,9 @@ export function withQuantizedWeights(
     manifest: encodeManifest(config, layers),
     weights: summary,
     quantize: null,
-    produced: [...plan.produced, produced],
+    // A blob produced earlier whose layer this one replaces (a converted file now quantized) stays ownerless: the
+    // GC collects it.
+    produced: [...plan.produced.filter((b) => layers.some((l) => l.digest === b.digest)), produced],
   };
 }
 

@@ -179,9 +179,11 @@ async function adoptProducedBlob(
   if (step && (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType)) {
     throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);
   }
-  await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
   const visible = (await visibleBlob(env.DB, plan.tenantId, produced.digest)) !== null;
-  return convert
+  const next = convert
     ? withConvertedWeights(plan, produced, summary, visible)
     : withQuantizedWeights(plan, produced, summary, visible);
+  // Only the model's final weights count: a converted file that is quantized next is never the tenant's.
+  if (!next.quantize) await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
+  return next;
 }
