@@ -98,6 +98,37 @@ describe("convertCheckpoint: tensor for tensor equal to the independently built 
     }
   });
 
+  it("llama3 rope scaling: a rope_freqs tensor of per-frequency factors, and llama.cpp runs the model", async () => {
+    const checkpoint = tinyCheckpoint({ seed: 8 });
+    const config = JSON.parse(new TextDecoder().decode(checkpoint.files.get("config.json")));
+    config.rope_theta = 500000;
+    config.rope_scaling = { rope_type: "llama3", factor: 8, original_max_position_embeddings: 2048 };
+    checkpoint.files.set("config.json", new TextEncoder().encode(JSON.stringify(config)));
+    const { out } = convert(checkpoint);
+    const h = await header(out);
+    const freqs = h.tensors.find((t) => t.name === "rope_freqs.weight");
+    expect(freqs).toMatchObject({ dims: [8], type: 0 });
+    expect(h.metadata["llama.rope.freq_base"]).toBe(500000);
+    const path = join(dir, "llama3-rope.gguf");
+    writeFileSync(path, out);
+    const model = await (await testLlama()).loadModel({ modelPath: path, gpuLayers: 0 });
+    try {
+      const context = await model.createContext({ contextSize: 128, threads: 1, sequences: 1 });
+      try {
+        const tokens: Token[] = [];
+        for await (const token of context.getSequence().evaluate(model.tokenize("hello"), { temperature: 0 })) {
+          tokens.push(token);
+          if (tokens.length >= 3) break;
+        }
+        expect(tokens).toHaveLength(3);
+      } finally {
+        await context.dispose();
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it("tied embeddings: no output tensor, llama.cpp reuses the embedding", async () => {
     const { out } = convert({ tied: true });
     expect((await header(out)).tensors.map((t) => t.name)).not.toContain("output.weight");
