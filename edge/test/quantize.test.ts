@@ -226,9 +226,7 @@ describe("create with quantize: runners that fail, quotas, and what is left behi
     let calls = 0;
     runners({
       r1: (request) =>
-        ++calls === 1
-          ? Response.json({ error: "runner is busy with another quantize job" }, { status: 503 })
-          : produce(request),
+        ++calls === 1 ? Response.json({ error: "runner is busy with another job" }, { status: 503 }) : produce(request),
     });
     expect(await json(await create({ quantize: "q8_0", stream: false }))).toEqual({ status: "success" });
     expect(calls).toBe(2);

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { digestToFileName } from "@corral/protocol/digest";
 import { bytesSource, readGgufHeader } from "@corral/protocol/gguf/index";
-import { type QuantizeJobEvent, QuantizeJobEventSchema } from "@corral/protocol/runner";
+import { type JobEvent, JobEventSchema } from "@corral/protocol/runner";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EdgeBlobSink } from "./blob-sink";
 import { loadedQuantizeEngine, type QuantizeFn } from "./quantize-job";
@@ -50,7 +50,7 @@ const postJob = (body: unknown, init: RequestInit = {}) =>
     body: JSON.stringify(body),
     ...init,
   });
-const events = async (res: Response) => (await ndjsonLines(res)).map((line) => QuantizeJobEventSchema.parse(line));
+const events = async (res: Response) => (await ndjsonLines(res)).map((line) => JobEventSchema.parse(line));
 const metricsText = async () =>
   (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TEST_SECRET}` } })).text();
 const jobCount = async (status: number) => {
@@ -131,7 +131,7 @@ describe("POST /v1/quantize", () => {
     expect(lines.filter((e) => e.event !== "progress")).toEqual([done]);
 
     // Phases in order, each one's progress never going back and finishing complete.
-    const progress = lines.filter((e): e is Extract<QuantizeJobEvent, { event: "progress" }> => e.event === "progress");
+    const progress = lines.filter((e): e is Extract<JobEvent, { event: "progress" }> => e.event === "progress");
     const phases = progress.map((e) => e.phase).filter((p, i, all) => p !== all[i - 1]);
     expect(phases).toEqual(["fetch", "quantize", "upload"]);
     for (const phase of phases) {
@@ -296,7 +296,7 @@ describe("POST /v1/quantize", () => {
       await hanging.started;
       const second = await postJob(job());
       expect(second.status).toBe(503);
-      expect(await second.json()).toEqual({ error: "runner is busy with another quantize job" });
+      expect(await second.json()).toEqual({ error: "runner is busy with another job" });
     } finally {
       client.abort();
       await hanging.aborted;

@@ -2,28 +2,22 @@
  * `POST /v1/quantize`: a quantize job for the edge's `/api/create` with `quantize`. The runner leases the source
  * blob from its cache (fetching it on a miss), rewrites it with llama.cpp's quantizer into a temp file inside the
  * cache directory, hashes the result, hands it to the blob sink (the store checks the hash again) and reports
- * `{digest, size}`. The answer is NDJSON QuantizeJobEvent lines (protocol/src/runner.ts): progress, then exactly one
+ * `{digest, size}`. The answer is NDJSON JobEvent lines (protocol/src/runner.ts): progress, then exactly one
  * `done` or `error` line. The edge hanging up cancels the job: the quantizer and the upload both see the signal.
  * Nothing from the request names a file: the output's name is made here, the source's comes from its digest.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { parseDigest } from "@corral/protocol/digest";
 import { ApiError } from "@corral/protocol/errors";
-import {
-  type QuantizeJobEvent,
-  type QuantizeJobRequest,
-  QuantizeJobRequestSchema,
-  RUNNER_HEADER_REQUEST_ID,
-} from "@corral/protocol/runner";
+import { type QuantizeJobRequest, QuantizeJobRequestSchema } from "@corral/protocol/runner";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
-import { busy, toErrorResponse } from "./errors";
+import { type Emit, JobSlots, phaseProgress, sha256File, streamJob, unlessAborted } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 import type { quantizeGguf } from "./quantize/quantize";
 
@@ -36,13 +30,6 @@ export type QuantizeFn = typeof quantizeGguf;
 export const loadedQuantizeEngine: QuantizeFn = async (options) =>
   (await import("./quantize/quantize")).quantizeGguf(options);
 
-/** At most this many progress lines a second per phase (the last one of a phase always goes out). */
-const PROGRESS_INTERVAL_MS = 100;
-/**
- * The last line is sent again after this long without one: downloading the source and hashing the result report no
- * progress of their own, and the edge extends its blob pins (and the client sees the job alive) on each line.
- */
-const KEEPALIVE_MS = 2_000;
 /** The cache removes `*.partial` files at start, so a crash mid-job leaves nothing behind for long. */
 const OUTPUT_SUFFIX = ".partial";
 
@@ -56,8 +43,8 @@ export interface QuantizeJobDeps {
   clock: Clock;
   metrics: RunnerMetrics;
   log?(message: string): void;
-  /** Jobs running at once; one more is refused with 503 so the edge tries another runner. Default 1. */
-  maxJobs?: number;
+  /** The runner's job slots, shared with convert jobs. Default: one slot of its own. */
+  slots?: JobSlots;
 }
 
 /** Validates a job body: the schema, and a source digest in corral's `sha256:<hex>` form (canonicalised). */
@@ -72,57 +59,15 @@ export function parseQuantizeJobRequest(body: unknown): QuantizeJobRequest {
   return { ...parsed.data, source: { ...parsed.data.source, digest } };
 }
 
-/** Resolves with `work`, or rejects once `signal` aborts; a result that arrives after that goes to `discard`. */
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal, discard: (value: T) => void): Promise<T> {
-  if (signal.aborted) {
-    work.then(discard, () => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.then(discard, () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) discard(value);
-        else resolve(value);
-      },
-      (err) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-async function sha256File(path: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of createReadStream(path, { signal })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `sha256:${hash.digest("hex")}`, size };
-}
-
 export class QuantizeJobs {
-  private running = 0;
   private readonly quantize: QuantizeFn;
   private readonly threads: number;
-  private readonly maxJobs: number;
+  private readonly slots: JobSlots;
 
   constructor(private readonly deps: QuantizeJobDeps) {
     this.quantize = deps.quantize ?? loadedQuantizeEngine;
     this.threads = Math.max(1, deps.threads ?? availableParallelism());
-    this.maxJobs = Math.max(1, deps.maxJobs ?? 1);
-  }
-
-  /** Jobs running right now. */
-  get active(): number {
-    return this.running;
+    this.slots = deps.slots ?? new JobSlots();
   }
 
   /**
@@ -132,38 +77,13 @@ export class QuantizeJobs {
   async serve(request: QuantizeJobRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const sink = this.deps.sink;
     if (!sink) throw new ApiError(501, "this runner has no blob store to write quantized blobs to");
-    if (this.running >= this.maxJobs) throw busy("runner is busy with another quantize job");
-    this.running++;
-    let status = 200;
+    const release = this.slots.take();
     try {
-      res.writeHead(200, { "content-type": "application/x-ndjson", [RUNNER_HEADER_REQUEST_ID]: request.request_id });
-      let lastLine: QuantizeJobEvent | undefined;
-      let lastAt = this.deps.clock.now();
-      const emit = (event: QuantizeJobEvent) => {
-        lastLine = event;
-        lastAt = this.deps.clock.now();
-        if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify(event)}\n`);
-      };
-      const keepalive = setInterval(() => {
-        if (lastLine && this.deps.clock.now() - lastAt >= KEEPALIVE_MS) emit(lastLine);
-      }, KEEPALIVE_MS / 2);
-      try {
-        const result = await this.run(request, sink, signal, emit).finally(() => clearInterval(keepalive));
-        res.end(`${JSON.stringify({ event: "done", ...result } satisfies QuantizeJobEvent)}\n`);
-      } catch (err) {
-        const failure = toErrorResponse(err, signal);
-        status = failure.status;
-        if (signal.aborted) {
-          res.destroy();
-        } else {
-          if (status >= 500) this.deps.log?.(`/v1/quantize ${request.request_id}: ${status} ${failure.message}`);
-          const line: QuantizeJobEvent = { event: "error", error: failure.message, status };
-          res.end(`${JSON.stringify(line)}\n`);
-        }
-      }
+      await streamJob(this.deps, "quantize", request.request_id, res, signal, (emit) =>
+        this.run(request, sink, signal, emit),
+      );
     } finally {
-      this.running--;
-      this.deps.metrics.recordJob("quantize", status);
+      release();
     }
   }
 
@@ -172,10 +92,10 @@ export class QuantizeJobs {
     request: QuantizeJobRequest,
     sink: BlobSink,
     signal: AbortSignal,
-    emit: (event: QuantizeJobEvent) => void,
+    emit: Emit,
   ): Promise<{ digest: string; size: number }> {
     const source = request.source;
-    const fetchProgress = this.progress("fetch", emit);
+    const fetchProgress = phaseProgress(this.deps.clock, "fetch", emit);
     fetchProgress(0, source.size);
     // A download already under way for another job or a model load is shared; cancelling ours leaves it running.
     let lease: BlobLease | undefined = await unlessAborted(
@@ -200,13 +120,13 @@ export class QuantizeJobs {
         fileType: request.file_type,
         threads: this.threads,
         signal,
-        onProgress: this.progress("quantize", emit),
+        onProgress: phaseProgress(this.deps.clock, "quantize", emit),
       });
       lease.release();
       lease = undefined;
       signal.throwIfAborted();
       const result = await sha256File(output, signal);
-      const uploadProgress = this.progress("upload", emit);
+      const uploadProgress = phaseProgress(this.deps.clock, "upload", emit);
       uploadProgress(0, result.size);
       await sink.put(result.digest, result.size, output, signal, (sent) => uploadProgress(sent, result.size));
       uploadProgress(result.size, result.size);
@@ -219,22 +139,5 @@ export class QuantizeJobs {
       unreserve?.();
       if (output) await rm(output, { force: true });
     }
-  }
-
-  /** Progress lines of one phase: the first, then at most one per PROGRESS_INTERVAL_MS, and the completing one. */
-  private progress(
-    phase: "fetch" | "quantize" | "upload",
-    emit: (event: QuantizeJobEvent) => void,
-  ): (completed: number, total: number) => void {
-    let last = Number.NEGATIVE_INFINITY;
-    let finished = false;
-    return (completed, total) => {
-      const now = this.deps.clock.now();
-      const complete = completed >= total;
-      if (finished || (!complete && now - last < PROGRESS_INTERVAL_MS)) return;
-      last = now;
-      finished = complete;
-      emit({ event: "progress", phase, completed, total });
-    };
   }
 }

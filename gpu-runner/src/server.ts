@@ -3,7 +3,8 @@
  * `Authorization: Bearer <RUNNER_SECRET>`; routes are those of protocol/src/runner.ts:
  *   POST /v1/generate | /v1/chat | /v1/embed | /v1/embeddings   RunnerInferenceRequest → Ollama NDJSON / JSON
  *   GET  /v1/ps                                                  → RunnerStatus
- *   POST /v1/quantize                     QuantizeJobRequest → NDJSON QuantizeJobEvent lines (quantize-job.ts)
+ *   POST /v1/quantize                     QuantizeJobRequest → NDJSON JobEvent lines (quantize-job.ts)
+ *   POST /v1/convert                      ConvertJobRequest → NDJSON JobEvent lines (convert-job.ts)
  *   GET  /metrics                                                → Prometheus text
  * Failures answer Ollama's `{"error": "..."}` with the status from toErrorResponse.
  */
@@ -17,12 +18,14 @@ import type { Llama } from "node-llama-cpp";
 import type { BlobCache } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
+import { type ConvertFn, ConvertJobs, parseConvertJobRequest } from "./convert-job";
 import { toErrorResponse } from "./errors";
 import type { InferenceCall, InferenceDeps, Usage } from "./inference/call";
 import { handleChat } from "./inference/chat";
 import { handleEmbed, handleEmbeddings } from "./inference/embed";
 import { handleGenerate } from "./inference/generate";
 import { type ChunkMerger, createSink, mergeChatChunks, mergeGenerateChunks } from "./inference/respond";
+import { JobSlots } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 import type { ModelPool } from "./model-pool";
 import { parseQuantizeJobRequest, type QuantizeFn, QuantizeJobs } from "./quantize-job";
@@ -48,10 +51,12 @@ export interface RunnerServerDeps {
   log?(message: string): void;
   /** See InferenceDeps.announceModels. */
   announceModels?(): Promise<void>;
-  /** Where quantize jobs store their results; absent → POST /v1/quantize answers 501. */
+  /** Where quantize and convert jobs store their results; absent → POST /v1/quantize and /v1/convert answer 501. */
   sink?: BlobSink;
   /** The quantizer; tests swap it to inject faults. Default: the llama.cpp engine (quantize/quantize.ts). */
   quantize?: QuantizeFn;
+  /** The checkpoint converter; tests swap it to inject faults. Default: convert/engine.ts. */
+  convert?: ConvertFn;
   /** llama.cpp threads for jobs (the runner's THREADS). Default: the machine's cores. */
   threads?: number;
 }
@@ -125,6 +130,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     metrics,
     announceModels: deps.announceModels,
   };
+  const slots = new JobSlots();
   const jobs = new QuantizeJobs({
     blobs,
     sink: deps.sink,
@@ -133,6 +139,16 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     clock,
     metrics,
     log: deps.log,
+    slots,
+  });
+  const conversions = new ConvertJobs({
+    blobs,
+    sink: deps.sink,
+    convert: deps.convert,
+    clock,
+    metrics,
+    log: deps.log,
+    slots,
   });
   let draining = false;
   let edgeDraining = false;
@@ -200,19 +216,20 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     }
   }
 
-  async function serveQuantize(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serveJob(req: IncomingMessage, res: ServerResponse, kind: "quantize" | "convert"): Promise<void> {
     const controller = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) controller.abort();
     });
     try {
       if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const request = parseQuantizeJobRequest(parseJsonBody(await readBody(req)));
-      await jobs.serve(request, res, controller.signal);
+      const body = parseJsonBody(await readBody(req));
+      if (kind === "quantize") await jobs.serve(parseQuantizeJobRequest(body), res, controller.signal);
+      else await conversions.serve(parseConvertJobRequest(body), res, controller.signal);
     } catch (err) {
       // Refused before the stream started: a plain Ollama error answer.
       const failure = toErrorResponse(err, controller.signal);
-      metrics.recordJob("quantize", failure.status);
+      metrics.recordJob(kind, failure.status);
       sendJson(res, failure.status, { error: failure.message });
     }
   }
@@ -227,9 +244,9 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
       return serveInference(req, res, path);
     }
-    if (path === "/v1/quantize") {
+    if (path === "/v1/quantize" || path === "/v1/convert") {
       if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
-      return serveQuantize(req, res);
+      return serveJob(req, res, path === "/v1/quantize" ? "quantize" : "convert");
     }
     if (path === "/v1/ps") {
       if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });

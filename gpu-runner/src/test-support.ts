@@ -140,10 +140,14 @@ export interface TestRunner {
  * stands in for the heartbeat's pulse.
  */
 export async function startTestRunner(
-  extra: Pick<RunnerServerDeps, "announceModels" | "sink" | "quantize" | "threads"> = {},
+  extra: Pick<RunnerServerDeps, "announceModels" | "sink" | "quantize" | "convert" | "threads"> & {
+    /** More blobs the stand-in edge serves (a checkpoint's files for convert jobs). */
+    blobs?: TestBlob[];
+  } = {},
 ): Promise<TestRunner> {
+  const { blobs: moreBlobs = [], ...deps } = extra;
   const dir = await mkdtemp(join(tmpdir(), "corral-runner-"));
-  const blobServer = await startBlobServer([tinyModelBlob(), sentenceModelBlob(), toolModelBlob()]);
+  const blobServer = await startBlobServer([tinyModelBlob(), sentenceModelBlob(), toolModelBlob(), ...moreBlobs]);
   const blobs = new BlobCache({ dir, maxBytes: 1 << 30, source: new EdgeBlobSource(blobServer.url, TEST_SECRET) });
   await blobs.init();
   const llama = await testLlama();
@@ -156,7 +160,7 @@ export async function startTestRunner(
     clock: systemClock,
     metrics: new RunnerMetrics(),
     identity: { id: "test-runner", url: "http://127.0.0.1:1", parallel: 2, memoryBudgetBytes: 1 << 30 },
-    ...extra,
+    ...deps,
   });
   const address = await runner.listen(0, "127.0.0.1");
   const base = `http://127.0.0.1:${address.port}`;

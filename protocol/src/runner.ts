@@ -5,7 +5,8 @@
  * Runner HTTP API (all requests carry `Authorization: Bearer <RUNNER_SECRET>`):
  *   POST /v1/generate | /v1/chat | /v1/embed | /v1/embeddings   body: RunnerInferenceRequest → Ollama NDJSON / JSON
  *   GET  /v1/ps                                                  → RunnerStatus
- *   POST /v1/quantize                     body: QuantizeJobRequest → NDJSON QuantizeJobEvent lines
+ *   POST /v1/quantize                     body: QuantizeJobRequest → NDJSON JobEvent lines
+ *   POST /v1/convert                      body: ConvertJobRequest → NDJSON JobEvent lines
  *   GET  /metrics                                                → Prometheus text
  * Edge endpoints for runners (same secret):
  *   POST /internal/runners/heartbeat   body: RunnerStatus → { ok: true, draining: boolean }
@@ -16,6 +17,7 @@
  *                                      over S3 itself (production): the edge records it so the GC can collect it.
  */
 import { z } from "zod";
+import { isValidRelativePath } from "./schemas-models";
 
 export const RUNNER_HEADER_REQUEST_ID = "x-corral-request-id";
 
@@ -145,21 +147,43 @@ export const QuantizeJobRequestSchema = z.object({
 export type QuantizeJobRequest = z.infer<typeof QuantizeJobRequestSchema>;
 
 /**
- * One NDJSON line of a quantize job. `progress`: tensors done of total while quantizing (`phase` "fetch" while the
- * source blob downloads, in bytes, "quantize" while tensors are rewritten, "upload" while the result is stored, in
- * bytes). The stream ends with exactly one `done` (the stored blob) or one `error` line.
+ * A convert job: the runner fetches a Hugging Face checkpoint's files (named as the client named them; the names
+ * only tell the files apart, none reaches the file system), converts them to one GGUF, stores it and reports it.
  */
-export const QuantizeJobEventSchema = z.discriminatedUnion("event", [
+export const ConvertJobRequestSchema = z.object({
+  request_id: z.string().min(1).max(128),
+  files: z
+    .array(
+      z.object({
+        name: z
+          .string()
+          .max(1024)
+          .refine((name) => name !== "." && isValidRelativePath(name), "file path must be relative"),
+        digest: z.string(),
+        size: z.number().int().nonnegative(),
+      }),
+    )
+    .min(1)
+    .max(1024),
+});
+export type ConvertJobRequest = z.infer<typeof ConvertJobRequestSchema>;
+
+/**
+ * One NDJSON line of a runner job (quantize, convert). `progress`: `phase` "fetch" while the source blobs download,
+ * in bytes; "quantize" or "convert" while tensors are rewritten, in tensors; "upload" while the result is stored, in
+ * bytes. The stream ends with exactly one `done` (the stored blob) or one `error` line.
+ */
+export const JobEventSchema = z.discriminatedUnion("event", [
   z.object({
     event: z.literal("progress"),
-    phase: z.enum(["fetch", "quantize", "upload"]),
+    phase: z.enum(["fetch", "quantize", "convert", "upload"]),
     completed: z.number().nonnegative(),
     total: z.number().nonnegative(),
   }),
   z.object({ event: z.literal("done"), digest: z.string(), size: z.number().int().nonnegative() }),
   z.object({ event: z.literal("error"), error: z.string(), status: z.number().int().optional() }),
 ]);
-export type QuantizeJobEvent = z.infer<typeof QuantizeJobEventSchema>;
+export type JobEvent = z.infer<typeof JobEventSchema>;
 
 /** A runner announcing a blob it is about to write to the bucket itself. */
 export const BlobIntentSchema = z.object({ size: z.number().int().nonnegative() });

@@ -8,6 +8,7 @@ import { digestOf } from "@corral/protocol/digest";
 import type { CreateRequest } from "@corral/protocol/schemas-models";
 import { assertStorageQuota, blobRows, pinForWriteOrWait, unpin, visibleDigests } from "../db/blobs";
 import type { Env } from "../env";
+import { type ConvertStep, isCheckpoint, pendingWeights, planConvert } from "./checkpoint";
 import { type CreateSource, createSource } from "./create-source";
 import { cachedSummary, type GgufSummary, readHeader, summarise } from "./gguf";
 import {
@@ -54,6 +55,11 @@ export interface CreatePlan {
   weights: GgufSummary;
   /** Weights to rewrite on a runner before commit (`quantize`); commit replaces the weights layer with the result. */
   quantize: QuantizeStep | null;
+  /**
+   * A safetensors checkpoint to convert on a runner before commit (and then quantize, when asked): until then the
+   * weights layer and summary are placeholders (checkpoint.ts pendingWeights).
+   */
+  convert: { step: ConvertStep; quantize?: string } | null;
   /** Blobs a runner produced for this create: the tenant owns them once the model is written. */
   produced: { digest: string; size: number }[];
 }
@@ -99,7 +105,14 @@ async function plan(
   const summaries = new Map<string, GgufSummary>();
   const drafts: Draft[] = [];
   let baseParams: Options = {};
+  let convert: ConvertStep | null = null;
+  if (source.adapters.some(([name]) => name.endsWith(".safetensors") || name.endsWith(".json"))) {
+    throw new ApiError(400, "converting safetensors LoRA adapters is not supported; convert the adapter to GGUF first");
+  }
 
+  if (source.from && isCheckpoint(source.files)) {
+    throw new ApiError(400, "safetensors imports do not support FROM model overlays");
+  }
   if (source.from) {
     const base = await loadModel(env, tenantId, source.from.input);
     await pinForWriteOrWait(env.DB, manifestDigests(base.manifest), holder);
@@ -116,6 +129,10 @@ async function plan(
       if (l.mediaType === MediaType.params) baseParams = parseParams(await layerText(env, base, l));
       drafts.push(draft);
     }
+  } else if (isCheckpoint(source.files)) {
+    convert = await planConvert(env, tenantId, source.files);
+    const layer: Layer = { mediaType: MediaType.model, digest: PENDING_DIGEST, size: 0 };
+    drafts.push({ layer, status: "converting model", summary: pendingWeights(convert) });
   } else {
     drafts.push(...(await ggufDrafts(env, tenantId, source.files, null, summaries)));
   }
@@ -126,9 +143,11 @@ async function plan(
     throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
-  const quantizeStep = planQuantize(quantize, models[0]!.layer, weights.quantization_level);
+  // A checkpoint is quantized once converted; its quota check goes by the converted size's estimate.
+  const quantizeStep = convert ? null : planQuantize(quantize, models[0]!.layer, weights.quantization_level);
   // Refused before the runner spends minutes on it: the result's size estimated from the source's.
   if (quantizeStep) await assertStorageQuota(env.DB, tenantId, "quantize:pending", estimateQuantizedSize(quantizeStep));
+  if (convert) await assertStorageQuota(env.DB, tenantId, "convert:pending", convertedSize(convert, quantize));
 
   const newBlobs: NewBlob[] = [];
   const textLayers = await textDrafts(env, tenantId, drafts, source, baseParams, newBlobs);
@@ -139,7 +158,7 @@ async function plan(
     tenantId,
     holder,
     name,
-    parsedFiles: source.from ? 0 : source.files.length + source.adapters.length,
+    parsedFiles: source.from || convert ? 0 : source.files.length + source.adapters.length,
     layers,
     statuses: textLayers.map((d) => d.status),
     config: configLayer,
@@ -148,8 +167,31 @@ async function plan(
     manifest: encodeManifest(configLayer, layers),
     weights,
     quantize: quantizeStep,
+    convert: convert ? { step: convert, quantize } : null,
     produced: [],
   };
+}
+
+/** Stands in for the converted weights' digest in the plan until a runner has produced them. */
+const PENDING_DIGEST = `sha256:${"0".repeat(64)}`;
+
+/** The model's weights size once converted (and quantized, when asked), estimated. */
+function convertedSize(step: ConvertStep, quantize: string | undefined): number {
+  const source = { digest: PENDING_DIGEST, size: step.estimatedSize };
+  const quantized = quantize ? planQuantize(quantize, source, "F16") : null;
+  return quantized ? estimateQuantizedSize(quantized) : step.estimatedSize;
+}
+
+/** The plan once a runner has converted the checkpoint: its GGUF is the weights; `quantize` is planned on it now. */
+export function withConvertedWeights(
+  plan: CreatePlan,
+  produced: { digest: string; size: number },
+  summary: GgufSummary,
+  alreadyVisible: boolean,
+): CreatePlan {
+  const next = withQuantizedWeights(plan, produced, summary, alreadyVisible);
+  const quantize = planQuantize(plan.convert?.quantize, produced, summary.quantization_level);
+  return { ...next, convert: null, quantize };
 }
 
 /** The config blob (Ollama's ConfigV2) for these weights, added to `newBlobs`. */
@@ -196,7 +238,9 @@ export function withQuantizedWeights(
     manifest: encodeManifest(config, layers),
     weights: summary,
     quantize: null,
-    produced: [...plan.produced, produced],
+    // A blob produced earlier whose layer this one replaces (a converted file now quantized) stays ownerless: the
+    // GC collects it.
+    produced: [...plan.produced.filter((b) => layers.some((l) => l.digest === b.digest)), produced],
   };
 }
 

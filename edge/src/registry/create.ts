@@ -10,8 +10,9 @@
  *    and the release of the pins;
  * 4. release what the replaced manifest (if any) no longer needs.
  * With `quantize`, a runner first writes the quantized weights as a new blob (quantize.ts); the plan then takes
- * that blob in place of the source weights, and the same steps follow. The create's pins are extended while the
- * job runs, however long it takes.
+ * that blob in place of the source weights, and the same steps follow. A safetensors checkpoint is first converted
+ * the same way (checkpoint.ts), then quantized if asked. The create's pins are extended while a job runs, however
+ * long it takes.
  */
 import { ApiError } from "@corral/protocol";
 import type { ProgressResponse } from "@corral/protocol/types";
@@ -28,7 +29,8 @@ import {
 } from "../db/blobs";
 import { getModel, putModelStatements } from "../db/models";
 import type { Env } from "../env";
-import { type CreatePlan, withQuantizedWeights } from "./create-plan";
+import { runConvertJob } from "./checkpoint";
+import { type CreatePlan, withConvertedWeights, withQuantizedWeights } from "./create-plan";
 import { releaseModelBlobs } from "./gc";
 import { readHeader, summarise } from "./gguf";
 import { MediaType, manifestDigests, parseManifest } from "./manifest";
@@ -56,19 +58,13 @@ export async function* commitCreate(
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     for (let i = 0; i < plan.parsedFiles; i++) yield { status: "parsing GGUF" };
+    if (plan.convert) {
+      const produced = yield* extendingPins(db, holder, runConvertJob(env, plan.convert.step, job.signal));
+      plan = await adoptProducedBlob(env, plan, produced);
+    }
     if (plan.quantize) {
-      let refreshed = Date.now();
-      const progress = runQuantizeJob(env, plan.quantize, job.signal);
-      let next = await progress.next();
-      while (!next.done) {
-        yield next.value;
-        if (Date.now() - refreshed > PIN_REFRESH_MS) {
-          refreshed = Date.now();
-          await extendPins(db, holder);
-        }
-        next = await progress.next();
-      }
-      plan = await adoptProducedBlob(env, plan, next.value);
+      const produced = yield* extendingPins(db, holder, runQuantizeJob(env, plan.quantize, job.signal));
+      plan = await adoptProducedBlob(env, plan, produced);
     }
 
     const referenced = manifestDigests(plan.manifest.manifest);
@@ -139,6 +135,25 @@ export async function* commitCreate(
   }
 }
 
+/** Relays a runner job's progress, extending the create's pins now and then, however long the job takes. */
+async function* extendingPins<T>(
+  db: D1Database,
+  holder: string,
+  progress: AsyncGenerator<ProgressResponse, T>,
+): AsyncGenerator<ProgressResponse, T> {
+  let refreshed = Date.now();
+  let next = await progress.next();
+  while (!next.done) {
+    yield next.value;
+    if (Date.now() - refreshed > PIN_REFRESH_MS) {
+      refreshed = Date.now();
+      await extendPins(db, holder);
+    }
+    next = await progress.next();
+  }
+  return next.value;
+}
+
 /**
  * Takes over a blob a runner stored for this create: pins it, checks the bucket holds it, makes sure its row exists
  * (runners announce their S3 uploads, but a row may have been collected since), checks it is the GGUF model it
@@ -149,7 +164,6 @@ async function adoptProducedBlob(
   plan: CreatePlan,
   produced: { digest: string; size: number },
 ): Promise<CreatePlan> {
-  const step = plan.quantize!;
   await pinForWriteOrWait(env.DB, [produced.digest], plan.holder);
   const object = await env.BLOBS.head(blobKey(produced.digest));
   if (!object || object.size !== produced.size) {
@@ -157,10 +171,19 @@ async function adoptProducedBlob(
   }
   await recordOwnerlessBlob(env.DB, produced.digest, produced.size);
   const summary = summarise(await readHeader(env, produced.digest, produced.size));
-  if (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType) {
+  const convert = plan.convert?.step;
+  if (convert && (summary.mediaType !== MediaType.model || summary.family !== convert.architecture)) {
+    throw new ApiError(502, `the converted file is not a ${convert.architecture} model (${summary.family})`);
+  }
+  const step = plan.quantize;
+  if (step && (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType)) {
     throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);
   }
-  await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
   const visible = (await visibleBlob(env.DB, plan.tenantId, produced.digest)) !== null;
-  return withQuantizedWeights(plan, produced, summary, visible);
+  const next = convert
+    ? withConvertedWeights(plan, produced, summary, visible)
+    : withQuantizedWeights(plan, produced, summary, visible);
+  // Only the model's final weights count: a converted file that is quantized next is never the tenant's.
+  if (!next.quantize) await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
+  return next;
 }

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { QUANTIZE_FILE_TYPES, type QuantizeFileType } from "@corral/protocol/runner";
-import { scriptEntry } from "../ts-entry";
+import { childEntry } from "../child-entry";
 import { CHILD_LOG_PREFIX, EXIT_QUANTIZE_FAILED, EXIT_SETUP_FAILED, type QuantizeChildJob } from "./child-job";
 import { locateLibllama } from "./libllama";
 
@@ -90,10 +90,10 @@ export function quantizeGguf(options: QuantizeOptions): Promise<void> {
   if (signal?.aborted) return Promise.reject(new QuantizeAbortError(signal.reason));
 
   let lib: string;
-  let entry: ReturnType<typeof scriptEntry>;
+  let entry: ReturnType<typeof childEntry>;
   try {
     lib = locateLibllama();
-    entry = scriptEntry(import.meta.url, "child");
+    entry = childEntry(import.meta.url);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -116,7 +116,7 @@ export function quantizeGguf(options: QuantizeOptions): Promise<void> {
   }
 
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [...entry.execArgv, entry.file, JSON.stringify(job)], {
+    const child = spawn(process.execPath, [...entry.args, entry.entry, JSON.stringify(job)], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -1,0 +1,118 @@
+/**
+ * Running a job (quantize, convert) on a runner for `/api/create`: the runner writes its result into the blob store
+ * and reports its digest, streaming JobEvent lines meanwhile, which become the create's progress lines. A runner that
+ * refuses (busy with another job, draining, not able to store results) or cannot be reached before its first line
+ * is replaced by another, and while every runner is busy the job waits a little; a failure after the first line ends
+ * the create (the job's partial output never becomes a model).
+ */
+import { ApiError } from "@corral/protocol";
+import { parseDigest } from "@corral/protocol/digest";
+import { readNdjson } from "@corral/protocol/ndjson";
+import { type JobEvent, JobEventSchema } from "@corral/protocol/runner";
+import type { ProgressResponse } from "@corral/protocol/types";
+import type { Env } from "../env";
+import { parseError } from "../relay/meter";
+import { fetchRunner } from "../relay/transport";
+import { schedulerStub } from "../scheduler/client";
+
+/** Passes over the fleet while every runner is busy with another job, and the pause before each retry. */
+const BUSY_RETRY_DELAYS_MS = [0, 1_000, 3_000, 8_000];
+/** A status line at least this often while the runner works silently (download, hashing, upload). */
+const KEEPALIVE_MS = 2_000;
+
+export interface RunnerJob {
+  kind: "quantize" | "convert";
+  body: { request_id: string };
+  /** The create's progress line for a runner's progress event. */
+  line(event: Extract<JobEvent, { event: "progress" }>): ProgressResponse;
+}
+
+export async function* runRunnerJob(
+  env: Env,
+  job: RunnerJob,
+  signal: AbortSignal,
+): AsyncGenerator<ProgressResponse, { digest: string; size: number }> {
+  let lastFailure = "no runner is available";
+  for (const delay of BUSY_RETRY_DELAYS_MS) {
+    if (delay > 0) await abortableDelay(delay, signal, job.kind);
+    const tried: string[] = [];
+    // Only a runner busy with another job is worth waiting for; none at all, or none able, is an answer now.
+    let sawBusy = false;
+    for (;;) {
+      const runner = await schedulerStub(env).jobRunner(tried);
+      if (!runner) break;
+      tried.push(runner.id);
+      let response: Response;
+      try {
+        response = await fetchRunner(env, runner.url, `/v1/${job.kind}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(job.body),
+          signal,
+        });
+      } catch (err) {
+        if (signal.aborted) throw new ApiError(499, `${job.kind} cancelled`);
+        lastFailure = `runner ${runner.id} unreachable: ${err instanceof Error ? err.message : String(err)}`;
+        continue;
+      }
+      if (response.ok && response.body) return yield* relayJob(response.body, job);
+      const failure = await runnerError(response);
+      // Only a judgement on the job itself goes to the client; anything else is this runner's problem.
+      if (response.status === 400) throw failure;
+      sawBusy ||= response.status === 503 || response.status === 429;
+      lastFailure = `runner ${runner.id}: ${failure.message}`;
+    }
+    if (!sawBusy) break;
+  }
+  throw new ApiError(503, `cannot ${job.kind} right now (${lastFailure}), please try again`);
+}
+
+function abortableDelay(ms: number, signal: AbortSignal, kind: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new ApiError(499, `${kind} cancelled`));
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(new ApiError(499, `${kind} cancelled`));
+      },
+      { once: true },
+    );
+  });
+}
+
+async function* relayJob(
+  body: ReadableStream<Uint8Array>,
+  job: RunnerJob,
+): AsyncGenerator<ProgressResponse, { digest: string; size: number }> {
+  let last: ProgressResponse | undefined;
+  let lastAt = 0;
+  for await (const line of readNdjson(body)) {
+    const parsed = JobEventSchema.safeParse(line);
+    if (!parsed.success) throw new ApiError(502, `runner sent an invalid ${job.kind} event`);
+    const event = parsed.data;
+    if (event.event === "error") throw new ApiError(event.status ?? 500, event.error);
+    if (event.event === "done") {
+      const digest = parseDigest(event.digest);
+      if (!digest) throw new ApiError(502, "runner reported an invalid digest");
+      return { digest, size: event.size };
+    }
+    // While the runner downloads the sources (before), or hashes and stores the result (after), the last line is
+    // repeated now and then: the client sees the job is alive, and the create's pins get extended.
+    const next = job.line(event);
+    const now = Date.now();
+    if (!last || last.status !== next.status || last.completed !== next.completed || now - lastAt >= KEEPALIVE_MS) {
+      last = next;
+      lastAt = now;
+      yield next;
+    }
+  }
+  throw new ApiError(502, `the runner ended the ${job.kind} job without a result`);
+}
+
+async function runnerError(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  const message = parseError(text) ?? `runner answered ${response.status}`;
+  return new ApiError(response.status >= 400 && response.status < 600 ? response.status : 502, message);
+}

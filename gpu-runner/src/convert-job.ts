@@ -1,0 +1,135 @@
+/**
+ * `POST /v1/convert`: a convert job for the edge's `/api/create` from a safetensors checkpoint. The runner leases
+ * every file of the checkpoint from its cache (fetching misses), converts them in a child process (convert/engine.ts)
+ * into a temp file inside the cache directory, hashes it, hands it to the blob sink and reports `{digest, size}`, as
+ * quantize jobs do (quantize-job.ts), in the same NDJSON JobEvent lines and the same job slots. The edge hanging up
+ * cancels it: the child is killed, the leases and the room held for the output are released, the temp file removed.
+ */
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
+import { dirname, join } from "node:path";
+import { parseDigest } from "@corral/protocol/digest";
+import { ApiError } from "@corral/protocol/errors";
+import { type ConvertJobRequest, ConvertJobRequestSchema } from "@corral/protocol/runner";
+import type { BlobCache, BlobLease } from "./blob-cache";
+import type { BlobSink } from "./blob-sink";
+import type { Clock } from "./clock";
+import type { convertInChild } from "./convert/engine";
+import { type Emit, JobSlots, phaseProgress, sha256File, streamJob, unlessAborted } from "./job-stream";
+import type { RunnerMetrics } from "./metrics";
+
+export type ConvertFn = typeof convertInChild;
+
+/** The real engine, loaded on the first job, as quantize's is. */
+export const loadedConvertEngine: ConvertFn = async (options) =>
+  (await import("./convert/engine")).convertInChild(options);
+
+export interface ConvertJobDeps {
+  blobs: BlobCache;
+  /** Where results are stored; absent → jobs are refused with 501. */
+  sink?: BlobSink;
+  convert?: ConvertFn;
+  clock: Clock;
+  metrics: RunnerMetrics;
+  log?(message: string): void;
+  /** The runner's job slots, shared with quantize jobs. Default: one slot of its own. */
+  slots?: JobSlots;
+}
+
+/** Validates a job body: the schema, distinct names, digests in corral's `sha256:<hex>` form (canonicalised). */
+export function parseConvertJobRequest(body: unknown): ConvertJobRequest {
+  const parsed = ConvertJobRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ApiError(400, `invalid convert job: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
+  }
+  const names = new Set<string>();
+  const files = parsed.data.files.map((f) => {
+    const digest = parseDigest(f.digest);
+    if (digest === null) throw new ApiError(400, `invalid convert job: ${f.name}: invalid digest format`);
+    if (names.has(f.name)) throw new ApiError(400, `invalid convert job: ${f.name} appears twice`);
+    names.add(f.name);
+    return { ...f, digest };
+  });
+  return { ...parsed.data, files };
+}
+
+export class ConvertJobs {
+  private readonly convert: ConvertFn;
+  private readonly slots: JobSlots;
+
+  constructor(private readonly deps: ConvertJobDeps) {
+    this.convert = deps.convert ?? loadedConvertEngine;
+    this.slots = deps.slots ?? new JobSlots();
+  }
+
+  /** As QuantizeJobs.serve: throws only when refused; once streaming, failures become the `error` line. */
+  async serve(request: ConvertJobRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const sink = this.deps.sink;
+    if (!sink) throw new ApiError(501, "this runner has no blob store to write converted blobs to");
+    const release = this.slots.take();
+    try {
+      await streamJob(this.deps, "convert", request.request_id, res, signal, (emit) =>
+        this.run(request, sink, signal, emit),
+      );
+    } finally {
+      release();
+    }
+  }
+
+  private async run(
+    request: ConvertJobRequest,
+    sink: BlobSink,
+    signal: AbortSignal,
+    emit: Emit,
+  ): Promise<{ digest: string; size: number }> {
+    const total = request.files.reduce((sum, f) => sum + f.size, 0);
+    const fetchProgress = phaseProgress(this.deps.clock, "fetch", emit);
+    fetchProgress(0, total);
+    const leases: BlobLease[] = [];
+    let output: string | undefined;
+    let unreserve: (() => void) | undefined;
+    try {
+      const paths = new Map<string, string>();
+      let fetched = 0;
+      for (const file of request.files) {
+        const lease = await unlessAborted(this.deps.blobs.acquire(file.digest, file.size), signal, (late) =>
+          late.release(),
+        );
+        leases.push(lease);
+        if (lease.size !== file.size) {
+          throw new ApiError(400, `blob ${file.digest} has ${lease.size} bytes, not ${file.size}`);
+        }
+        paths.set(file.name, lease.path);
+        fetched += file.size;
+        fetchProgress(fetched, total);
+      }
+      signal.throwIfAborted();
+      // F16/BF16 weights convert to their own size, F32 to half: the checkpoint's size bounds the output.
+      unreserve = await this.deps.blobs.reserve(total);
+      output = join(dirname(leases[0]!.path), `convert-${randomUUID()}.partial`);
+      await this.convert({
+        files: paths,
+        output,
+        signal,
+        onProgress: phaseProgress(this.deps.clock, "convert", emit),
+      });
+      for (const lease of leases.splice(0)) lease.release();
+      signal.throwIfAborted();
+      const result = await sha256File(output, signal);
+      const uploadProgress = phaseProgress(this.deps.clock, "upload", emit);
+      uploadProgress(0, result.size);
+      await sink.put(result.digest, result.size, output, signal, (sent) => uploadProgress(sent, result.size));
+      uploadProgress(result.size, result.size);
+      unreserve();
+      // The model made from it will most likely load (or be quantized) here next: keep the verified bytes.
+      await this.deps.blobs.adopt(result.digest, output, result.size).catch(() => false);
+      return result;
+    } finally {
+      for (const lease of leases) lease.release();
+      unreserve?.();
+      if (output) await rm(output, { force: true });
+    }
+  }
+}
