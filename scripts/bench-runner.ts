@@ -14,9 +14,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { type RunningStack, startStack } from "../test/harness";
 import { benchModel, llamaRefBinary } from "./llama-ref";
@@ -245,6 +245,7 @@ async function main() {
     const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
     const gguf = benchModel();
     const modelPath = join(root, ".corral", "bench-26m.gguf");
+    mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
     const native = nativeBuildReady() ? await throughRunner(gguf) : undefined;
     const prebuilt = await withPrebuilt(() => throughRunner(gguf));
