@@ -104,8 +104,13 @@ export async function recordOwnerlessBlob(db: D1Database, digest: string, size: 
   return (inserted.meta.changes ?? 0) > 0;
 }
 
+/** Caches a blob's GGUF summary (JSON) unless one is cached already. */
+export function ggufSummaryStatement(db: D1Database, digest: string, summary: string): D1PreparedStatement {
+  return db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(summary, digest);
+}
+
 export async function saveGgufSummary(db: D1Database, digest: string, summary: string): Promise<void> {
-  await db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(summary, digest).run();
+  await ggufSummaryStatement(db, digest, summary).run();
 }
 
 /** How long a write pin protects a digest; longer than any single request may take. */
