@@ -26,7 +26,7 @@ import { schedulerMetrics } from "./scheduler/stats";
 export function createApp() {
   const app = new Hono<AppBindings>();
   app.onError(toErrorResponse);
-  app.notFound((c) => c.json({ error: "404 page not found" }, 404));
+  app.notFound((c) => toErrorResponse(new ApiError(404, "404 page not found"), c));
 
   // Open: Ollama clients probe these before sending a key.
   app.route("/", rootRoutes);

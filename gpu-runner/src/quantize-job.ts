@@ -20,6 +20,7 @@ import {
   QuantizeJobRequestSchema,
   RUNNER_HEADER_REQUEST_ID,
 } from "@corral/protocol/runner";
+import { parseBody } from "@corral/protocol/schema-helpers";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
@@ -62,14 +63,10 @@ export interface QuantizeJobDeps {
 
 /** Validates a job body: the schema, and a source digest in corral's `sha256:<hex>` form (canonicalised). */
 export function parseQuantizeJobRequest(body: unknown): QuantizeJobRequest {
-  const parsed = QuantizeJobRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ApiError(400, `invalid quantize job: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
-  }
-  const digest = parseDigest(parsed.data.source.digest);
+  const parsed = parseBody(QuantizeJobRequestSchema, body, "quantize job");
+  const digest = parseDigest(parsed.source.digest);
   if (digest === null) throw new ApiError(400, "invalid quantize job: source.digest: invalid digest format");
-  return { ...parsed.data, source: { ...parsed.data.source, digest } };
+  return { ...parsed, source: { ...parsed.source, digest } };
 }
 
 /** Resolves with `work`, or rejects once `signal` aborts; a result that arrives after that goes to `discard`. */

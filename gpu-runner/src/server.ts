@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import { ApiError } from "@corral/protocol/errors";
 import { parseJsonBody } from "@corral/protocol/json-body";
 import { RUNNER_HEADER_REQUEST_ID, RunnerInferenceRequestSchema, type RunnerStatus } from "@corral/protocol/runner";
+import { parseBody } from "@corral/protocol/schema-helpers";
 import type { Llama } from "node-llama-cpp";
 import type { BlobCache } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
@@ -166,12 +167,8 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
     let status = 200;
     try {
       if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const parsed = RunnerInferenceRequestSchema.safeParse(parseJsonBody(await readBody(req)));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ApiError(400, `invalid runner request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
-      }
-      const { model, request, request_id } = parsed.data;
+      const parsed = parseBody(RunnerInferenceRequestSchema, parseJsonBody(await readBody(req)), "runner request");
+      const { model, request, request_id } = parsed;
       res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
       const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
       sink = createSink(res, stream, route.merge);

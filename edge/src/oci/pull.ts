@@ -10,7 +10,7 @@
  * becomes an object only after its SHA-256 matches (the verify step); the model row, its layer rows, inline
  * copies of small layers and the pin release are ONE D1 batch.
  */
-import { ApiError } from "@corral/protocol";
+import { ApiError, OllamaError } from "@corral/protocol";
 import { digestOf } from "@corral/protocol/digest";
 import { type ModelName, parseModelName } from "@corral/protocol/names";
 import type { PullRequest } from "@corral/protocol/schemas-models";
@@ -104,7 +104,7 @@ export async function* pullModel(
   fetcher?: typeof fetch,
 ): AsyncGenerator<Progress, void, undefined> {
   const parsed = parseModelName(request.model);
-  if (!parsed) throw new ApiError(400, "invalid model name");
+  if (!parsed) throw new ApiError(400, OllamaError.invalidModelName);
   const name = requireModelName(request.model);
   const registry = await registryFor(env, tenantId, parsed, request.insecure);
   const client = new RegistryClient(registry, fetcher);

@@ -1,10 +1,10 @@
 import { ApiError, copyRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
 import { pinForWriteOrWait, unpin } from "../db/blobs";
 import type { AppBindings } from "../env";
 import { manifestDigests } from "../registry/manifest";
 import { requireModelName } from "../registry/names";
-import { readRequest } from "../registry/request";
 import { loadModel } from "../registry/resolve";
 import { saveModel } from "../registry/save-model";
 

@@ -1,10 +1,10 @@
 import { ApiError, deleteRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
 import type { AppBindings } from "../env";
 import { releaseModelBlobs, sweepBlobs } from "../registry/gc";
 import { manifestDigests, parseManifest } from "../registry/manifest";
 import { tenantModelName } from "../registry/names";
-import { readRequest } from "../registry/request";
 
 /**
  * `DELETE /api/delete`: removes the model row and its layer rows in one batch (RETURNING tells exactly which

@@ -1,7 +1,8 @@
-import { ApiError, parseJsonBody } from "@corral/protocol";
+import { ApiError } from "@corral/protocol";
 import { parseDigest } from "@corral/protocol/digest";
 import { BlobIntentSchema, RunnerStatusSchema } from "@corral/protocol/runner";
 import { Hono } from "hono";
+import { readJson } from "../body";
 import type { AppBindings } from "../env";
 import { announceRunnerBlob, storeRunnerBlob } from "../registry/runner-blobs";
 import { blobKey } from "../registry/store";
@@ -11,12 +12,8 @@ import { schedulerStub } from "../scheduler/client";
 /** Endpoints for runners (the runner secret is checked by the app's middleware). */
 export const internalRoutes = new Hono<AppBindings>()
   .post("/runners/heartbeat", async (c) => {
-    const parsed = RunnerStatusSchema.safeParse(parseJsonBody(await c.req.text()));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ApiError(400, `invalid heartbeat: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
-    }
-    return c.json(await schedulerStub(c.env).heartbeat(parsed.data));
+    const status = await readJson(c, RunnerStatusSchema, "heartbeat");
+    return c.json(await schedulerStub(c.env).heartbeat(status));
   })
   .put("/blobs/:digest", async (c) => {
     const digest = parseDigest(c.req.param("digest"));
@@ -28,9 +25,8 @@ export const internalRoutes = new Hono<AppBindings>()
   .post("/blobs/:digest/intent", async (c) => {
     const digest = parseDigest(c.req.param("digest"));
     if (!digest) throw new ApiError(400, "invalid digest format");
-    const parsed = BlobIntentSchema.safeParse(parseJsonBody(await c.req.text()));
-    if (!parsed.success) throw new ApiError(400, "invalid blob intent: size must be a non-negative integer");
-    const outcome = await announceRunnerBlob(c.env, digest, parsed.data.size);
+    const intent = await readJson(c, BlobIntentSchema, "blob intent");
+    const outcome = await announceRunnerBlob(c.env, digest, intent.size);
     return c.body(null, outcome === "created" ? 201 : 200);
   })
   .get("/blobs/:digest", async (c) => {

@@ -4,11 +4,13 @@
  * as /api/chat, /api/generate and /api/embed; answers are translated back, streams as server-sent events.
  * Every error under /v1 takes OpenAI's `{"error": {...}}` body with the status Ollama's answer had.
  */
-import { parseJsonBody } from "@corral/protocol";
+import { ApiError } from "@corral/protocol";
 import { type Context, Hono } from "hono";
+import { readBody } from "../body";
 import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
-import { openAIErrorFromThrown, openAIErrorResponse, translateErrorResponse } from "../openai/errors";
+import { openAIError, readOllamaError, toErrorResponse } from "../errors";
+import { OpenAIRequestError } from "../openai/errors";
 import { runOllama } from "../openai/pipeline";
 import {
   translateChatRequest,
@@ -35,9 +37,10 @@ import { tenantModelName } from "../registry/names";
 
 type Ctx = Context<AppBindings>;
 
-const readBody = async (c: Ctx): Promise<unknown> => parseJsonBody(await c.req.text());
-
-/** An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler. */
+/**
+ * An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler (an `{"error"}` body
+ * with status 200 is a failure of the server's, as Ollama's middleware treats it).
+ */
 async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
   const text = await res.text();
   let value: unknown;
@@ -47,11 +50,13 @@ async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
     throw new Error(`inference pipeline answered with a body that is not JSON: ${text.slice(0, 80)}`);
   }
   if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("inference answer is not an object");
-  return value as Record<string, unknown>;
+  const json = value as Record<string, unknown>;
+  if (typeof json.error === "string") throw new ApiError(500, json.error);
+  return json;
 }
 
 function streamed(res: Response, translator: StreamTranslator): Response {
-  if (!res.body) return openAIErrorResponse(502, "inference pipeline answered without a body");
+  if (!res.body) throw new ApiError(502, "inference pipeline answered without a body");
   return new Response(sseFromNdjson(res.body, translator), { headers: SSE_HEADERS });
 }
 
@@ -64,16 +69,15 @@ async function generation(
   toObject: (json: Record<string, unknown>) => object,
 ): Promise<Response> {
   const res = await runOllama(c, endpoint, body);
-  if (!res.ok) return translateErrorResponse(res);
+  if (!res.ok) return openAIError(await readOllamaError(res));
   if (body.stream) return streamed(res, makeTranslator());
   const json = await ollamaJson(res);
-  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
   return c.json(toObject(json));
 }
 
 export const openaiRoutes = new Hono<AppBindings>();
 
-openaiRoutes.onError((err) => openAIErrorFromThrown(err));
+openaiRoutes.onError(toErrorResponse);
 
 openaiRoutes.post("/chat/completions", async (c) => {
   const request = translateChatRequest(await readBody(c));
@@ -104,9 +108,8 @@ openaiRoutes.post("/completions", async (c) => {
 openaiRoutes.post("/embeddings", async (c) => {
   const { ollama, encodingFormat } = translateEmbeddingRequest(await readBody(c));
   const res = await runOllama(c, "embed", ollama);
-  if (!res.ok) return translateErrorResponse(res);
+  if (!res.ok) return openAIError(await readOllamaError(res));
   const json = await ollamaJson(res);
-  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
   return c.json(toEmbeddingList(ollama.model, json, encodingFormat));
 });
 
@@ -121,8 +124,10 @@ openaiRoutes.get("/models/:model{.+}", async (c) => {
   const parsed = tenantModelName(name);
   const row = parsed ? await getModel(c.env.DB, c.get("tenantId"), parsed.key) : null;
   // Ollama's show text; another tenant's model is answered exactly like a missing one.
-  if (!row) return openAIErrorResponse(404, `model '${name}' not found`, "model");
+  if (!row) throw new OpenAIRequestError(`model '${name}' not found`, "model", 404);
   return c.json(toModel(name, row.modified_at));
 });
 
-openaiRoutes.all("*", (c) => openAIErrorResponse(404, `unknown endpoint: ${c.req.method} ${c.req.path}`));
+openaiRoutes.all("*", (c) => {
+  throw new ApiError(404, `unknown endpoint: ${c.req.method} ${c.req.path}`);
+});

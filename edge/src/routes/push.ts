@@ -1,13 +1,12 @@
 import { ApiError, pushRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
 import { z } from "zod";
-import { readJson } from "../body";
+import { readJson, readRequest } from "../body";
 import type { AppBindings } from "../env";
 import type { OciEnv } from "../oci/config";
 import { deleteCredentials, listCredentials, normalizeRegistryHost, saveCredentials } from "../oci/credentials";
 import { progressResponse } from "../oci/progress";
 import { pushModel } from "../oci/push";
-import { readRequest } from "../registry/request";
 
 const CredentialsBody = z.object({
   // Basic auth cannot carry a colon in the user name.
