@@ -16,6 +16,7 @@ import { openaiRoutes } from "./routes/openai";
 import { psRoutes } from "./routes/ps";
 import { pullRoutes } from "./routes/pull";
 import { pushRoutes } from "./routes/push";
+import { registryCredentialsRoutes } from "./routes/registry-credentials";
 import { rootRoutes } from "./routes/root";
 import { showRoutes } from "./routes/show";
 import { tagsRoutes } from "./routes/tags";
@@ -52,6 +53,7 @@ export function createApp() {
   app.route("/api", deleteRoutes);
   app.route("/api", pullRoutes);
   app.route("/api", pushRoutes);
+  app.route("/api", registryCredentialsRoutes);
   app.route("/api", psRoutes);
   app.route("/api", usageRoutes);
 

@@ -89,18 +89,21 @@ export function toErrorResponse(err: unknown, c: Context): Response {
   return render(clientError(err));
 }
 
-/** The message of an Ollama error body; a body that is not one is the message itself (as Ollama's writeError). */
-export function ollamaErrorMessage(text: string): string {
+/** The message of an Ollama `{"error": "..."}` body or NDJSON line; undefined for anything else. */
+export function ollamaErrorOf(text: string): string | undefined {
   try {
     const parsed = JSON.parse(text) as unknown;
     if (parsed && typeof parsed === "object" && typeof (parsed as { error?: unknown }).error === "string") {
       return (parsed as { error: string }).error;
     }
   } catch {
-    // not JSON: fall through
+    // not JSON
   }
-  return text.trim() || "error";
+  return undefined;
 }
+
+/** The message of an Ollama error answer; a body that is not one is the message itself (as Ollama's writeError). */
+export const ollamaErrorMessage = (text: string): string => ollamaErrorOf(text) ?? (text.trim() || "error");
 
 /** Headers of an Ollama error answer worth keeping (a 429's Retry-After tells the client when to come back). */
 const KEPT_HEADERS = ["retry-after"];

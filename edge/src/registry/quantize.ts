@@ -14,7 +14,7 @@ import {
 } from "@corral/protocol/runner";
 import type { ProgressResponse } from "@corral/protocol/types";
 import type { Env } from "../env";
-import { parseError } from "../relay/meter";
+import { ollamaErrorOf } from "../errors";
 import { schedulerStub } from "../scheduler/client";
 
 /** The order Ollama lists them in its error text. */
@@ -183,6 +183,6 @@ async function* relayJob(
 
 async function runnerError(response: Response): Promise<ApiError> {
   const text = await response.text().catch(() => "");
-  const message = parseError(text) ?? `runner answered ${response.status}`;
+  const message = ollamaErrorOf(text) ?? `runner answered ${response.status}`;
   return new ApiError(response.status >= 400 && response.status < 600 ? response.status : 502, message);
 }
