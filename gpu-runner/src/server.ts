@@ -117,22 +117,133 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** What the route handlers share: the server's deps and its draining state. */
+interface RouteContext {
+  deps: RunnerServerDeps;
+  inferenceDeps: InferenceDeps;
+  jobs: QuantizeJobs;
+  /** True while the runner takes no new work (its own drain or the edge's). */
+  draining(): boolean;
+  status(): RunnerStatus;
+}
+
+type RouteHandler = (
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+) => Promise<void> | void;
+
+/** An abort signal for work done for `res`: the edge hanging up (client gone) is the only cancellation signal. */
+function abortOnHangUp(res: ServerResponse): AbortController {
+  const controller = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller;
+}
+
+/** Generate, chat, embed: an Ollama answer, streamed or folded; a failure mid-stream ends it with an error line. */
+async function serveInference(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, path: string) {
+  const route = INFERENCE_ROUTES[path]!;
+  const { clock, metrics } = ctx.deps;
+  const controller = abortOnHangUp(res);
+  const receivedNs = clock.monotonicNs();
+  let sink: ReturnType<typeof createSink> | undefined;
+  let status = 200;
+  try {
+    if (ctx.draining()) throw new ApiError(503, "runner is draining");
+    const parsed = parseBody(RunnerInferenceRequestSchema, parseJsonBody(await readBody(req)), "runner request");
+    const { model, request, request_id } = parsed;
+    res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
+    const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
+    sink = createSink(res, stream, route.merge);
+    // The client's `model` field names the tenant's model; the runner only needs it to be present.
+    const body = { ...request, model: typeof request.model === "string" && request.model ? request.model : model.name };
+    const usage = await route.handler(ctx.inferenceDeps, { model, body, signal: controller.signal, sink, receivedNs });
+    metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
+  } catch (err) {
+    const failure = toErrorResponse(err, controller.signal);
+    status = failure.status;
+    if (failure.status >= 500) ctx.deps.log?.(`${path}: ${failure.status} ${failure.message}`);
+    if (controller.signal.aborted) {
+      res.destroy();
+    } else if (sink?.started) {
+      // The status line is gone; Ollama ends a broken stream with an error line.
+      if (!res.writableEnded) res.end(`${JSON.stringify({ error: failure.message })}\n`);
+    } else {
+      sendJson(res, failure.status, { error: failure.message });
+    }
+  } finally {
+    metrics.recordRequest(route.name, status);
+  }
+}
+
+/** A quantize job: NDJSON events (quantize-job.ts); refused before the stream starts with a plain error answer. */
+async function serveQuantize(ctx: RouteContext, req: IncomingMessage, res: ServerResponse) {
+  const controller = abortOnHangUp(res);
+  try {
+    if (ctx.draining()) throw new ApiError(503, "runner is draining");
+    const request = parseQuantizeJobRequest(parseJsonBody(await readBody(req)));
+    await ctx.jobs.serve(request, res, controller.signal);
+  } catch (err) {
+    const failure = toErrorResponse(err, controller.signal);
+    ctx.deps.metrics.recordJob("quantize", failure.status);
+    sendJson(res, failure.status, { error: failure.message });
+  }
+}
+
+/** Prometheus text: the pool's sequences and memory, the blob cache, draining. */
+function serveMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse) {
+  const { pool, blobs, metrics } = ctx.deps;
+  const loaded = pool.loadedInstances;
+  const body = metrics.render({
+    busySequences: loaded.reduce((sum, i) => sum + i.busySequences, 0),
+    totalSequences: loaded.reduce((sum, i) => sum + i.totalSequences, 0),
+    loadedModels: loaded.length,
+    cacheBytes: blobs.totalBytes,
+    memoryUsedBytes: pool.memoryUsed,
+    draining: ctx.draining(),
+  });
+  res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  res.end(body);
+}
+
+/** The route table: path → method and handler. */
+const ROUTES: Record<string, { method: "GET" | "POST"; handle: RouteHandler }> = {
+  ...Object.fromEntries(
+    Object.keys(INFERENCE_ROUTES).map((path) => [path, { method: "POST", handle: serveInference }]),
+  ),
+  "/v1/quantize": { method: "POST", handle: serveQuantize },
+  "/v1/ps": { method: "GET", handle: (ctx, _req, res) => sendJson(res, 200, ctx.status()) },
+  "/metrics": { method: "GET", handle: serveMetrics },
+};
+
+async function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!secretMatches(req.headers.authorization, ctx.deps.secret)) return sendJson(res, 401, { error: "unauthorized" });
+  const path = new URL(req.url ?? "/", "http://runner").pathname;
+  const found = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+  if (!found) return sendJson(res, 404, { error: "not found" });
+  if (req.method !== found.method) return sendJson(res, 405, { error: "method not allowed" });
+  return found.handle(ctx, req, res, path);
+}
+
 export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
-  const { pool, blobs, clock, metrics, identity } = deps;
+  const { pool, identity } = deps;
   const inferenceDeps: InferenceDeps = {
     pool,
     llama: deps.llama,
-    clock,
-    metrics,
+    clock: deps.clock,
+    metrics: deps.metrics,
     announceModels: deps.announceModels,
   };
   const jobs = new QuantizeJobs({
-    blobs,
+    blobs: deps.blobs,
     sink: deps.sink,
     quantize: deps.quantize,
     threads: deps.threads,
-    clock,
-    metrics,
+    clock: deps.clock,
+    metrics: deps.metrics,
     log: deps.log,
   });
   let draining = false;
@@ -154,100 +265,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       draining,
     };
   };
-
-  async function serveInference(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const route = INFERENCE_ROUTES[path]!;
-    const controller = new AbortController();
-    // The edge hanging up (client gone) is the only cancellation signal: it reaches the generation loop.
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    const receivedNs = clock.monotonicNs();
-    let sink: ReturnType<typeof createSink> | undefined;
-    let status = 200;
-    try {
-      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const parsed = parseBody(RunnerInferenceRequestSchema, parseJsonBody(await readBody(req)), "runner request");
-      const { model, request, request_id } = parsed;
-      res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
-      const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
-      sink = createSink(res, stream, route.merge);
-      // The client's `model` field names the tenant's model; the runner only needs it to be present.
-      const body = {
-        ...request,
-        model: typeof request.model === "string" && request.model ? request.model : model.name,
-      };
-      const usage = await route.handler(inferenceDeps, { model, body, signal: controller.signal, sink, receivedNs });
-      metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
-    } catch (err) {
-      const failure = toErrorResponse(err, controller.signal);
-      status = failure.status;
-      if (failure.status >= 500) deps.log?.(`${path}: ${failure.status} ${failure.message}`);
-      if (controller.signal.aborted) {
-        res.destroy();
-      } else if (sink?.started) {
-        // The status line is gone; Ollama ends a broken stream with an error line.
-        if (!res.writableEnded) res.end(`${JSON.stringify({ error: failure.message })}\n`);
-      } else {
-        sendJson(res, failure.status, { error: failure.message });
-      }
-    } finally {
-      metrics.recordRequest(route.name, status);
-    }
-  }
-
-  async function serveQuantize(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const controller = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    try {
-      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const request = parseQuantizeJobRequest(parseJsonBody(await readBody(req)));
-      await jobs.serve(request, res, controller.signal);
-    } catch (err) {
-      // Refused before the stream started: a plain Ollama error answer.
-      const failure = toErrorResponse(err, controller.signal);
-      metrics.recordJob("quantize", failure.status);
-      sendJson(res, failure.status, { error: failure.message });
-    }
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!secretMatches(req.headers.authorization, deps.secret)) {
-      sendJson(res, 401, { error: "unauthorized" });
-      return;
-    }
-    const path = new URL(req.url ?? "/", "http://runner").pathname;
-    if (INFERENCE_ROUTES[path]) {
-      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
-      return serveInference(req, res, path);
-    }
-    if (path === "/v1/quantize") {
-      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
-      return serveQuantize(req, res);
-    }
-    if (path === "/v1/ps") {
-      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
-      return sendJson(res, 200, status());
-    }
-    if (path === "/metrics") {
-      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
-      const loaded = pool.loadedInstances;
-      const body = metrics.render({
-        busySequences: loaded.reduce((sum, i) => sum + i.busySequences, 0),
-        totalSequences: loaded.reduce((sum, i) => sum + i.totalSequences, 0),
-        loadedModels: loaded.length,
-        cacheBytes: blobs.totalBytes,
-        memoryUsedBytes: pool.memoryUsed,
-        draining: draining || edgeDraining,
-      });
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(body);
-      return;
-    }
-    sendJson(res, 404, { error: "not found" });
-  }
+  const ctx: RouteContext = { deps, inferenceDeps, jobs, draining: () => draining || edgeDraining, status };
 
   const server = createServer((req, res) => {
     active++;
@@ -255,7 +273,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       active--;
       if (active === 0) idle?.();
     });
-    handle(req, res).catch((err) => {
+    route(ctx, req, res).catch((err) => {
       const failure = toErrorResponse(err);
       sendJson(res, failure.status, { error: failure.message });
     });
