@@ -1,3 +1,11 @@
+/**
+ * The edge's route table. Where each concern lives, one file each:
+ * - a model is saved under a name (create, pull, copy): registry/save-model.ts;
+ * - an error becomes an answer (Ollama JSON, NDJSON error line, OpenAI; one renderer per dialect): errors.ts;
+ * - a request body is read and validated: body.ts;
+ * - SQL: db/ (one module per table group);
+ * - wire types and Ollama's error texts: protocol/ (types.ts, errors.ts).
+ */
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
 import { requireAdmin, requireRunner, requireTenant } from "./auth";
