@@ -5,6 +5,7 @@
  * Every error under /v1 takes OpenAI's `{"error": {...}}` body with the status Ollama's answer had.
  */
 import { ApiError } from "@corral/protocol";
+import type { ChatResponse, EmbedResponse, GenerateResponse } from "@corral/protocol/types";
 import { type Context, Hono } from "hono";
 import { readBody } from "../body";
 import { getModel, listModels } from "../db/models";
@@ -41,7 +42,7 @@ type Ctx = Context<AppBindings>;
  * An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler (an `{"error"}` body
  * with status 200 is a failure of the server's, as Ollama's middleware treats it).
  */
-async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
+async function ollamaJson<T extends object>(res: Response): Promise<T> {
   const text = await res.text();
   let value: unknown;
   try {
@@ -52,7 +53,7 @@ async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
   if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("inference answer is not an object");
   const json = value as Record<string, unknown>;
   if (typeof json.error === "string") throw new ApiError(500, json.error);
-  return json;
+  return json as T;
 }
 
 function streamed(res: Response, translator: StreamTranslator): Response {
@@ -61,18 +62,17 @@ function streamed(res: Response, translator: StreamTranslator): Response {
 }
 
 /** Chat and completions: one OpenAI object, or the Ollama stream as server-sent events. */
-async function generation(
+async function generation<T extends ChatResponse | GenerateResponse>(
   c: Ctx,
   endpoint: "chat" | "generate",
   body: { stream: boolean },
   makeTranslator: () => StreamTranslator,
-  toObject: (json: Record<string, unknown>) => object,
+  toObject: (answer: T) => object,
 ): Promise<Response> {
   const res = await runOllama(c, endpoint, body);
   if (!res.ok) return openAIError(await readOllamaError(res));
   if (body.stream) return streamed(res, makeTranslator());
-  const json = await ollamaJson(res);
-  return c.json(toObject(json));
+  return c.json(toObject(await ollamaJson<T>(res)));
 }
 
 export const openaiRoutes = new Hono<AppBindings>();
@@ -88,7 +88,7 @@ openaiRoutes.post("/chat/completions", async (c) => {
     "chat",
     request.ollama,
     () => new ChatStreamTranslator(ctx),
-    (json) => toChatCompletion(id, json),
+    (answer: ChatResponse) => toChatCompletion(id, answer),
   );
 });
 
@@ -101,7 +101,7 @@ openaiRoutes.post("/completions", async (c) => {
     "generate",
     request.ollama,
     () => new CompletionStreamTranslator(ctx),
-    (json) => toCompletion(id, json),
+    (answer: GenerateResponse) => toCompletion(id, answer),
   );
 });
 
@@ -109,8 +109,7 @@ openaiRoutes.post("/embeddings", async (c) => {
   const { ollama, encodingFormat } = translateEmbeddingRequest(await readBody(c));
   const res = await runOllama(c, "embed", ollama);
   if (!res.ok) return openAIError(await readOllamaError(res));
-  const json = await ollamaJson(res);
-  return c.json(toEmbeddingList(ollama.model, json, encodingFormat));
+  return c.json(toEmbeddingList(ollama.model, await ollamaJson<EmbedResponse>(res), encodingFormat));
 });
 
 openaiRoutes.get("/models", async (c) => {
