@@ -103,3 +103,29 @@ export async function deleteModel(
   ]);
   return (deleted?.results[0] as { manifest: string; modified_at: number } | undefined) ?? null;
 }
+
+/** A model row and the inline text of its small layers (digest → text), read in one batch. */
+export async function getModelWithInlineLayers(
+  db: D1Database,
+  tenantId: string,
+  name: string,
+): Promise<{ row: Omit<ModelRow, "tenant_id" | "name">; contents: Map<string, string> } | null> {
+  const [modelResult, contentResult] = await db.batch([
+    db
+      .prepare("SELECT display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ? AND name = ?")
+      .bind(tenantId, name),
+    db
+      .prepare(
+        `SELECT b.digest, b.content FROM model_layers l JOIN blobs b ON b.digest = l.digest
+         WHERE l.tenant_id = ? AND l.name = ? AND b.content IS NOT NULL`,
+      )
+      .bind(tenantId, name),
+  ]);
+  const row = modelResult?.results[0] as Omit<ModelRow, "tenant_id" | "name"> | undefined;
+  if (!row) return null;
+  const contents = new Map<string, string>();
+  for (const r of (contentResult?.results ?? []) as { digest: string; content: string }[]) {
+    contents.set(r.digest, r.content);
+  }
+  return { row, contents };
+}

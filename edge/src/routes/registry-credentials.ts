@@ -2,9 +2,10 @@ import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
 import { z } from "zod";
 import { readJson } from "../body";
+import { deleteCredentials, listCredentials } from "../db/credentials";
 import type { AppBindings } from "../env";
 import type { OciEnv } from "../oci/config";
-import { deleteCredentials, listCredentials, normalizeRegistryHost, saveCredentials } from "../oci/credentials";
+import { normalizeRegistryHost, saveCredentials } from "../oci/credentials";
 
 const CredentialsBody = z.object({
   // Basic auth cannot carry a colon in the user name.
