@@ -164,10 +164,13 @@ export async function pinForWriteOrWait(
 
 /** Pushes back the expiry of every pin a holder has (a create waiting on a long quantize job). */
 export async function extendPins(db: D1Database, holder: string, now = Date.now()): Promise<void> {
-  await db
+  await extendPinsStatement(db, holder, now).run();
+}
+
+export function extendPinsStatement(db: D1Database, holder: string, now = Date.now()): D1PreparedStatement {
+  return db
     .prepare("UPDATE blob_pins SET expires_at = ? WHERE holder = ? AND kind = 'write'")
-    .bind(now + WRITE_PIN_MS, holder)
-    .run();
+    .bind(now + WRITE_PIN_MS, holder);
 }
 
 export function unpinStatement(db: D1Database, holder: string): D1PreparedStatement {

@@ -47,6 +47,42 @@ export async function insertUpload(db: D1Database, row: Omit<UploadRow, "hash_st
   return inserted.meta.changes > 0;
 }
 
+/** The row of a chunked upload (registry/chunked-upload.ts): size grows as parts arrive; its own pin guards it. */
+export async function insertChunkedUpload(
+  db: D1Database,
+  row: Pick<
+    UploadRow,
+    "id" | "tenant_id" | "digest" | "r2_upload_id" | "r2_key" | "part_size" | "created_at" | "expires_at"
+  >,
+): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO uploads (id, tenant_id, digest, size, r2_upload_id, r2_key, part_size, hash_state, parts, created_at, expires_at)
+       VALUES (?, ?, ?, 0, ?, ?, ?, NULL, '[]', ?, ?)`,
+    )
+    .bind(
+      row.id,
+      row.tenant_id,
+      row.digest,
+      row.r2_upload_id,
+      row.r2_key,
+      row.part_size,
+      row.created_at,
+      row.expires_at,
+    )
+    .run();
+}
+
+/** A chunked upload's progress: bytes received so far, and a later expiry. */
+export function chunkedUploadProgressStatement(
+  db: D1Database,
+  id: string,
+  size: number,
+  expiresAt: number,
+): D1PreparedStatement {
+  return db.prepare("UPDATE uploads SET size = ?, expires_at = ? WHERE id = ?").bind(size, expiresAt, id);
+}
+
 /**
  * Records a stored part, only if nobody recorded another since `previous` was read (compare-and-set on the parts
  * and hash state); false when someone did.
