@@ -24,7 +24,10 @@ export async function getUpload(db: D1Database, id: string, tenantId: string, di
     .first<UploadRow>();
 }
 
-/** Inserts the row unless the GC is deleting the digest right now (a live 'delete' pin); false when refused. */
+/**
+ * Inserts the row unless the GC is deleting the digest right now (a live 'delete' pin); false when refused. A chunked
+ * upload (registry/chunked-upload.ts) starts at size 0 and grows as parts arrive.
+ */
 export async function insertUpload(db: D1Database, row: Omit<UploadRow, "hash_state" | "parts">): Promise<boolean> {
   const inserted = await db
     .prepare(
@@ -45,32 +48,6 @@ export async function insertUpload(db: D1Database, row: Omit<UploadRow, "hash_st
     )
     .run();
   return inserted.meta.changes > 0;
-}
-
-/** The row of a chunked upload (registry/chunked-upload.ts): size grows as parts arrive; its own pin guards it. */
-export async function insertChunkedUpload(
-  db: D1Database,
-  row: Pick<
-    UploadRow,
-    "id" | "tenant_id" | "digest" | "r2_upload_id" | "r2_key" | "part_size" | "created_at" | "expires_at"
-  >,
-): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO uploads (id, tenant_id, digest, size, r2_upload_id, r2_key, part_size, hash_state, parts, created_at, expires_at)
-       VALUES (?, ?, ?, 0, ?, ?, ?, NULL, '[]', ?, ?)`,
-    )
-    .bind(
-      row.id,
-      row.tenant_id,
-      row.digest,
-      row.r2_upload_id,
-      row.r2_key,
-      row.part_size,
-      row.created_at,
-      row.expires_at,
-    )
-    .run();
 }
 
 /** A chunked upload's progress: bytes received so far, and a later expiry. */

@@ -26,7 +26,7 @@ import {
   visibleBlob,
   WRITE_PIN_MS,
 } from "../db/blobs";
-import { chunkedUploadProgressStatement, deleteUploadStatement, insertChunkedUpload } from "../db/uploads";
+import { chunkedUploadProgressStatement, deleteUploadStatement, insertUpload } from "../db/uploads";
 import type { Env } from "../env";
 import { MAX_PARTS } from "./multipart";
 import { blobKey } from "./store";
@@ -209,16 +209,19 @@ class ChunkedWriter implements BodySink {
     const upload = await this.env.BLOBS.createMultipartUpload(blobKey(this.digest));
     this.upload = upload;
     const now = Date.now();
-    await insertChunkedUpload(this.env.DB, {
+    const inserted = await insertUpload(this.env.DB, {
       id: this.rowId,
       tenant_id: this.tenantId,
       digest: this.digest,
+      size: 0,
       r2_upload_id: upload.uploadId,
       r2_key: upload.key,
       part_size: this.partSize,
       created_at: now,
       expires_at: now + WRITE_PIN_MS,
     });
+    // Our write pin keeps the GC away, so this is refused only if the pin lapsed: stop rather than race it.
+    if (!inserted) throw new ApiError(503, "blob is being removed, please retry");
     return upload;
   }
 
