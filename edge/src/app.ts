@@ -1,3 +1,11 @@
+/**
+ * The edge's route table. Where each concern lives, one file each:
+ * - a model is saved under a name (create, pull, copy): registry/save-model.ts;
+ * - an error becomes an answer (Ollama JSON, NDJSON error line, OpenAI; one renderer per dialect): errors.ts;
+ * - a request body is read and validated: body.ts;
+ * - SQL: db/ (one module per table group);
+ * - wire types and Ollama's error texts: protocol/ (types.ts, errors.ts).
+ */
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
 import { anthropicRoutes } from "./anthropic/routes";
@@ -19,6 +27,7 @@ import { openaiRoutes } from "./routes/openai";
 import { psRoutes } from "./routes/ps";
 import { pullRoutes } from "./routes/pull";
 import { pushRoutes } from "./routes/push";
+import { registryCredentialsRoutes } from "./routes/registry-credentials";
 import { rootRoutes } from "./routes/root";
 import { showRoutes } from "./routes/show";
 import { tagsRoutes } from "./routes/tags";
@@ -29,7 +38,7 @@ import { schedulerMetrics } from "./scheduler/stats";
 export function createApp() {
   const app = new Hono<AppBindings>();
   app.onError(toErrorResponse);
-  app.notFound((c) => c.json({ error: "404 page not found" }, 404));
+  app.notFound((c) => toErrorResponse(new ApiError(404, "404 page not found"), c));
 
   // Open: Ollama clients probe these before sending a key.
   app.route("/", rootRoutes);
@@ -57,6 +66,7 @@ export function createApp() {
   app.route("/api", deleteRoutes);
   app.route("/api", pullRoutes);
   app.route("/api", pushRoutes);
+  app.route("/api", registryCredentialsRoutes);
   app.route("/api", psRoutes);
   app.route("/api", usageRoutes);
 

@@ -1,24 +1,30 @@
-import { ApiError } from "@corral/protocol";
+/**
+ * The one place a request body is read. Every body is read as Ollama's handlers read theirs (protocol's
+ * parseJsonBody: empty is `missing request body`, bad JSON gets Go's texts, only the first JSON value counts), then
+ * validated: Ollama's API requests with Ollama's texts (parseRequest), corral's own bodies (admin, uploads, runner
+ * messages) with `invalid <subject>: <field>: <problem>` (parseBody).
+ */
+import { parseBody, parseJsonBody, parseRequest } from "@corral/protocol";
 import type { Context } from "hono";
 import type { z } from "zod";
 
-/** Reads and validates a JSON body with one zod schema; failures are 400s in Ollama's error form. */
-export async function readJson<T extends z.ZodTypeAny>(c: Context, schema: T): Promise<z.infer<T>> {
-  const text = await c.req.text();
-  if (text.trim() === "") throw new ApiError(400, "missing request body");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid JSON in request body");
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path.join(".");
-    throw new ApiError(400, path ? `invalid ${path}: ${issue?.message}` : (issue?.message ?? "invalid request"));
-  }
-  return parsed.data;
+/** The body as JSON, unvalidated: for translators (OpenAI) and parsers that take `unknown`. */
+export async function readBody(c: Context): Promise<unknown> {
+  return parseJsonBody(await c.req.text());
+}
+
+/** An Ollama API request, validated with one of protocol's request schemas (Ollama's texts on failure). */
+export async function readRequest<S extends z.ZodTypeAny>(c: Context, schema: S): Promise<z.output<S>> {
+  return parseRequest(schema, await readBody(c));
+}
+
+/** One of corral's own bodies, validated with `schema`; failures are 400s naming `subject` and the field. */
+export async function readJson<S extends z.ZodTypeAny>(
+  c: Context,
+  schema: S,
+  subject = "request",
+): Promise<z.output<S>> {
+  return parseBody(schema, await readBody(c), subject);
 }
 
 /**

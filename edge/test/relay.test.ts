@@ -1,7 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
-import { QUEUE_FULL_MESSAGE } from "../src/relay/failures";
 import { call, newTenant } from "./helpers";
 import {
   bindings,
@@ -220,7 +219,7 @@ describe("relay", () => {
     runners({});
     const res = await generate();
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: QUEUE_FULL_MESSAGE });
+    expect(await res.json()).toEqual({ error: "server busy, please try again.  maximum pending requests exceeded" });
   });
 
   it("answers 503 when no runner is registered", async () => {

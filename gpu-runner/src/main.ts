@@ -3,6 +3,7 @@
  * line when it listens. SIGTERM/SIGINT drain: stop accepting, let streams finish, dispose every model, exit.
  * Started by the local stack's launcher (CORRAL_PARENT_PID set), it drains the same way once the launcher is gone.
  */
+import { errorText } from "@corral/protocol/errors";
 import { loadConfig } from "./config";
 import { watchParent } from "./parent-watch";
 import { startRunner } from "./runner-app";
@@ -30,6 +31,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(`gpu-runner failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`gpu-runner failed to start: ${errorText(err)}`);
   process.exit(1);
 });

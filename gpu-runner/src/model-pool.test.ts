@@ -42,7 +42,15 @@ const tiny = (): ModelSpec => ({
   adapters: [],
 });
 
-async function makePool(options: { memoryBudgetBytes?: number; parallel?: number; maxWaiting?: number } = {}) {
+interface PoolOptions {
+  memoryBudgetBytes?: number;
+  parallel?: number;
+  maxWaiting?: number;
+  /** How far the fake clock moves while a model loads (it moves only when told to). */
+  loadTakesMs?: number;
+}
+
+async function makePool(options: PoolOptions = {}) {
   const clock = new FakeClock();
   const blobs = new BlobCache({ dir, maxBytes: 1 << 30, source: new EdgeBlobSource(server.url, TEST_SECRET), clock });
   await blobs.init();
@@ -58,18 +66,32 @@ async function makePool(options: { memoryBudgetBytes?: number; parallel?: number
     memoryBudgetBytes: options.memoryBudgetBytes ?? 1 << 30,
     maxWaiting: options.maxWaiting,
     onChange: () => changes++,
-    onLoad: () => events.push("load"),
+    onLoad: () => {
+      events.push("load");
+      if (options.loadTakesMs) clock.advance(options.loadTakesMs);
+    },
     onUnload: (reason) => events.push(`unload:${reason}`),
   });
   pools.push(pool);
   return { pool, clock, changes: () => changes, events };
 }
 
+describe("ModelPool load_duration", () => {
+  it("is the time the load took for the request that loaded the model, and zero for one that found it loaded", async () => {
+    const { pool } = await makePool({ loadTakesMs: 40 });
+    const cold = await pool.acquire(tiny(), undefined, null);
+    expect(cold.loadDurationNs).toBe(40_000_000);
+    const warm = await pool.acquire(tiny(), undefined, null);
+    expect(warm.loadDurationNs).toBe(0);
+    cold.release();
+    warm.release();
+  });
+});
+
 describe("ModelPool keep_alive", () => {
   it("keeps a model for the default 5 minutes after its last request, then unloads it", async () => {
     const { pool, clock, changes } = await makePool();
     const lease = await pool.acquire(tiny(), undefined, null);
-    expect(lease.loadDurationNs).toBeGreaterThanOrEqual(0);
     expect(pool.ps()).toMatchObject([{ model_blob: tinyModelBlob().digest, context_length: 256, sequences: 1 }]);
     lease.release();
     expect(pool.ps()[0]!.expires_at).toBe(new Date(clock.now() + 300_000).toISOString());

@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { parseDigest } from "@corral/protocol/digest";
 import { ApiError } from "@corral/protocol/errors";
 import { type QuantizeJobRequest, QuantizeJobRequestSchema } from "@corral/protocol/runner";
+import { parseBody } from "@corral/protocol/schema-helpers";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
@@ -49,14 +50,10 @@ export interface QuantizeJobDeps {
 
 /** Validates a job body: the schema, and a source digest in corral's `sha256:<hex>` form (canonicalised). */
 export function parseQuantizeJobRequest(body: unknown): QuantizeJobRequest {
-  const parsed = QuantizeJobRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ApiError(400, `invalid quantize job: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
-  }
-  const digest = parseDigest(parsed.data.source.digest);
+  const parsed = parseBody(QuantizeJobRequestSchema, body, "quantize job");
+  const digest = parseDigest(parsed.source.digest);
   if (digest === null) throw new ApiError(400, "invalid quantize job: source.digest: invalid digest format");
-  return { ...parsed.data, source: { ...parsed.data.source, digest } };
+  return { ...parsed, source: { ...parsed.source, digest } };
 }
 
 export class QuantizeJobs {

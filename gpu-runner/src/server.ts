@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { ApiError } from "@corral/protocol/errors";
 import { parseJsonBody } from "@corral/protocol/json-body";
 import { RUNNER_HEADER_REQUEST_ID, RunnerInferenceRequestSchema, type RunnerStatus } from "@corral/protocol/runner";
+import { parseBody } from "@corral/protocol/schema-helpers";
 import type { Llama } from "node-llama-cpp";
 import type { BlobCache } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
@@ -121,32 +122,148 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** What the route handlers share: the server's deps and its draining state. */
+interface RouteContext {
+  deps: RunnerServerDeps;
+  inferenceDeps: InferenceDeps;
+  jobs: QuantizeJobs;
+  conversions: ConvertJobs;
+  /** True while the runner takes no new work (its own drain or the edge's). */
+  draining(): boolean;
+  status(): RunnerStatus;
+}
+
+type RouteHandler = (
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+) => Promise<void> | void;
+
+/** An abort signal for work done for `res`: the edge hanging up (client gone) is the only cancellation signal. */
+function abortOnHangUp(res: ServerResponse): AbortController {
+  const controller = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller;
+}
+
+/** Generate, chat, embed: an Ollama answer, streamed or folded; a failure mid-stream ends it with an error line. */
+async function serveInference(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, path: string) {
+  const route = INFERENCE_ROUTES[path]!;
+  const { clock, metrics } = ctx.deps;
+  const controller = abortOnHangUp(res);
+  const receivedNs = clock.monotonicNs();
+  let sink: ReturnType<typeof createSink> | undefined;
+  let status = 200;
+  try {
+    if (ctx.draining()) throw new ApiError(503, "runner is draining");
+    const parsed = parseBody(RunnerInferenceRequestSchema, parseJsonBody(await readBody(req)), "runner request");
+    const { model, request, request_id, relax_thinking } = parsed;
+    res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
+    const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
+    sink = createSink(res, stream, route.merge);
+    // The client's `model` field names the tenant's model; the runner only needs it to be present.
+    const body = { ...request, model: typeof request.model === "string" && request.model ? request.model : model.name };
+    const call = { model, body, signal: controller.signal, sink, receivedNs, relaxThinking: relax_thinking === true };
+    const usage = await route.handler(ctx.inferenceDeps, call);
+    metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
+  } catch (err) {
+    const failure = toErrorResponse(err, controller.signal);
+    status = failure.status;
+    if (failure.status >= 500) ctx.deps.log?.(`${path}: ${failure.status} ${failure.message}`);
+    if (controller.signal.aborted) {
+      res.destroy();
+    } else if (sink?.started) {
+      // The status line is gone; Ollama ends a broken stream with an error line.
+      if (!res.writableEnded) res.end(`${JSON.stringify({ error: failure.message })}\n`);
+    } else {
+      sendJson(res, failure.status, { error: failure.message });
+    }
+  } finally {
+    metrics.recordRequest(route.name, status);
+  }
+}
+
+/** A runner job (quantize-job.ts, convert-job.ts): NDJSON events; refused before the stream starts with a plain error. */
+async function serveJob(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, path: string) {
+  const kind = path === "/v1/convert" ? "convert" : "quantize";
+  const controller = abortOnHangUp(res);
+  try {
+    if (ctx.draining()) throw new ApiError(503, "runner is draining");
+    const body = parseJsonBody(await readBody(req));
+    if (kind === "quantize") await ctx.jobs.serve(parseQuantizeJobRequest(body), res, controller.signal);
+    else await ctx.conversions.serve(parseConvertJobRequest(body), res, controller.signal);
+  } catch (err) {
+    const failure = toErrorResponse(err, controller.signal);
+    ctx.deps.metrics.recordJob(kind, failure.status);
+    sendJson(res, failure.status, { error: failure.message });
+  }
+}
+
+/** Prometheus text: the pool's sequences and memory, the blob cache, draining. */
+function serveMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse) {
+  const { pool, blobs, metrics } = ctx.deps;
+  const loaded = pool.loadedInstances;
+  const body = metrics.render({
+    busySequences: loaded.reduce((sum, i) => sum + i.busySequences, 0),
+    totalSequences: loaded.reduce((sum, i) => sum + i.totalSequences, 0),
+    loadedModels: loaded.length,
+    cacheBytes: blobs.totalBytes,
+    memoryUsedBytes: pool.memoryUsed,
+    draining: ctx.draining(),
+  });
+  res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  res.end(body);
+}
+
+/** The route table: path → method and handler. */
+const ROUTES: Record<string, { method: "GET" | "POST"; handle: RouteHandler }> = {
+  ...Object.fromEntries(
+    Object.keys(INFERENCE_ROUTES).map((path) => [path, { method: "POST", handle: serveInference }]),
+  ),
+  "/v1/quantize": { method: "POST", handle: serveJob },
+  "/v1/convert": { method: "POST", handle: serveJob },
+  "/v1/ps": { method: "GET", handle: (ctx, _req, res) => sendJson(res, 200, ctx.status()) },
+  "/metrics": { method: "GET", handle: serveMetrics },
+};
+
+async function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!secretMatches(req.headers.authorization, ctx.deps.secret)) return sendJson(res, 401, { error: "unauthorized" });
+  const path = new URL(req.url ?? "/", "http://runner").pathname;
+  const found = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+  if (!found) return sendJson(res, 404, { error: "not found" });
+  if (req.method !== found.method) return sendJson(res, 405, { error: "method not allowed" });
+  return found.handle(ctx, req, res, path);
+}
+
 export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
-  const { pool, blobs, clock, metrics, identity } = deps;
+  const { pool, identity } = deps;
   const inferenceDeps: InferenceDeps = {
     pool,
     llama: deps.llama,
-    clock,
-    metrics,
+    clock: deps.clock,
+    metrics: deps.metrics,
     announceModels: deps.announceModels,
   };
   const slots = new JobSlots();
   const jobs = new QuantizeJobs({
-    blobs,
+    blobs: deps.blobs,
     sink: deps.sink,
     quantize: deps.quantize,
     threads: deps.threads,
-    clock,
-    metrics,
+    clock: deps.clock,
+    metrics: deps.metrics,
     log: deps.log,
     slots,
   });
   const conversions = new ConvertJobs({
-    blobs,
+    blobs: deps.blobs,
     sink: deps.sink,
     convert: deps.convert,
-    clock,
-    metrics,
+    clock: deps.clock,
+    metrics: deps.metrics,
     log: deps.log,
     slots,
   });
@@ -169,106 +286,14 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       draining,
     };
   };
-
-  async function serveInference(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const route = INFERENCE_ROUTES[path]!;
-    const controller = new AbortController();
-    // The edge hanging up (client gone) is the only cancellation signal: it reaches the generation loop.
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    const receivedNs = clock.monotonicNs();
-    let sink: ReturnType<typeof createSink> | undefined;
-    let status = 200;
-    try {
-      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const parsed = RunnerInferenceRequestSchema.safeParse(parseJsonBody(await readBody(req)));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ApiError(400, `invalid runner request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
-      }
-      const { model, request, request_id, relax_thinking } = parsed.data;
-      res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
-      const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
-      sink = createSink(res, stream, route.merge);
-      // The client's `model` field names the tenant's model; the runner only needs it to be present.
-      const body = {
-        ...request,
-        model: typeof request.model === "string" && request.model ? request.model : model.name,
-      };
-      const call = { model, body, signal: controller.signal, sink, receivedNs, relaxThinking: relax_thinking === true };
-      const usage = await route.handler(inferenceDeps, call);
-      metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
-    } catch (err) {
-      const failure = toErrorResponse(err, controller.signal);
-      status = failure.status;
-      if (failure.status >= 500) deps.log?.(`${path}: ${failure.status} ${failure.message}`);
-      if (controller.signal.aborted) {
-        res.destroy();
-      } else if (sink?.started) {
-        // The status line is gone; Ollama ends a broken stream with an error line.
-        if (!res.writableEnded) res.end(`${JSON.stringify({ error: failure.message })}\n`);
-      } else {
-        sendJson(res, failure.status, { error: failure.message });
-      }
-    } finally {
-      metrics.recordRequest(route.name, status);
-    }
-  }
-
-  async function serveJob(req: IncomingMessage, res: ServerResponse, kind: "quantize" | "convert"): Promise<void> {
-    const controller = new AbortController();
-    res.on("close", () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    try {
-      if (draining || edgeDraining) throw new ApiError(503, "runner is draining");
-      const body = parseJsonBody(await readBody(req));
-      if (kind === "quantize") await jobs.serve(parseQuantizeJobRequest(body), res, controller.signal);
-      else await conversions.serve(parseConvertJobRequest(body), res, controller.signal);
-    } catch (err) {
-      // Refused before the stream started: a plain Ollama error answer.
-      const failure = toErrorResponse(err, controller.signal);
-      metrics.recordJob(kind, failure.status);
-      sendJson(res, failure.status, { error: failure.message });
-    }
-  }
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!secretMatches(req.headers.authorization, deps.secret)) {
-      sendJson(res, 401, { error: "unauthorized" });
-      return;
-    }
-    const path = new URL(req.url ?? "/", "http://runner").pathname;
-    if (INFERENCE_ROUTES[path]) {
-      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
-      return serveInference(req, res, path);
-    }
-    if (path === "/v1/quantize" || path === "/v1/convert") {
-      if (req.method !== "POST") return sendJson(res, 405, { error: "method not allowed" });
-      return serveJob(req, res, path === "/v1/quantize" ? "quantize" : "convert");
-    }
-    if (path === "/v1/ps") {
-      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
-      return sendJson(res, 200, status());
-    }
-    if (path === "/metrics") {
-      if (req.method !== "GET") return sendJson(res, 405, { error: "method not allowed" });
-      const loaded = pool.loadedInstances;
-      const body = metrics.render({
-        busySequences: loaded.reduce((sum, i) => sum + i.busySequences, 0),
-        totalSequences: loaded.reduce((sum, i) => sum + i.totalSequences, 0),
-        loadedModels: loaded.length,
-        cacheBytes: blobs.totalBytes,
-        memoryUsedBytes: pool.memoryUsed,
-        draining: draining || edgeDraining,
-      });
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(body);
-      return;
-    }
-    sendJson(res, 404, { error: "not found" });
-  }
+  const ctx: RouteContext = {
+    deps,
+    inferenceDeps,
+    jobs,
+    conversions,
+    draining: () => draining || edgeDraining,
+    status,
+  };
 
   const server = createServer((req, res) => {
     active++;
@@ -276,7 +301,7 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
       active--;
       if (active === 0) idle?.();
     });
-    handle(req, res).catch((err) => {
+    route(ctx, req, res).catch((err) => {
       const failure = toErrorResponse(err);
       sendJson(res, failure.status, { error: failure.message });
     });

@@ -4,13 +4,11 @@
  * (`invalid character 'x' looking for beginning of value`, `unexpected EOF`), and — like a Decoder — only the
  * first JSON value counts: anything after it is ignored.
  */
-import { ApiError } from "./errors";
-
-export const MISSING_BODY_MESSAGE = "missing request body";
+import { ApiError, OllamaError } from "./errors";
 
 /** Parses a request body's text; throws ApiError 400 with Ollama's texts for empty or malformed bodies. */
 export function parseJsonBody(text: string): unknown {
-  if (text.trim() === "") throw new ApiError(400, MISSING_BODY_MESSAGE);
+  if (text.trim() === "") throw new ApiError(400, OllamaError.missingBody);
   try {
     return JSON.parse(text);
   } catch {

@@ -7,9 +7,6 @@ import { ApiError } from "./errors";
 import { validateOptions } from "./options";
 import { base64Image, def, opt, refineWith } from "./schema-helpers";
 
-export const MODEL_REQUIRED_MESSAGE = "model is required";
-export const INVALID_MODEL_NAME_MESSAGE = "invalid model name";
-
 const THINK_LEVELS = ["high", "medium", "low", "max"] as const;
 export type ThinkLevel = (typeof THINK_LEVELS)[number];
 

@@ -3,7 +3,7 @@
  * ApiError Ollama would have answered: Go's json texts for wrongly typed fields, handler texts for the rest.
  */
 import { z } from "zod";
-import { ApiError } from "./errors";
+import { ApiError, OllamaError } from "./errors";
 
 const nullToUndefined = (value: unknown) => (value === null ? undefined : value);
 
@@ -161,7 +161,7 @@ function issueMessage(issue: z.ZodIssue, typeName: string, body: unknown): strin
  */
 export function parseRequest<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
   const typeName = schema.description ?? "Request";
-  if (body === undefined) throw new ApiError(400, "missing request body");
+  if (body === undefined) throw new ApiError(400, OllamaError.missingBody);
   const value = body === null ? {} : body;
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new ApiError(400, `json: cannot unmarshal ${jsonKind(value)} into Go value of type api.${typeName}`);
@@ -171,4 +171,15 @@ export function parseRequest<S extends z.ZodTypeAny>(schema: S, body: unknown): 
   const issue = result.error.issues[0]!;
   const status = issue.code === z.ZodIssueCode.custom ? (issue.params?.status ?? 400) : 400;
   throw new ApiError(status, issueMessage(issue, typeName, value));
+}
+
+/**
+ * Validates one of corral's own bodies (runner ↔ edge messages, admin and upload bodies), which have no Ollama
+ * text to match: a 400 naming the first problem, `invalid <subject>: <field path>: <zod's message>`.
+ */
+export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown, subject: string): z.output<S> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new ApiError(400, `invalid ${subject}: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
 }

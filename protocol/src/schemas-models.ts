@@ -4,10 +4,10 @@
  */
 import { z } from "zod";
 import { requireDigest } from "./digest";
-import { ApiError } from "./errors";
+import { ApiError, OllamaError } from "./errors";
 import { parseModelName } from "./names";
 import { validateOptions } from "./options";
-import { INVALID_MODEL_NAME_MESSAGE, MODEL_REQUIRED_MESSAGE, messageSchema, optionsField } from "./schema-fields";
+import { messageSchema, optionsField } from "./schema-fields";
 import { def, opt, refineWith } from "./schema-helpers";
 
 /** Go's io/fs.ValidPath: slash-separated, unrooted, no empty, `.` or `..` elements (only "." alone). */
@@ -73,7 +73,7 @@ export const createRequestSchema = z
   .transform(
     refineWith(({ quantization, path, ...request }) => {
       const normalised = withModel(request);
-      if (!parseModelName(normalised.model)) throw new ApiError(400, INVALID_MODEL_NAME_MESSAGE);
+      if (!parseModelName(normalised.model)) throw new ApiError(400, OllamaError.invalidModelName);
       const quantize = request.quantize || quantization || undefined;
       const hasSource = Boolean(request.from || request.files || request.modelfile);
       if (!hasSource && path) {
@@ -127,7 +127,7 @@ export const showRequestSchema = z
   .transform(
     refineWith((raw) => {
       const request = withModel(raw);
-      if (request.model === "") throw new ApiError(400, MODEL_REQUIRED_MESSAGE);
+      if (request.model === "") throw new ApiError(400, OllamaError.modelRequired);
       return request;
     }),
   )
@@ -145,7 +145,7 @@ export const pullRequestSchema = z
   .transform(
     refineWith((raw) => {
       const request = withModel(raw);
-      if (!parseModelName(request.model)) throw new ApiError(400, INVALID_MODEL_NAME_MESSAGE);
+      if (!parseModelName(request.model)) throw new ApiError(400, OllamaError.invalidModelName);
       return request;
     }),
   )
@@ -156,7 +156,7 @@ export const pushRequestSchema = z
   .transform(
     refineWith((raw) => {
       const request = withModel(raw);
-      if (request.model === "") throw new ApiError(400, MODEL_REQUIRED_MESSAGE);
+      if (request.model === "") throw new ApiError(400, OllamaError.modelRequired);
       return request;
     }),
   )

@@ -5,16 +5,8 @@
  * (server/routes.go, server/create.go) and its JSON decoding.
  */
 import { z } from "zod";
-import { ApiError } from "./errors";
-import {
-  formatField,
-  keepAliveField,
-  MODEL_REQUIRED_MESSAGE,
-  messageSchema,
-  optionsField,
-  thinkField,
-  toolSchema,
-} from "./schema-fields";
+import { ApiError, OllamaError } from "./errors";
+import { formatField, keepAliveField, messageSchema, optionsField, thinkField, toolSchema } from "./schema-fields";
 import { base64Image, def, opt, parseRequest, refineWith } from "./schema-helpers";
 import {
   type CopyRequest,
@@ -32,7 +24,7 @@ import {
 } from "./schemas-models";
 
 export * from "./schema-fields";
-export { parseRequest } from "./schema-helpers";
+export { parseBody, parseRequest } from "./schema-helpers";
 export * from "./schemas-models";
 
 const topLogprobsField = opt(
@@ -62,7 +54,7 @@ const inferenceFields = {
 };
 
 function requireModel<T extends { model: string }>(request: T): T {
-  if (request.model === "") throw new ApiError(400, MODEL_REQUIRED_MESSAGE);
+  if (request.model === "") throw new ApiError(400, OllamaError.modelRequired);
   return request;
 }
 

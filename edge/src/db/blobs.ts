@@ -104,8 +104,13 @@ export async function recordOwnerlessBlob(db: D1Database, digest: string, size: 
   return (inserted.meta.changes ?? 0) > 0;
 }
 
+/** Caches a blob's GGUF summary (JSON) unless one is cached already. */
+export function ggufSummaryStatement(db: D1Database, digest: string, summary: string): D1PreparedStatement {
+  return db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(summary, digest);
+}
+
 export async function saveGgufSummary(db: D1Database, digest: string, summary: string): Promise<void> {
-  await db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(summary, digest).run();
+  await ggufSummaryStatement(db, digest, summary).run();
 }
 
 /** How long a write pin protects a digest; longer than any single request may take. */
@@ -159,10 +164,13 @@ export async function pinForWriteOrWait(
 
 /** Pushes back the expiry of every pin a holder has (a create waiting on a long quantize job). */
 export async function extendPins(db: D1Database, holder: string, now = Date.now()): Promise<void> {
-  await db
+  await extendPinsStatement(db, holder, now).run();
+}
+
+export function extendPinsStatement(db: D1Database, holder: string, now = Date.now()): D1PreparedStatement {
+  return db
     .prepare("UPDATE blob_pins SET expires_at = ? WHERE holder = ? AND kind = 'write'")
-    .bind(now + WRITE_PIN_MS, holder)
-    .run();
+    .bind(now + WRITE_PIN_MS, holder);
 }
 
 export function unpinStatement(db: D1Database, holder: string): D1PreparedStatement {

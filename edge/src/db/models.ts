@@ -24,6 +24,28 @@ export async function listModels(db: D1Database, tenantId: string): Promise<Mode
   return results;
 }
 
+/** A model row with its config blob's inline text (null when the config has no inline copy): what tags lists. */
+export interface ModelListing {
+  display_name: string;
+  digest: string;
+  size: number;
+  modified_at: number;
+  config: string | null;
+}
+
+/** The tenant's models, newest first, each with its config's inline text: one query, no R2 read. */
+export async function listModelsWithConfig(db: D1Database, tenantId: string): Promise<ModelListing[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT m.display_name, m.digest, m.size, m.modified_at, b.content AS config
+       FROM models m LEFT JOIN blobs b ON b.digest = json_extract(m.manifest, '$.config.digest')
+       WHERE m.tenant_id = ? ORDER BY m.modified_at DESC, m.name`,
+    )
+    .bind(tenantId)
+    .all<ModelListing>();
+  return results;
+}
+
 export async function getModel(db: D1Database, tenantId: string, name: string): Promise<ModelRow | null> {
   return db.prepare("SELECT * FROM models WHERE tenant_id = ? AND name = ?").bind(tenantId, name).first<ModelRow>();
 }
@@ -62,4 +84,56 @@ export function putModelStatements(db: D1Database, row: ModelRow, digests: reado
     );
   }
   return statements;
+}
+
+/**
+ * Deletes the model and its layer rows in one batch; RETURNING tells exactly which manifest was deleted (even if a
+ * create replaced it a moment before). Null when there was no such model.
+ */
+export async function deleteModel(
+  db: D1Database,
+  tenantId: string,
+  name: string,
+): Promise<{ manifest: string; modified_at: number } | null> {
+  const [, deleted] = await db.batch([
+    db.prepare("DELETE FROM model_layers WHERE tenant_id = ? AND name = ?").bind(tenantId, name),
+    db
+      .prepare("DELETE FROM models WHERE tenant_id = ? AND name = ? RETURNING manifest, modified_at")
+      .bind(tenantId, name),
+  ]);
+  return (deleted?.results[0] as { manifest: string; modified_at: number } | undefined) ?? null;
+}
+
+/** A model row and the inline text of its small layers (digest → text), read in one batch. */
+export async function getModelWithInlineLayers(
+  db: D1Database,
+  tenantId: string,
+  name: string,
+): Promise<{
+  row: Omit<ModelRow, "tenant_id" | "name">;
+  /** Small layers' inline text, by digest. */
+  contents: Map<string, string>;
+  /** GGUF layers' header summaries (JSON), by digest. */
+  summaries: Map<string, string>;
+} | null> {
+  const [modelResult, contentResult] = await db.batch([
+    db
+      .prepare("SELECT display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ? AND name = ?")
+      .bind(tenantId, name),
+    db
+      .prepare(
+        `SELECT b.digest, b.content, b.gguf FROM model_layers l JOIN blobs b ON b.digest = l.digest
+         WHERE l.tenant_id = ? AND l.name = ? AND (b.content IS NOT NULL OR b.gguf IS NOT NULL)`,
+      )
+      .bind(tenantId, name),
+  ]);
+  const row = modelResult?.results[0] as Omit<ModelRow, "tenant_id" | "name"> | undefined;
+  if (!row) return null;
+  const contents = new Map<string, string>();
+  const summaries = new Map<string, string>();
+  for (const r of (contentResult?.results ?? []) as { digest: string; content: string | null; gguf: string | null }[]) {
+    if (r.content !== null) contents.set(r.digest, r.content);
+    if (r.gguf !== null) summaries.set(r.digest, r.gguf);
+  }
+  return { row, contents, summaries };
 }

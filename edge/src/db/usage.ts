@@ -1,16 +1,13 @@
-export interface UsageRecord {
+import type { Usage } from "../relay/meter";
+
+/** One request's usage row: the metered counts (relay/meter.ts) and who, what and how it ended. */
+export interface UsageRecord extends Usage {
   request_id: string;
   tenant_id: string;
   key_id: string | null;
   endpoint: string;
   model: string;
   model_digest: string | null;
-  prompt_tokens: number;
-  output_tokens: number;
-  load_duration: number;
-  prompt_eval_duration: number;
-  eval_duration: number;
-  total_duration: number;
   status: "ok" | "error" | "cancelled";
   runner_id: string | null;
   created_at: number;

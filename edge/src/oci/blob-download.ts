@@ -10,6 +10,7 @@
  */
 import { ApiError } from "@corral/protocol";
 import { visibleDigests } from "../db/blobs";
+import { forgetPullUpload, forgetPullUploadsBefore, pullUploadId, savePullUpload } from "../db/pull-uploads";
 import { completeUpload, startUpload, type UploadStatus, uploadPart, uploadStatus } from "../registry/multipart";
 import { storeBlob } from "../registry/upload";
 import { isRetryableFailure, RegistryClient, type RegistryRef } from "./client";
@@ -36,12 +37,10 @@ class StallError extends Error {}
 
 /** Finds the upload an earlier pull of this blob left behind, if it is still alive and matches. */
 async function existingUpload(env: OciEnv, job: BlobJob): Promise<UploadStatus | null> {
-  const row = await env.DB.prepare("SELECT upload_id FROM pull_uploads WHERE tenant_id = ? AND digest = ?")
-    .bind(job.tenantId, job.digest)
-    .first<{ upload_id: string }>();
-  if (!row) return null;
+  const uploadId = await pullUploadId(env.DB, job.tenantId, job.digest);
+  if (!uploadId) return null;
   try {
-    const status = await uploadStatus(env, job.tenantId, job.digest, row.upload_id);
+    const status = await uploadStatus(env, job.tenantId, job.digest, uploadId);
     if (status.size === job.size) return status;
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) throw err;
@@ -51,28 +50,21 @@ async function existingUpload(env: OciEnv, job: BlobJob): Promise<UploadStatus |
 }
 
 export async function forgetUpload(env: OciEnv, tenantId: string, digest: string): Promise<void> {
-  await env.DB.prepare("DELETE FROM pull_uploads WHERE tenant_id = ? AND digest = ?").bind(tenantId, digest).run();
+  await forgetPullUpload(env.DB, tenantId, digest);
 }
 
 /** Mappings older than this point at uploads the sweep has long aborted (they idle out after a day). */
 const STALE_MAPPING_MS = 7 * 24 * 60 * 60_000;
 
 async function openUpload(env: OciEnv, job: BlobJob): Promise<UploadStatus> {
-  await env.DB.prepare("DELETE FROM pull_uploads WHERE updated_at < ?")
-    .bind(Date.now() - STALE_MAPPING_MS)
-    .run();
+  await forgetPullUploadsBefore(env.DB, Date.now() - STALE_MAPPING_MS);
   const found = await existingUpload(env, job);
   if (found) return found;
   const status = await startUpload(env, job.tenantId, job.digest, {
     size: job.size,
     part_size: partSizeFor(job.size, job.settings.partSize),
   });
-  await env.DB.prepare(
-    `INSERT INTO pull_uploads (tenant_id, digest, upload_id, updated_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT (tenant_id, digest) DO UPDATE SET upload_id = excluded.upload_id, updated_at = excluded.updated_at`,
-  )
-    .bind(job.tenantId, job.digest, status.upload_id, Date.now())
-    .run();
+  await savePullUpload(env.DB, job.tenantId, job.digest, status.upload_id);
   return status;
 }
 

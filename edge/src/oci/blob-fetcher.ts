@@ -12,16 +12,24 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { ApiError, readNdjson } from "@corral/protocol";
+import { ApiError, errorText, readNdjson } from "@corral/protocol";
 import { type BlobJob, type CommitJob, commitUpload, downloadBlob } from "./blob-download";
 import type { OciEnv } from "./config";
-import { errorMessage, errorStatus } from "./progress";
 import { Latest } from "./watch";
 
 type DownloadLine =
   | { completed: number }
   | { done: true; upload_id: string | null }
   | { error: string; status: number };
+
+/**
+ * A failure inside the object, carried to the pull that rethrows it as an ApiError: a registry's or the network's
+ * words are worth showing in the pull's error line (as Ollama shows them), so the text of any error crosses.
+ */
+const transportedError = (err: unknown) => ({
+  error: errorText(err),
+  status: err instanceof ApiError ? err.status : 500,
+});
 
 const PROGRESS_INTERVAL_MS = 100;
 const HEARTBEAT_MS = 1000;
@@ -71,7 +79,7 @@ class SharedDownload {
           if (!next.done) return controller.enqueue(line({ completed: next.value }));
           controller.enqueue(line({ done: true, upload_id: await this.result }));
         } catch (err) {
-          controller.enqueue(line({ error: errorMessage(err), status: errorStatus(err) }));
+          controller.enqueue(line(transportedError(err)));
         }
         controller.close();
         leave();
@@ -115,7 +123,7 @@ export class BlobFetcher extends DurableObject<OciEnv> {
       await pending;
       return Response.json({ ok: true });
     } catch (err) {
-      return Response.json({ error: errorMessage(err), status: errorStatus(err) });
+      return Response.json(transportedError(err));
     }
   }
 }

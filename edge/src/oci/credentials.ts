@@ -6,15 +6,10 @@
  * to another row does not decrypt. Passwords are never returned by the API; listing shows host and username only.
  */
 import { ApiError } from "@corral/protocol";
+import { getCredentialRow, putCredentialRow } from "../db/credentials";
 import type { BasicCredentials } from "./auth";
 
 const encoder = new TextEncoder();
-
-export interface StoredCredentialInfo {
-  registry: string;
-  username: string;
-  updated_at: string;
-}
 
 async function deriveKey(secret: string): Promise<CryptoKey> {
   const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]);
@@ -100,30 +95,7 @@ export async function saveCredentials(
   now = Date.now(),
 ): Promise<void> {
   const sealed = await encryptSecret(secret, tenantId, registry, credentials.password);
-  await db
-    .prepare(
-      `INSERT INTO registry_credentials (tenant_id, registry, username, secret, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (tenant_id, registry) DO UPDATE SET username = excluded.username, secret = excluded.secret,
-         updated_at = excluded.updated_at`,
-    )
-    .bind(tenantId, registry, credentials.username, sealed, now)
-    .run();
-}
-
-export async function listCredentials(db: D1Database, tenantId: string): Promise<StoredCredentialInfo[]> {
-  const { results } = await db
-    .prepare("SELECT registry, username, updated_at FROM registry_credentials WHERE tenant_id = ? ORDER BY registry")
-    .bind(tenantId)
-    .all<{ registry: string; username: string; updated_at: number }>();
-  return results.map((r) => ({ ...r, updated_at: new Date(r.updated_at).toISOString() }));
-}
-
-export async function deleteCredentials(db: D1Database, tenantId: string, registry: string): Promise<boolean> {
-  const res = await db
-    .prepare("DELETE FROM registry_credentials WHERE tenant_id = ? AND registry = ?")
-    .bind(tenantId, registry)
-    .run();
-  return res.meta.changes > 0;
+  await putCredentialRow(db, { tenantId, registry, username: credentials.username, sealed, now });
 }
 
 /** The tenant's credentials for a registry host, or undefined; needs CREDENTIALS_KEY only when some are stored. */
@@ -133,10 +105,7 @@ export async function loadCredentials(
   tenantId: string,
   registry: string,
 ): Promise<BasicCredentials | undefined> {
-  const row = await db
-    .prepare("SELECT username, secret FROM registry_credentials WHERE tenant_id = ? AND registry = ?")
-    .bind(tenantId, registry)
-    .first<{ username: string; secret: string }>();
+  const row = await getCredentialRow(db, tenantId, registry);
   if (!row) return undefined;
   if (!secret) throw new ApiError(500, "registry credentials are stored but CREDENTIALS_KEY is not set");
   return { username: row.username, password: await decryptSecret(secret, tenantId, registry, row.secret) };

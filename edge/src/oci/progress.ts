@@ -1,8 +1,9 @@
 /**
- * Progress streams of pull and push, as Ollama writes them: one ProgressResponse per NDJSON line, an error as a
- * final `{"error": "..."}` line, and with `stream: false` only the last object (or the error with its status).
+ * Progress streams of pull, push and create, as Ollama writes them: one ProgressResponse per NDJSON line, an error
+ * as a final `{"error": "..."}` line, and with `stream: false` only the last object (or the error with its status).
  */
-import { ApiError, encodeNdjson, type ProgressResponse } from "@corral/protocol";
+import { encodeNdjson, type ProgressResponse } from "@corral/protocol";
+import { clientError, ndjsonErrorLine, ollamaError } from "../errors";
 
 export type Progress = ProgressResponse;
 
@@ -12,10 +13,6 @@ export const shortDigest = (digest: string) => digest.slice("sha256:".length, "s
 export function blobProgress(verb: "pulling" | "pushing", digest: string, total: number, completed: number): Progress {
   return { status: `${verb} ${shortDigest(digest)}`, digest, total, completed };
 }
-
-/** The status of an error that escaped a job: an ApiError keeps its own, anything else is Ollama's 500. */
-export const errorStatus = (err: unknown) => (err instanceof ApiError ? err.status : 500);
-export const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * Turns a job's progress into the response. The first object is awaited before answering, so a job that fails
@@ -31,8 +28,7 @@ export async function progressResponse(
     try {
       for await (const p of job) last = p;
     } catch (err) {
-      if (errorStatus(err) >= 500) console.error("pull/push failed", err);
-      return Response.json({ error: errorMessage(err) }, { status: errorStatus(err) });
+      return ollamaError(clientError(err));
     }
     return Response.json(last ?? { status: "success" });
   }
@@ -49,8 +45,7 @@ export async function progressResponse(
         if (next.done) controller.close();
         else controller.enqueue(encoder.encode(encodeNdjson(next.value)));
       } catch (err) {
-        if (errorStatus(err) >= 500) console.error("pull/push failed", err);
-        controller.enqueue(encoder.encode(encodeNdjson({ error: errorMessage(err) })));
+        controller.enqueue(encoder.encode(encodeNdjson(ndjsonErrorLine(err))));
         controller.close();
       }
     },

@@ -10,24 +10,15 @@
  * becomes an object only after its SHA-256 matches (the verify step); the model row, its layer rows, inline
  * copies of small layers and the pin release are ONE D1 batch.
  */
-import { ApiError } from "@corral/protocol";
+import { ApiError, OllamaError } from "@corral/protocol";
 import { digestOf } from "@corral/protocol/digest";
 import { type ModelName, parseModelName } from "@corral/protocol/names";
 import type { PullRequest } from "@corral/protocol/schemas-models";
-import {
-  pinForWrite,
-  pinForWriteOrWait,
-  recordBlobStatements,
-  storageUsed,
-  unpin,
-  unpinStatement,
-  visibleDigests,
-} from "../db/blobs";
-import { getModel, putModelStatements } from "../db/models";
+import { pinForWrite, pinForWriteOrWait, recordBlobStatements, storageUsed, unpin, visibleDigests } from "../db/blobs";
 import { getTenant } from "../db/tenants";
-import { releaseModelBlobs } from "../registry/gc";
-import { type Layer, type Manifest, MediaType, manifestDigests, parseManifest } from "../registry/manifest";
+import { type Layer, type Manifest, MediaType } from "../registry/manifest";
 import { requireModelName } from "../registry/names";
+import { INLINE_MAX_CHARS, saveModel } from "../registry/save-model";
 import { blobKey } from "../registry/store";
 import type { BlobJob } from "./blob-download";
 import { commitBlob, fetchBlob } from "./blob-fetcher";
@@ -37,8 +28,6 @@ import { loadCredentials } from "./credentials";
 import { manifestBlobs, validateRegistryManifest } from "./manifest";
 import { blobProgress, type Progress, ProgressThrottle } from "./progress";
 
-/** Small text layers are kept inline in D1 as create does (registry/create.ts INLINE_MAX_CHARS). */
-const INLINE_MAX_BYTES = 512 * 1024;
 const TEXT_MEDIA_TYPES: ReadonlySet<string> = new Set([
   MediaType.template,
   MediaType.system,
@@ -90,22 +79,21 @@ async function assertModelFitsQuota(env: OciEnv, tenantId: string, blobs: Layer[
   }
 }
 
-/** Inline copies of small text layers, so resolve and show never read them from R2. */
-async function inlineStatements(env: OciEnv, tenantId: string, layers: Layer[], configDigest: string, now: number) {
-  const statements: D1PreparedStatement[] = [];
+/** The text of small text layers, kept inline in D1 so resolve and show never read them from R2. */
+async function inlineContents(env: OciEnv, layers: Layer[], configDigest: string) {
+  const blobs: { digest: string; size: number; content: string }[] = [];
   for (const l of layers) {
-    if (l.size > INLINE_MAX_BYTES || !(TEXT_MEDIA_TYPES.has(l.mediaType) || l.digest === configDigest)) continue;
+    if (l.size > INLINE_MAX_CHARS || !(TEXT_MEDIA_TYPES.has(l.mediaType) || l.digest === configDigest)) continue;
     const object = await env.BLOBS.get(blobKey(l.digest));
     if (!object) continue;
-    let content: string;
     try {
-      content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await object.arrayBuffer());
+      const content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await object.arrayBuffer());
+      blobs.push({ digest: l.digest, size: l.size, content });
     } catch {
-      continue;
+      // not UTF-8: stays in R2 only
     }
-    statements.push(...recordBlobStatements(env.DB, { digest: l.digest, size: l.size, content }, tenantId, now));
   }
-  return statements;
+  return blobs;
 }
 
 export async function* pullModel(
@@ -117,7 +105,7 @@ export async function* pullModel(
   fetcher?: typeof fetch,
 ): AsyncGenerator<Progress, void, undefined> {
   const parsed = parseModelName(request.model);
-  if (!parsed) throw new ApiError(400, "invalid model name");
+  if (!parsed) throw new ApiError(400, OllamaError.invalidModelName);
   const name = requireModelName(request.model);
   const registry = await registryFor(env, tenantId, parsed, request.insecure);
   const client = new RegistryClient(registry, fetcher);
@@ -181,45 +169,26 @@ export async function* pullModel(
     await renewPins();
 
     yield { status: "writing manifest" };
-    const previous = await getModel(env.DB, tenantId, name.key);
-    const now = Math.max(Date.now(), (previous?.modified_at ?? 0) + 1);
     const text = new TextDecoder().decode(bytes);
     const downloaded = fetched.map((f) => f.layer);
-    const inline = await inlineStatements(env, tenantId, downloaded, manifest.config.digest, now);
-    try {
-      await env.DB.batch([
-        ...inline,
-        ...putModelStatements(
-          env.DB,
-          {
-            tenant_id: tenantId,
-            name: name.key,
-            display_name: name.display,
-            manifest: text,
-            digest: manifestDigest,
-            size: manifest.layers.reduce((n, l) => n + l.size, manifest.config.size),
-            modified_at: now,
-          },
-          digests,
-        ),
-        unpinStatement(env.DB, holder),
-      ]);
-    } catch (err) {
-      if (String(err).includes("NOT NULL constraint failed")) {
-        throw new ApiError(409, "a blob this model needs was removed while it was being pulled; pull again");
-      }
-      throw err;
-    }
+    const inline = await inlineContents(env, downloaded, manifest.config.digest);
+    const saved = await saveModel(env, {
+      tenantId,
+      name,
+      manifest: {
+        text,
+        digest: manifestDigest,
+        size: manifest.layers.reduce((n, l) => n + l.size, manifest.config.size),
+      },
+      digests,
+      holder,
+      verb: "pulled",
+      alongside: (now) => inline.flatMap((blob) => recordBlobStatements(env.DB, blob, tenantId, now)),
+    });
     pinned = false;
-
-    if (previous && previous.digest !== manifestDigest) {
-      const stale = manifestDigests(parseManifest(previous.manifest)).filter((d) => !digests.includes(d));
-      if (stale.length > 0) {
-        yield { status: "removing unused layers" };
-        await releaseModelBlobs(env, tenantId, stale, previous.modified_at).catch((err) =>
-          console.error("gc after pull failed", err),
-        );
-      }
+    if (saved.stale.length > 0) {
+      yield { status: "removing unused layers" };
+      await saved.releaseStale();
     }
     yield { status: "success" };
   } finally {

@@ -6,7 +6,7 @@
  * `output_text.delta`s, then the `.done` events); and `response.completed` (or `incomplete`) with the usage. Every
  * event carries its `sequence_number`. An `{"error"}` line or a broken upstream becomes an `error` event.
  */
-import { openAIErrorBody } from "./errors";
+import { openAIErrorBody } from "../errors";
 import {
   finalStatus,
   functionCallItems,

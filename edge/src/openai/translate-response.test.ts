@@ -1,3 +1,4 @@
+import type { ChatResponse } from "@corral/protocol/types";
 import { describe, expect, it } from "vitest";
 import {
   completionLogprobs,
@@ -16,6 +17,13 @@ import {
 const created_at = "2024-05-01T12:00:00.5Z";
 const createdUnix = 1714564800;
 const metrics = { prompt_eval_count: 11, eval_count: 4 };
+const chat = (fields: Partial<ChatResponse>): ChatResponse => ({
+  model: "m",
+  created_at,
+  message: { role: "assistant", content: "" },
+  done: true,
+  ...fields,
+});
 
 describe("toChatCompletion", () => {
   it("maps a plain answer", () => {
@@ -44,22 +52,25 @@ describe("toChatCompletion", () => {
     ["stop", [{ id: "call_a", function: { name: "f", arguments: {} } }], "tool_calls"],
     [undefined, [], null],
   ])("done_reason %s with %j tool calls → finish_reason %s", (done_reason, tool_calls, expected) => {
-    const out = toChatCompletion("x", { message: { role: "assistant", content: "", tool_calls }, done_reason });
+    const out = toChatCompletion("x", chat({ message: { role: "assistant", content: "", tool_calls }, done_reason }));
     expect(out.choices[0]?.finish_reason).toBe(expected);
   });
 
   it("carries thinking as reasoning, tool calls with JSON-text arguments, and logprobs", () => {
     const logprobs = [{ token: "a", logprob: -0.5 }];
-    const out = toChatCompletion("x", {
-      message: {
-        role: "assistant",
-        content: "",
-        thinking: "hmm",
-        tool_calls: [{ id: "call_abc", function: { name: "get_weather", arguments: { city: "Paris" } } }],
-      },
-      done_reason: "stop",
-      logprobs,
-    });
+    const out = toChatCompletion(
+      "x",
+      chat({
+        message: {
+          role: "assistant",
+          content: "",
+          thinking: "hmm",
+          tool_calls: [{ id: "call_abc", function: { name: "get_weather", arguments: { city: "Paris" } } }],
+        },
+        done_reason: "stop",
+        logprobs,
+      }),
+    );
     expect(out.choices[0]).toEqual({
       index: 0,
       message: {
@@ -81,7 +92,9 @@ describe("toChatCompletion", () => {
   });
 
   it("treats missing or malformed metrics as zero", () => {
-    const out = toChatCompletion("x", { message: {}, prompt_eval_count: "7", eval_count: -3 });
+    // What a misbehaving runner could send: the wire type is not trusted at run time.
+    const malformed = { message: {}, prompt_eval_count: "7", eval_count: -3 } as unknown as ChatResponse;
+    const out = toChatCompletion("x", malformed);
     expect(out.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
     expect(out.choices[0]?.message).toEqual({ role: "assistant", content: "" });
   });
@@ -146,6 +159,7 @@ describe("toCompletion", () => {
       model: "tiny:latest",
       created_at,
       response: "ab",
+      done: true,
       done_reason: "length",
       logprobs: [
         {

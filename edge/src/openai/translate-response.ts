@@ -1,9 +1,10 @@
 /**
  * Ollama answers → OpenAI objects (Ollama's openai.ToChatCompletion, ToCompletion, ToEmbeddingList,
- * ToListCompletion, ToModel). Inputs are the pipeline's JSON, read defensively: a field of the wrong type is
- * treated as absent rather than trusted.
+ * ToListCompletion, ToModel). Inputs are the pipeline's answers, typed as protocol's wire types but read
+ * defensively (they arrive as JSON from a runner): a field of the wrong type is treated as absent rather than trusted.
  */
 import { parseModelName } from "@corral/protocol/names";
+import type { ChatResponse, EmbedResponse, GenerateResponse, Metrics } from "@corral/protocol/types";
 import type {
   ChatCompletion,
   ChatLogprobs,
@@ -39,7 +40,7 @@ export function unixSeconds(timestamp: unknown, now = Date.now()): number {
   return Math.floor((Number.isNaN(ms) ? now : ms) / 1000);
 }
 
-export function toUsage(response: Json): OpenAIUsage {
+export function toUsage(response: Metrics): OpenAIUsage {
   const prompt = asCount(response.prompt_eval_count);
   const completion = asCount(response.eval_count);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
@@ -74,8 +75,8 @@ export function chatLogprobs(logprobs: unknown): ChatLogprobs | undefined {
   return Array.isArray(logprobs) && logprobs.length > 0 ? { content: logprobs } : undefined;
 }
 
-export function toChatCompletion(id: string, response: Json): ChatCompletion {
-  const message = asObject(response.message);
+export function toChatCompletion(id: string, response: ChatResponse): ChatCompletion {
+  const message: Json = asObject(response.message);
   const toolCalls = toToolCalls(message.tool_calls);
   const out: ChatCompletion = {
     id,
@@ -127,7 +128,7 @@ export function completionLogprobs(logprobs: unknown, offset = 0): CompletionLog
   return out;
 }
 
-export function toCompletion(id: string, response: Json): Completion {
+export function toCompletion(id: string, response: GenerateResponse): Completion {
   const out: Completion = {
     id,
     object: "text_completion",
@@ -153,7 +154,7 @@ export function floatsToBase64(values: readonly number[]): string {
   return btoa(binary);
 }
 
-export function toEmbeddingList(model: string, response: Json, format: "float" | "base64"): EmbeddingList {
+export function toEmbeddingList(model: string, response: EmbedResponse, format: "float" | "base64"): EmbeddingList {
   const vectors = Array.isArray(response.embeddings) ? (response.embeddings as unknown[]) : [];
   const prompt = asCount(response.prompt_eval_count);
   return {

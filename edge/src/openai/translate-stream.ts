@@ -4,8 +4,8 @@
  * `stream_options.include_usage`) a chunk with no choices and the usage, then `data: [DONE]`. An `{"error"}` line
  * becomes `data: {"error": {...}}`, which OpenAI clients raise as an error, and ends the events.
  */
-import { NdjsonDecoder } from "@corral/protocol";
-import { openAIErrorBody } from "./errors";
+import { errorText, NdjsonDecoder } from "@corral/protocol";
+import { openAIErrorBody } from "../errors";
 import {
   chatLogprobs,
   completionLogprobs,
@@ -199,8 +199,7 @@ export function sseFromNdjson(
           }
         } catch (err) {
           // Upstream broke or sent a line that is not JSON: tell the client, stop reading.
-          const message = err instanceof Error ? err.message : String(err);
-          const owed = translator.fail(message);
+          const owed = translator.fail(errorText(err));
           if (owed.length) controller.enqueue(encoder.encode(owed.join("")));
           reader.cancel().catch(() => {});
           controller.close();

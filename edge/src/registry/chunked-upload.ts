@@ -18,6 +18,7 @@
 import { ApiError } from "@corral/protocol";
 import {
   assertStorageQuota,
+  extendPinsStatement,
   pinForWriteOrWait,
   recordBlobStatements,
   unpin,
@@ -25,6 +26,7 @@ import {
   visibleBlob,
   WRITE_PIN_MS,
 } from "../db/blobs";
+import { chunkedUploadProgressStatement, deleteUploadStatement, insertUpload } from "../db/uploads";
 import type { Env } from "../env";
 import { MAX_PARTS } from "./multipart";
 import { blobKey } from "./store";
@@ -169,14 +171,14 @@ class ChunkedWriter implements BodySink {
 
   /** Statements dropping the bookkeeping row, for the caller's final batch. */
   forgetStatements(): D1PreparedStatement[] {
-    return this.upload ? [this.env.DB.prepare("DELETE FROM uploads WHERE id = ?").bind(this.rowId)] : [];
+    return this.upload ? [deleteUploadStatement(this.env.DB, this.rowId)] : [];
   }
 
   async abort(): Promise<void> {
     if (!this.upload) return;
     await this.inFlight?.catch(() => {});
     await this.upload.abort().catch(() => {});
-    await this.env.DB.prepare("DELETE FROM uploads WHERE id = ?").bind(this.rowId).run();
+    await deleteUploadStatement(this.env.DB, this.rowId).run();
   }
 
   private async shipPart(): Promise<void> {
@@ -207,25 +209,28 @@ class ChunkedWriter implements BodySink {
     const upload = await this.env.BLOBS.createMultipartUpload(blobKey(this.digest));
     this.upload = upload;
     const now = Date.now();
-    await this.env.DB.prepare(
-      `INSERT INTO uploads (id, tenant_id, digest, size, r2_upload_id, r2_key, part_size, hash_state, parts, created_at, expires_at)
-       VALUES (?, ?, ?, 0, ?, ?, ?, NULL, '[]', ?, ?)`,
-    )
-      .bind(this.rowId, this.tenantId, this.digest, upload.uploadId, upload.key, this.partSize, now, now + WRITE_PIN_MS)
-      .run();
+    const inserted = await insertUpload(this.env.DB, {
+      id: this.rowId,
+      tenant_id: this.tenantId,
+      digest: this.digest,
+      size: 0,
+      r2_upload_id: upload.uploadId,
+      r2_key: upload.key,
+      part_size: this.partSize,
+      created_at: now,
+      expires_at: now + WRITE_PIN_MS,
+    });
+    // Our write pin keeps the GC away, so this is refused only if the pin lapsed: stop rather than race it.
+    if (!inserted) throw new ApiError(503, "blob is being removed, please retry");
     return upload;
   }
 
   /** Keeps the write pin and the row alive for as long as parts keep coming. */
   private async renew(): Promise<void> {
-    const expires = Date.now() + WRITE_PIN_MS;
+    const now = Date.now();
     await this.env.DB.batch([
-      this.env.DB.prepare("UPDATE blob_pins SET expires_at = ? WHERE holder = ?").bind(expires, this.holder),
-      this.env.DB.prepare("UPDATE uploads SET size = ?, expires_at = ? WHERE id = ?").bind(
-        this.received,
-        expires,
-        this.rowId,
-      ),
+      extendPinsStatement(this.env.DB, this.holder, now),
+      chunkedUploadProgressStatement(this.env.DB, this.rowId, this.received, now + WRITE_PIN_MS),
     ]);
   }
 }

@@ -20,25 +20,21 @@ import {
   assertStorageQuota,
   blobRows,
   extendPins,
+  ggufSummaryStatement,
   pinForWriteOrWait,
   recordBlobStatements,
   recordOwnerlessBlob,
   unpin,
-  unpinStatement,
   visibleBlob,
 } from "../db/blobs";
-import { getModel, putModelStatements } from "../db/models";
 import type { Env } from "../env";
 import { runConvertJob } from "./checkpoint";
 import { type CreatePlan, withConvertedWeights, withQuantizedWeights } from "./create-plan";
-import { releaseModelBlobs } from "./gc";
 import { readHeader, summarise } from "./gguf";
-import { MediaType, manifestDigests, parseManifest } from "./manifest";
+import { MediaType, manifestDigests } from "./manifest";
 import { runQuantizeJob } from "./quantize";
+import { INLINE_MAX_CHARS, saveModel } from "./save-model";
 import { blobKey } from "./store";
-
-/** Small layers up to this size are also kept inline in D1 (resolve and show then never read R2). */
-export const INLINE_MAX_CHARS = 512 * 1024;
 
 /** How often a running quantize job extends the create's pins (they last WRITE_PIN_MS). */
 const PIN_REFRESH_MS = 60_000;
@@ -80,53 +76,28 @@ export async function* commitCreate(
     for (const status of plan.statuses) yield { status };
     yield { status: "writing manifest" };
 
-    const previous = await getModel(db, plan.tenantId, plan.name.key);
-    const now = Math.max(Date.now(), (previous?.modified_at ?? 0) + 1);
-    const statements = [
-      ...plan.produced.flatMap((b) => recordBlobStatements(db, b, plan.tenantId, now)),
-      ...plan.newBlobs.flatMap((b) =>
-        recordBlobStatements(
-          db,
-          { digest: b.digest, size: b.size, content: b.content.length <= INLINE_MAX_CHARS ? b.content : null },
-          plan.tenantId,
-          now,
+    const saved = await saveModel(env, {
+      tenantId: plan.tenantId,
+      name: plan.name,
+      manifest: plan.manifest,
+      digests: referenced,
+      holder,
+      verb: "created",
+      alongside: (now) => [
+        ...plan.produced.flatMap((b) => recordBlobStatements(db, b, plan.tenantId, now)),
+        ...plan.newBlobs.flatMap((b) =>
+          recordBlobStatements(
+            db,
+            { digest: b.digest, size: b.size, content: b.content.length <= INLINE_MAX_CHARS ? b.content : null },
+            plan.tenantId,
+            now,
+          ),
         ),
-      ),
-      ...[...plan.summaries].map(([digest, summary]) =>
-        db.prepare("UPDATE blobs SET gguf = ? WHERE digest = ? AND gguf IS NULL").bind(JSON.stringify(summary), digest),
-      ),
-      ...putModelStatements(
-        db,
-        {
-          tenant_id: plan.tenantId,
-          name: plan.name.key,
-          display_name: plan.name.display,
-          manifest: plan.manifest.text,
-          digest: plan.manifest.digest,
-          size: plan.manifest.size,
-          modified_at: now,
-        },
-        referenced,
-      ),
-      unpinStatement(db, holder),
-    ];
-    try {
-      await db.batch(statements);
-    } catch (err) {
-      if (String(err).includes("NOT NULL constraint failed")) {
-        throw new ApiError(409, "a blob this model needs was removed while it was being created; upload it again");
-      }
-      throw err;
-    }
+        ...[...plan.summaries].map(([digest, summary]) => ggufSummaryStatement(db, digest, JSON.stringify(summary))),
+      ],
+    });
     pinned = false;
-
-    if (previous && previous.digest !== plan.manifest.digest) {
-      const stale = manifestDigests(parseManifest(previous.manifest)).filter((d) => !referenced.includes(d));
-      // The new model is in place; failing to collect old blobs must not fail the create (the sweep retries).
-      await releaseModelBlobs(env, plan.tenantId, stale, previous.modified_at).catch((err) =>
-        console.error("gc after create failed", err),
-      );
-    }
+    await saved.releaseStale();
     yield { status: "success" };
   } finally {
     signal.removeEventListener("abort", onAbort);

@@ -16,7 +16,8 @@
  * A create that loses the race fails cleanly: its layer rows take their digest from the blobs row (NOT NULL), so
  * its batch rolls back instead of leaving a manifest that points at nothing.
  */
-import { DELETE_PIN_MS } from "../db/blobs";
+import { unpin } from "../db/blobs";
+import { claimUnneededBlobs, dropExpiredPins, orphanBlobs, releaseOwnership, releaseUnusedOwnership } from "../db/gc";
 import type { Env } from "../env";
 import { abortExpiredUploads } from "./multipart";
 import { blobKey } from "./store";
@@ -29,33 +30,11 @@ export async function collectBlobs(env: Env, candidates: readonly string[], now 
   const unique = [...new Set(candidates)];
   if (unique.length === 0) return [];
   const holder = `gc-${crypto.randomUUID()}`;
-  const db = env.DB;
-  const statements: D1PreparedStatement[] = [];
-  for (const digest of unique) {
-    statements.push(
-      db
-        .prepare(
-          `INSERT INTO blob_pins (digest, holder, kind, expires_at) SELECT ?1, ?2, 'delete', ?3
-           WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = ?1)
-             AND NOT EXISTS (SELECT 1 FROM model_layers WHERE digest = ?1)
-             AND NOT EXISTS (SELECT 1 FROM blob_owners WHERE digest = ?1)
-             AND NOT EXISTS (SELECT 1 FROM uploads WHERE digest = ?1 AND expires_at > ?4)
-             AND NOT EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?1 AND kind = 'write' AND expires_at > ?4)`,
-        )
-        .bind(digest, holder, now + DELETE_PIN_MS, now),
-      db
-        .prepare(
-          "DELETE FROM blobs WHERE digest = ?1 AND EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?1 AND holder = ?2)",
-        )
-        .bind(digest, holder),
-    );
-  }
-  const results = await db.batch(statements);
-  const deleted = unique.filter((_, i) => (results[i * 2 + 1]?.meta.changes ?? 0) > 0);
+  const deleted = await claimUnneededBlobs(env.DB, unique, holder, now);
   try {
     if (deleted.length > 0) await env.BLOBS.delete(deleted.map(blobKey));
   } finally {
-    await db.prepare("DELETE FROM blob_pins WHERE holder = ?").bind(holder).run();
+    await unpin(env.DB, holder);
   }
   return deleted;
 }
@@ -72,15 +51,7 @@ export async function releaseModelBlobs(
   modelWrittenAt: number,
 ): Promise<string[]> {
   if (digests.length === 0) return [];
-  await env.DB.batch(
-    [...new Set(digests)].map((digest) =>
-      env.DB.prepare(
-        `DELETE FROM blob_owners WHERE tenant_id = ?1 AND digest = ?2 AND created_at <= ?3
-           AND NOT EXISTS (SELECT 1 FROM model_layers WHERE tenant_id = ?1 AND digest = ?2)
-           AND NOT EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?2 AND kind = 'write' AND expires_at > ?4)`,
-      ).bind(tenantId, digest, modelWrittenAt, Date.now()),
-    ),
-  );
+  await releaseOwnership(env.DB, tenantId, digests, modelWrittenAt, Date.now());
   return collectBlobs(env, digests);
 }
 
@@ -91,41 +62,8 @@ export async function releaseModelBlobs(
  */
 export async function sweepBlobs(env: Env, now = Date.now(), limit = 50): Promise<string[]> {
   await abortExpiredUploads(env, now, limit);
-  const db = env.DB;
-  const stale = await db
-    .prepare(
-      `SELECT o.tenant_id, o.digest FROM blob_owners o
-       WHERE o.created_at < ? AND NOT EXISTS (
-         SELECT 1 FROM model_layers l WHERE l.tenant_id = o.tenant_id AND l.digest = o.digest)
-       LIMIT ?`,
-    )
-    .bind(now - UNUSED_BLOB_GRACE_MS, limit)
-    .all<{ tenant_id: string; digest: string }>();
-  if (stale.results.length > 0) {
-    await db.batch(
-      stale.results.map((r) =>
-        db
-          .prepare(
-            `DELETE FROM blob_owners WHERE tenant_id = ?1 AND digest = ?2 AND created_at < ?3
-             AND NOT EXISTS (SELECT 1 FROM model_layers WHERE tenant_id = ?1 AND digest = ?2)`,
-          )
-          .bind(r.tenant_id, r.digest, now - UNUSED_BLOB_GRACE_MS),
-      ),
-    );
-  }
-  const orphans = await db
-    .prepare(
-      `SELECT b.digest FROM blobs b WHERE b.created_at < ?
-         AND NOT EXISTS (SELECT 1 FROM model_layers l WHERE l.digest = b.digest)
-         AND NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.digest = b.digest)
-       LIMIT ?`,
-    )
-    .bind(now, limit)
-    .all<{ digest: string }>();
-  await db.prepare("DELETE FROM blob_pins WHERE expires_at < ?").bind(now).run();
-  return collectBlobs(
-    env,
-    orphans.results.map((r) => r.digest),
-    now,
-  );
+  await releaseUnusedOwnership(env.DB, now - UNUSED_BLOB_GRACE_MS, limit);
+  const orphans = await orphanBlobs(env.DB, now, limit);
+  await dropExpiredPins(env.DB, now);
+  return collectBlobs(env, orphans, now);
 }

@@ -27,7 +27,7 @@ const isNewline = (c: string) => c === "\r" || c === "\n";
 /** Go's strconv.IsPrint, close enough for text: letters, marks, numbers, punctuation, symbols and ASCII space. */
 const isPrint = (c: string) => c === " " || /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(c);
 
-const parseError = (line: number, msg: string) => new ApiError(400, `(line ${line}): ${msg}`);
+const modelfileLineError = (line: number, msg: string) => new ApiError(400, `(line ${line}): ${msg}`);
 const unexpectedEof = (buffer?: string) =>
   new ApiError(400, buffer === undefined ? "unexpected EOF" : `unexpected EOF: ${buffer}`);
 
@@ -83,13 +83,13 @@ export function parseModelfile(text: string): ModelfileCommand[] {
       [next, c] = nextState(raw, state);
     } catch (err) {
       if (err instanceof ApiError && err.message === "unexpected EOF") throw unexpectedEof(buffer);
-      throw parseError(line, (err as Error).message);
+      throw modelfileLineError(line, (err as Error).message);
     }
 
     if (next !== state) {
       if (state === "name") {
         const command = buffer.toLowerCase();
-        if (!COMMANDS.includes(command)) throw parseError(line, INVALID_COMMAND);
+        if (!COMMANDS.includes(command)) throw modelfileLineError(line, INVALID_COMMAND);
         if (command === "from") name = "model";
         else if (command === "parameter") next = "parameter";
         else {
@@ -99,7 +99,8 @@ export function parseModelfile(text: string): ModelfileCommand[] {
       } else if (state === "parameter") {
         name = buffer;
       } else if (state === "message") {
-        if (buffer !== "system" && buffer !== "user" && buffer !== "assistant") throw parseError(line, INVALID_ROLE);
+        if (buffer !== "system" && buffer !== "user" && buffer !== "assistant")
+          throw modelfileLineError(line, INVALID_ROLE);
         role = buffer;
       } else if (state === "value") {
         const [value, ok] = unquote(buffer.trim());

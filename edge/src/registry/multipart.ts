@@ -13,6 +13,14 @@
 import { ApiError } from "@corral/protocol";
 import { z } from "zod";
 import { assertStorageQuota, recordBlobStatements, visibleBlob } from "../db/blobs";
+import {
+  deleteUploadStatement,
+  expiredUploads,
+  getUpload,
+  insertUpload,
+  recordUploadPart,
+  type UploadRow,
+} from "../db/uploads";
 import type { Env } from "../env";
 import { ResumableSha256 } from "./resumable-sha256";
 import { blobKey } from "./store";
@@ -38,20 +46,6 @@ export const StartUploadSchema = z.object({
     .refine((n) => n % 64 === 0, "must be a multiple of 64")
     .optional(),
 });
-
-interface UploadRow {
-  id: string;
-  tenant_id: string;
-  digest: string;
-  size: number;
-  r2_upload_id: string;
-  r2_key: string;
-  part_size: number;
-  hash_state: string | null;
-  parts: string;
-  created_at: number;
-  expires_at: number;
-}
 
 interface DonePart {
   part: number;
@@ -95,9 +89,7 @@ const uploadNotFound = () => new ApiError(404, "upload not found");
 async function loadUpload(env: Env, tenantId: string, digest: string, id: string, now: number): Promise<UploadRow> {
   // Rows of other kinds (chunked POSTs in progress, see chunked-upload.ts) are not this API's to touch.
   if (!id.startsWith("up_")) throw uploadNotFound();
-  const row = await env.DB.prepare("SELECT * FROM uploads WHERE id = ? AND tenant_id = ? AND digest = ?")
-    .bind(id, tenantId, digest)
-    .first<UploadRow>();
+  const row = await getUpload(env.DB, id, tenantId, digest);
   if (!row || row.expires_at <= now) throw uploadNotFound();
   return row;
 }
@@ -120,14 +112,18 @@ export async function startUpload(
   const r2 = await env.BLOBS.createMultipartUpload(key);
   const id = `up_${crypto.randomUUID().replace(/-/g, "")}`;
   // Refused while the GC is deleting this digest's object, so that delete cannot land after our completion.
-  const inserted = await env.DB.prepare(
-    `INSERT INTO uploads (id, tenant_id, digest, size, r2_upload_id, r2_key, part_size, hash_state, parts, created_at, expires_at)
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, '[]', ?8, ?9
-     WHERE NOT EXISTS (SELECT 1 FROM blob_pins WHERE digest = ?3 AND kind = 'delete' AND expires_at > ?8)`,
-  )
-    .bind(id, tenantId, digest, request.size, r2.uploadId, key, partSize, now, now + UPLOAD_IDLE_MS)
-    .run();
-  if (inserted.meta.changes === 0) {
+  const inserted = await insertUpload(env.DB, {
+    id,
+    tenant_id: tenantId,
+    digest,
+    size: request.size,
+    r2_upload_id: r2.uploadId,
+    r2_key: key,
+    part_size: partSize,
+    created_at: now,
+    expires_at: now + UPLOAD_IDLE_MS,
+  });
+  if (!inserted) {
     await r2.abort();
     throw new ApiError(503, "blob is being removed, please retry");
   }
@@ -173,12 +169,12 @@ export async function uploadPart(
   // The last part leaves the hash mid-block, so it is finished now and its digest kept instead of the state.
   const nextState = n === total ? `final:${hasher.hexDigest()}` : hasher.exportState();
   const parts = JSON.stringify([...done, { part: n, etag: uploaded.value.etag }]);
-  const updated = await env.DB.prepare(
-    "UPDATE uploads SET hash_state = ?, parts = ?, expires_at = ? WHERE id = ? AND parts = ? AND hash_state IS ?",
-  )
-    .bind(nextState, parts, now + UPLOAD_IDLE_MS, id, row.parts, row.hash_state)
-    .run();
-  if (updated.meta.changes === 0) throw new ApiError(409, `part ${n} was uploaded concurrently; ask for the status`);
+  const recorded = await recordUploadPart(env.DB, row, {
+    hash_state: nextState,
+    parts,
+    expires_at: now + UPLOAD_IDLE_MS,
+  });
+  if (!recorded) throw new ApiError(409, `part ${n} was uploaded concurrently; ask for the status`);
   return statusOf({ ...row, hash_state: nextState, parts, expires_at: now + UPLOAD_IDLE_MS });
 }
 
@@ -210,7 +206,7 @@ export async function completeUpload(
   }
   await env.DB.batch([
     ...recordBlobStatements(env.DB, { digest, size: row.size }, tenantId, now),
-    env.DB.prepare("DELETE FROM uploads WHERE id = ?").bind(id),
+    deleteUploadStatement(env.DB, id),
   ]);
   return wasVisible ? "exists" : "created";
 }
@@ -225,14 +221,12 @@ async function abortRow(env: Env, row: UploadRow): Promise<void> {
   } catch {
     // Already completed or aborted in R2: the row is all that is left to remove.
   }
-  await env.DB.prepare("DELETE FROM uploads WHERE id = ?").bind(row.id).run();
+  await deleteUploadStatement(env.DB, row.id).run();
 }
 
 /** Aborts uploads nobody touched within UPLOAD_IDLE_MS (called by the GC sweep). */
 export async function abortExpiredUploads(env: Env, now: number, limit: number): Promise<number> {
-  const { results } = await env.DB.prepare("SELECT * FROM uploads WHERE expires_at <= ? LIMIT ?")
-    .bind(now, limit)
-    .all<UploadRow>();
+  const results = await expiredUploads(env.DB, now, limit);
   for (const row of results) await abortRow(env, row);
   return results.length;
 }

@@ -1,4 +1,4 @@
-import { ApiError } from "@corral/protocol";
+import { ApiError, OllamaError } from "@corral/protocol";
 import { displayShortest, fullName, parseModelName } from "@corral/protocol/names";
 
 /** A tenant-side model name: `key` is the storage identity, `display` what tags/show/ps report. */
@@ -13,12 +13,9 @@ export function tenantModelName(input: string): TenantModelName | null {
   return { key: fullName(parsed), display: displayShortest(parsed) };
 }
 
-/** Ollama's text for an unusable name in create/copy (errtypes.InvalidModelNameErrMsg). */
-export const INVALID_MODEL_NAME = "invalid model name";
-
 export function requireModelName(input: string): TenantModelName {
   const name = tenantModelName(input);
-  if (!name) throw new ApiError(400, INVALID_MODEL_NAME);
+  if (!name) throw new ApiError(400, OllamaError.invalidModelName);
   return name;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
+import { getModelWithInlineLayers } from "../db/models";
 import type { Env } from "../env";
 import { cachedSummary, type ModelShape, modelShape } from "./gguf";
 import { type Layer, type Manifest, MediaType, parseManifest } from "./manifest";
@@ -39,25 +40,9 @@ export async function loadModel(
 ): Promise<LoadedModel> {
   const parsed = tenantModelName(name);
   if (!parsed) throw notFound(name);
-  const [modelResult, contentResult] = await env.DB.batch([
-    env.DB.prepare(
-      "SELECT display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ? AND name = ?",
-    ).bind(tenantId, parsed.key),
-    env.DB.prepare(
-      `SELECT b.digest, b.content, b.gguf FROM model_layers l JOIN blobs b ON b.digest = l.digest
-       WHERE l.tenant_id = ? AND l.name = ? AND (b.content IS NOT NULL OR b.gguf IS NOT NULL)`,
-    ).bind(tenantId, parsed.key),
-  ]);
-  const row = modelResult?.results[0] as
-    | { display_name: string; manifest: string; digest: string; size: number; modified_at: number }
-    | undefined;
-  if (!row) throw notFound(name);
-  const contents = new Map<string, string>();
-  const summaries = new Map<string, string>();
-  for (const r of (contentResult?.results ?? []) as { digest: string; content: string | null; gguf: string | null }[]) {
-    if (r.content !== null) contents.set(r.digest, r.content);
-    if (r.gguf !== null) summaries.set(r.digest, r.gguf);
-  }
+  const found = await getModelWithInlineLayers(env.DB, tenantId, parsed.key);
+  if (!found) throw notFound(name);
+  const { row, contents, summaries } = found;
   return {
     key: parsed.key,
     display_name: row.display_name,

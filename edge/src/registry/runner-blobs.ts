@@ -11,7 +11,7 @@
  */
 import { ApiError } from "@corral/protocol";
 import { discardBody } from "../body";
-import { pinForWriteOrWait, recordOwnerlessBlob, unpin } from "../db/blobs";
+import { getBlob, pinForWriteOrWait, recordOwnerlessBlob, unpin } from "../db/blobs";
 import type { Env } from "../env";
 import { ResumableSha256 } from "./resumable-sha256";
 import { emptyStream, putVerified, type StoreOutcome, storedBlob } from "./upload";
@@ -56,7 +56,7 @@ export const INTENT_PIN_MS = 6 * 60 * 60_000;
 export async function announceRunnerBlob(env: Env, digest: string, size: number): Promise<"created" | "exists"> {
   await pinForWriteOrWait(env.DB, [digest], `runner-put-${crypto.randomUUID()}`, INTENT_PIN_MS);
   if (await recordOwnerlessBlob(env.DB, digest, size)) return "created";
-  const row = await env.DB.prepare("SELECT size FROM blobs WHERE digest = ?").bind(digest).first<{ size: number }>();
+  const row = await getBlob(env.DB, digest);
   if (row && row.size !== size) throw new ApiError(409, `blob ${digest} is recorded with another size`);
   return "exists";
 }

@@ -11,7 +11,7 @@ import { readNdjson } from "@corral/protocol/ndjson";
 import { type JobEvent, JobEventSchema } from "@corral/protocol/runner";
 import type { ProgressResponse } from "@corral/protocol/types";
 import type { Env } from "../env";
-import { parseError } from "../relay/meter";
+import { ollamaErrorOf } from "../errors";
 import { fetchRunner } from "../relay/transport";
 import { schedulerStub } from "../scheduler/client";
 
@@ -113,6 +113,6 @@ async function* relayJob(
 
 async function runnerError(response: Response): Promise<ApiError> {
   const text = await response.text().catch(() => "");
-  const message = parseError(text) ?? `runner answered ${response.status}`;
+  const message = ollamaErrorOf(text) ?? `runner answered ${response.status}`;
   return new ApiError(response.status >= 400 && response.status < 600 ? response.status : 502, message);
 }

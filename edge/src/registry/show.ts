@@ -3,7 +3,7 @@
  * layers, the cached GGUF summary); only `verbose` reads the GGUF header from R2 again, for full arrays and
  * the tensor list.
  */
-import { ApiError, formatParameters, type Options } from "@corral/protocol";
+import { ApiError, formatParameters, OllamaError, type Options } from "@corral/protocol";
 import type { ShowRequest } from "@corral/protocol/schemas-models";
 import type { ModelDetails, ShowResponse } from "@corral/protocol/types";
 import { blobRows, saveGgufSummary } from "../db/blobs";
@@ -11,7 +11,7 @@ import type { Env } from "../env";
 import { cachedSummary, type GgufSummary, readHeader, summarise, verboseInfo } from "./gguf";
 import { type Layer, MediaType, sortedKeys } from "./manifest";
 import { type ModelfileCommand, renderCommand } from "./modelfile";
-import { INVALID_MODEL_NAME, tenantModelName } from "./names";
+import { tenantModelName } from "./names";
 import { type LoadedModel, layerText, loadModel, modelTexts } from "./resolve";
 import { modelCapabilities } from "./template";
 
@@ -109,7 +109,7 @@ export function renderModelfile(
 /** Ollama's show texts: an unusable name is a 400, a missing model `model 'x:latest' not found`. */
 function showNotFound(input: string): ApiError {
   const name = tenantModelName(input);
-  if (!name) return new ApiError(400, INVALID_MODEL_NAME);
+  if (!name) return new ApiError(400, OllamaError.invalidModelName);
   return new ApiError(404, `model '${name.display}' not found`);
 }
 

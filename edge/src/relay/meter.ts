@@ -3,6 +3,7 @@
  * `"done":true` line carries the counts, so lines are split cheaply and only that one (or an `"error"` line) is
  * parsed — nothing is decoded into objects or re-encoded per token.
  */
+import { ollamaErrorOf } from "../errors";
 
 export interface Usage {
   prompt_tokens: number;
@@ -138,7 +139,7 @@ export class StreamMeter {
     this.droppedDone = false;
     if (line.trim() === "") return;
     if (!truncated && ERROR_PATTERN.test(line)) {
-      this.error = parseError(line) ?? "runner error";
+      this.error = ollamaErrorOf(line) ?? "runner error";
       return;
     }
     if (!droppedDone && !DONE_PATTERN.test(line)) {
@@ -147,15 +148,5 @@ export class StreamMeter {
     }
     this.done = true;
     this.usage = truncated ? scanUsage(line) : usageOfJson(line).usage;
-  }
-}
-
-/** The message of an Ollama `{"error": "..."}` body or line; undefined for anything else. */
-export function parseError(line: string): string | undefined {
-  try {
-    const value = JSON.parse(line) as { error?: unknown };
-    return typeof value.error === "string" ? value.error : undefined;
-  } catch {
-    return undefined;
   }
 }

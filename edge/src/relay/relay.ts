@@ -5,26 +5,22 @@
  */
 import {
   ApiError,
+  encodeNdjson,
+  errorText,
   parseChatRequest,
   parseEmbeddingRequest,
   parseEmbedRequest,
   parseGenerateRequest,
-  parseJsonBody,
 } from "@corral/protocol";
 import { type ResolvedModel, RUNNER_HEADER_REQUEST_ID, type RunnerInferenceRequest } from "@corral/protocol/runner";
 import type { Context } from "hono";
+import { readBody } from "../body";
 import { checkInferenceBounds, type InferenceRequest } from "../bounds";
 import type { AppBindings } from "../env";
+import { ndjsonErrorLine } from "../errors";
 import { resolveModel } from "../registry/resolve";
 import type { Grant, ReleaseOutcome } from "../scheduler/types";
-import {
-  cancelledError,
-  describeError,
-  errorLine,
-  RETRYABLE_RUNNER_STATUSES,
-  runnersFailedError,
-  tooManyRequests,
-} from "./failures";
+import { cancelledError, RETRYABLE_RUNNER_STATUSES, runnersFailedError, tooManyRequests } from "./failures";
 import { acquireLease, estimateModelBytes } from "./lease";
 import { StreamMeter, usageOfJson, zeroUsage } from "./meter";
 import { type Endpoint, InferenceRun } from "./run";
@@ -44,7 +40,7 @@ const NDJSON = "application/x-ndjson";
 const JSON_UTF8 = "application/json; charset=utf-8";
 
 export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint): Promise<Response> {
-  const body = parseJsonBody(await c.req.text());
+  const body = await readBody(c);
   const request = PARSERS[endpoint](body);
   const run = new InferenceRun(
     { env: c.env, waitUntil: (p) => c.executionCtx.waitUntil(p) },
@@ -65,7 +61,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
   ]);
   if (permit.status === "fulfilled" && !permit.value.ok) {
     run.abandon();
-    return tooManyRequests(permit.value);
+    throw tooManyRequests(permit.value);
   }
   if (permit.status === "rejected" || resolved.status === "rejected") {
     run.abandon();
@@ -164,7 +160,7 @@ async function forward(
 ): Promise<Attempt> {
   const { signal } = abort;
   const failed = (err: unknown, release: ReleaseOutcome = "failed_before_first_byte"): Attempt =>
-    signal.aborted ? { kind: "cancelled" } : { kind: "retry", error: describeError(err), release };
+    signal.aborted ? { kind: "cancelled" } : { kind: "retry", error: errorText(err), release };
 
   let response: Response;
   try {
@@ -294,7 +290,7 @@ async function copyStream(
         return end();
       }
       run.finish("error", meter.partialUsage(), "failed_after_first_byte");
-      return end(errorLine(`runner failed mid-stream: ${describeError(err)}`));
+      return end(errorLine(`runner failed mid-stream: ${errorText(err)}`));
     }
     if (read.done) break;
     meter.observe(read.value);
@@ -318,6 +314,10 @@ async function copyStream(
   run.finish("error", meter.partialUsage(), "failed_after_first_byte");
   return end(errorLine("runner closed the stream before the final chunk"));
 }
+
+/** The line that ends a stream whose runner failed after the first byte (a server failure: 502). */
+const errorLine = (message: string): Uint8Array =>
+  new TextEncoder().encode(encodeNdjson(ndjsonErrorLine(new ApiError(502, message))));
 
 /** The request id goes back to the client too: it names the request's usage record (support, billing audits). */
 const jsonHeaders = (run: InferenceRun) => ({ "content-type": JSON_UTF8, [RUNNER_HEADER_REQUEST_ID]: run.requestId });

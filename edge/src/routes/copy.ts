@@ -1,53 +1,41 @@
 import { ApiError, copyRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
-import { getModel, putModelStatements } from "../db/models";
+import { readRequest } from "../body";
+import { pinForWriteOrWait, unpin } from "../db/blobs";
 import type { AppBindings } from "../env";
-import { releaseModelBlobs } from "../registry/gc";
-import { manifestDigests, parseManifest } from "../registry/manifest";
+import { manifestDigests } from "../registry/manifest";
 import { requireModelName } from "../registry/names";
-import { readRequest } from "../registry/request";
 import { loadModel } from "../registry/resolve";
+import { saveModel } from "../registry/save-model";
 
 /**
- * `POST /api/copy`: the destination gets the source's manifest as is (same digest), in one D1 batch. If the
- * source is deleted meanwhile and its blobs collected, the batch's layer rows cannot find their blobs and the
- * copy fails as not found, instead of creating a model that points at nothing.
+ * `POST /api/copy`: the destination gets the source's manifest as is (same digest). The source's blobs are pinned
+ * while it is saved, as create and pull pin theirs; a copy whose source was deleted and collected before the pins
+ * took hold fails like any save that lost that race (409), instead of creating a model that points at nothing.
  */
 export const copyRoutes = new Hono<AppBindings>().post("/copy", async (c) => {
   const request = await readRequest(c, copyRequestSchema);
   const tenantId = c.get("tenantId");
-  const notFound = () => new ApiError(404, `model ${JSON.stringify(request.source)} not found`);
-  const source = await loadModel(c.env, tenantId, request.source, notFound);
+  const source = await loadModel(c.env, tenantId, request.source, () => notFound(request.source));
   const destination = requireModelName(request.destination);
   if (destination.key === source.key) return c.body(null, 200);
   const digests = manifestDigests(source.manifest);
-  const replaced = await getModel(c.env.DB, tenantId, destination.key);
-  try {
-    await c.env.DB.batch(
-      putModelStatements(
-        c.env.DB,
-        {
-          tenant_id: tenantId,
-          name: destination.key,
-          display_name: destination.display,
-          manifest: source.manifestText,
-          digest: source.digest,
-          size: source.size,
-          modified_at: Date.now(),
-        },
-        digests,
-      ),
-    );
-  } catch (err) {
-    if (String(err).includes("NOT NULL constraint failed")) throw notFound();
+  const holder = `copy-${crypto.randomUUID()}`;
+  await pinForWriteOrWait(c.env.DB, digests, holder);
+  const saved = await saveModel(c.env, {
+    tenantId,
+    name: destination,
+    manifest: { text: source.manifestText, digest: source.digest, size: source.size },
+    digests,
+    holder,
+    verb: "copied",
+  }).catch(async (err) => {
+    await unpin(c.env.DB, holder);
     throw err;
-  }
-  if (replaced && replaced.digest !== source.digest) {
-    // The destination's previous manifest is gone: release what only it used (best effort; the sweep retries).
-    const stale = manifestDigests(parseManifest(replaced.manifest)).filter((d) => !digests.includes(d));
-    await releaseModelBlobs(c.env, tenantId, stale, replaced.modified_at).catch((err) =>
-      console.error("gc after copy failed", err),
-    );
-  }
+  });
+  await saved.releaseStale();
   return c.body(null, 200);
 });
+
+/** Ollama's copy answers a missing source without its usual "try pulling it first". */
+const notFound = (source: string) => new ApiError(404, `model ${JSON.stringify(source)} not found`);

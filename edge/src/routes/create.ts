@@ -1,12 +1,12 @@
-import { createRequestSchema, ndjsonStream } from "@corral/protocol";
-import type { ProgressResponse } from "@corral/protocol/types";
+import { createRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
 import { checkCreateBounds } from "../bounds";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, type JobKind, releasingWhenDone } from "../job-permits";
+import { progressResponse } from "../oci/progress";
 import { commitCreate } from "../registry/create";
 import { planCreate } from "../registry/create-plan";
-import { readRequest } from "../registry/request";
 
 /**
  * `POST /api/create`, both forms (new: from/files/adapters/...; seed: name + modelfile). Every check runs before
@@ -27,30 +27,5 @@ export const createRoutes = new Hono<AppBindings>().post("/create", async (c) =>
     permit.release();
     throw err;
   }
-  const progress = releasingWhenDone(commitCreate(c.env, plan, c.req.raw.signal), permit);
-
-  if (!request.stream) {
-    let last: ProgressResponse | undefined;
-    for await (const line of progress) last = line;
-    return c.json(last);
-  }
-  // The first line is awaited here, so a failure before any output still gets its own status code.
-  const first = await progress.next();
-  return new Response(ndjsonStream(withErrorLine(first, progress)), {
-    headers: { "content-type": "application/x-ndjson" },
-  });
+  return progressResponse(releasingWhenDone(commitCreate(c.env, plan, c.req.raw.signal), permit), request.stream);
 });
-
-async function* withErrorLine(
-  first: IteratorResult<ProgressResponse>,
-  rest: AsyncGenerator<ProgressResponse>,
-): AsyncGenerator<ProgressResponse | { error: string }> {
-  if (first.done) return;
-  yield first.value;
-  try {
-    yield* rest;
-  } catch (err) {
-    if (!(err instanceof Error && err.name === "ApiError")) console.error("create failed", err);
-    yield { error: err instanceof Error && err.name === "ApiError" ? err.message : "internal server error" };
-  }
-}

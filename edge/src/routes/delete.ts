@@ -1,14 +1,14 @@
 import { ApiError, deleteRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
+import { deleteModel } from "../db/models";
 import type { AppBindings } from "../env";
 import { releaseModelBlobs, sweepBlobs } from "../registry/gc";
 import { manifestDigests, parseManifest } from "../registry/manifest";
 import { tenantModelName } from "../registry/names";
-import { readRequest } from "../registry/request";
 
 /**
- * `DELETE /api/delete`: removes the model row and its layer rows in one batch (RETURNING tells exactly which
- * manifest was deleted, even if a create replaced it a moment before), then collects the blobs that nothing
+ * `DELETE /api/delete`: removes the model row and its layer rows in one batch, then collects the blobs that nothing
  * needs any more, safely under concurrent creates (see registry/gc.ts).
  */
 export const deleteRoutes = new Hono<AppBindings>().delete("/delete", async (c) => {
@@ -17,14 +17,7 @@ export const deleteRoutes = new Hono<AppBindings>().delete("/delete", async (c) 
   const notFound = () => new ApiError(404, `model '${request.model}' not found`);
   const name = tenantModelName(request.model);
   if (!name) throw notFound();
-  const db = c.env.DB;
-  const [, deleted] = await db.batch([
-    db.prepare("DELETE FROM model_layers WHERE tenant_id = ? AND name = ?").bind(tenantId, name.key),
-    db
-      .prepare("DELETE FROM models WHERE tenant_id = ? AND name = ? RETURNING manifest, modified_at")
-      .bind(tenantId, name.key),
-  ]);
-  const row = deleted?.results[0] as { manifest: string; modified_at: number } | undefined;
+  const row = await deleteModel(c.env.DB, tenantId, name.key);
   if (!row) throw notFound();
   const digests = manifestDigests(parseManifest(row.manifest));
   // The model is gone; collecting its blobs is best effort (the sweep retries whatever this leaves).

@@ -1,7 +1,8 @@
-import { ApiError, parseJsonBody } from "@corral/protocol";
+import { ApiError } from "@corral/protocol";
 import { parseDigest } from "@corral/protocol/digest";
 import { BlobIntentSchema, readRunnerStatus } from "@corral/protocol/runner";
 import { Hono } from "hono";
+import { readBody, readJson } from "../body";
 import type { AppBindings } from "../env";
 import { announceRunnerBlob, storeRunnerBlob } from "../registry/runner-blobs";
 import { blobKey } from "../registry/store";
@@ -12,7 +13,7 @@ import { schedulerStub } from "../scheduler/client";
 export const internalRoutes = new Hono<AppBindings>()
   .post("/runners/heartbeat", async (c) => {
     // One bad entry never costs the runner: refusing the heartbeat would evict it, and every tenant with it.
-    const read = readRunnerStatus(parseJsonBody(await c.req.text()));
+    const read = readRunnerStatus(await readBody(c));
     if (!read.ok) throw new ApiError(400, read.error);
     if (read.dropped.length > 0) console.warn(`heartbeat from ${read.status.id}: ${read.dropped.join("; ")}`);
     return c.json(await schedulerStub(c.env).heartbeat(read.status, read.dropped.length));
@@ -27,9 +28,8 @@ export const internalRoutes = new Hono<AppBindings>()
   .post("/blobs/:digest/intent", async (c) => {
     const digest = parseDigest(c.req.param("digest"));
     if (!digest) throw new ApiError(400, "invalid digest format");
-    const parsed = BlobIntentSchema.safeParse(parseJsonBody(await c.req.text()));
-    if (!parsed.success) throw new ApiError(400, "invalid blob intent: size must be a non-negative integer");
-    const outcome = await announceRunnerBlob(c.env, digest, parsed.data.size);
+    const intent = await readJson(c, BlobIntentSchema, "blob intent");
+    const outcome = await announceRunnerBlob(c.env, digest, intent.size);
     return c.body(null, outcome === "created" ? 201 : 200);
   })
   .get("/blobs/:digest", async (c) => {

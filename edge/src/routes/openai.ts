@@ -4,11 +4,14 @@
  * as /api/chat, /api/generate and /api/embed; answers are translated back, streams as server-sent events.
  * Every error under /v1 takes OpenAI's `{"error": {...}}` body with the status Ollama's answer had.
  */
-import { parseJsonBody, RUNNER_HEADER_REQUEST_ID } from "@corral/protocol";
+import { ApiError, RUNNER_HEADER_REQUEST_ID } from "@corral/protocol";
+import type { ChatResponse, EmbedResponse, GenerateResponse } from "@corral/protocol/types";
 import { type Context, Hono } from "hono";
+import { readBody } from "../body";
 import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
-import { openAIErrorFromThrown, openAIErrorResponse, translateErrorResponse } from "../openai/errors";
+import { openAIError, readOllamaError, toErrorResponse } from "../errors";
+import { OpenAIRequestError } from "../openai/errors";
 import { runOllama } from "../openai/pipeline";
 import {
   translateChatRequest,
@@ -35,10 +38,11 @@ import { tenantModelName } from "../registry/names";
 
 type Ctx = Context<AppBindings>;
 
-const readBody = async (c: Ctx): Promise<unknown> => parseJsonBody(await c.req.text());
-
-/** An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler. */
-async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
+/**
+ * An Ollama single-object answer: its JSON, or an error thrown for the OpenAI error handler (an `{"error"}` body
+ * with status 200 is a failure of the server's, as Ollama's middleware treats it).
+ */
+async function ollamaJson<T extends object>(res: Response): Promise<T> {
   const text = await res.text();
   let value: unknown;
   try {
@@ -47,7 +51,9 @@ async function ollamaJson(res: Response): Promise<Record<string, unknown>> {
     throw new Error(`inference pipeline answered with a body that is not JSON: ${text.slice(0, 80)}`);
   }
   if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("inference answer is not an object");
-  return value as Record<string, unknown>;
+  const json = value as Record<string, unknown>;
+  if (typeof json.error === "string") throw new ApiError(500, json.error);
+  return json as T;
 }
 
 /** The request's id (its usage row's) as the Ollama answer carries it: billing audits match answers to rows. */
@@ -57,29 +63,27 @@ const requestIdHeader = (res: Response): Record<string, string> => {
 };
 
 function streamed(res: Response, translator: StreamTranslator): Response {
-  if (!res.body) return openAIErrorResponse(502, "inference pipeline answered without a body");
+  if (!res.body) throw new ApiError(502, "inference pipeline answered without a body");
   return new Response(sseFromNdjson(res.body, translator), { headers: { ...SSE_HEADERS, ...requestIdHeader(res) } });
 }
 
 /** Chat and completions: one OpenAI object, or the Ollama stream as server-sent events. */
-async function generation(
+async function generation<T extends ChatResponse | GenerateResponse>(
   c: Ctx,
   endpoint: "chat" | "generate",
   body: { stream: boolean },
   makeTranslator: () => StreamTranslator,
-  toObject: (json: Record<string, unknown>) => object,
+  toObject: (answer: T) => object,
 ): Promise<Response> {
   const res = await runOllama(c, endpoint, body);
-  if (!res.ok) return translateErrorResponse(res);
+  if (!res.ok) return openAIError(await readOllamaError(res));
   if (body.stream) return streamed(res, makeTranslator());
-  const json = await ollamaJson(res);
-  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
-  return c.json(toObject(json), 200, requestIdHeader(res));
+  return c.json(toObject(await ollamaJson<T>(res)), 200, requestIdHeader(res));
 }
 
 export const openaiRoutes = new Hono<AppBindings>();
 
-openaiRoutes.onError((err) => openAIErrorFromThrown(err));
+openaiRoutes.onError(toErrorResponse);
 
 openaiRoutes.post("/chat/completions", async (c) => {
   const request = translateChatRequest(await readBody(c));
@@ -90,7 +94,7 @@ openaiRoutes.post("/chat/completions", async (c) => {
     "chat",
     request.ollama,
     () => new ChatStreamTranslator(ctx),
-    (json) => toChatCompletion(id, json),
+    (answer: ChatResponse) => toChatCompletion(id, answer),
   );
 });
 
@@ -103,17 +107,19 @@ openaiRoutes.post("/completions", async (c) => {
     "generate",
     request.ollama,
     () => new CompletionStreamTranslator(ctx),
-    (json) => toCompletion(id, json),
+    (answer: GenerateResponse) => toCompletion(id, answer),
   );
 });
 
 openaiRoutes.post("/embeddings", async (c) => {
   const { ollama, encodingFormat } = translateEmbeddingRequest(await readBody(c));
   const res = await runOllama(c, "embed", ollama);
-  if (!res.ok) return translateErrorResponse(res);
-  const json = await ollamaJson(res);
-  if (typeof json.error === "string") return openAIErrorResponse(500, json.error);
-  return c.json(toEmbeddingList(ollama.model, json, encodingFormat), 200, requestIdHeader(res));
+  if (!res.ok) return openAIError(await readOllamaError(res));
+  return c.json(
+    toEmbeddingList(ollama.model, await ollamaJson<EmbedResponse>(res), encodingFormat),
+    200,
+    requestIdHeader(res),
+  );
 });
 
 openaiRoutes.get("/models", async (c) => {
@@ -127,8 +133,10 @@ openaiRoutes.get("/models/:model{.+}", async (c) => {
   const parsed = tenantModelName(name);
   const row = parsed ? await getModel(c.env.DB, c.get("tenantId"), parsed.key) : null;
   // Ollama's show text; another tenant's model is answered exactly like a missing one.
-  if (!row) return openAIErrorResponse(404, `model '${name}' not found`, "model");
+  if (!row) throw new OpenAIRequestError(`model '${name}' not found`, "model", 404);
   return c.json(toModel(name, row.modified_at));
 });
 
-openaiRoutes.all("*", (c) => openAIErrorResponse(404, `unknown endpoint: ${c.req.method} ${c.req.path}`));
+openaiRoutes.all("*", (c) => {
+  throw new ApiError(404, `unknown endpoint: ${c.req.method} ${c.req.path}`);
+});

@@ -1,8 +1,10 @@
-import type { ModelDetails, ProcessModelResponse } from "@corral/protocol";
+import type { ProcessModelResponse } from "@corral/protocol";
 import { Hono } from "hono";
+import { blobRows } from "../db/blobs";
 import { listModels } from "../db/models";
 import type { AppBindings, Env } from "../env";
-import { type ConfigV2, MediaType, parseManifest } from "../registry/manifest";
+import { MediaType, parseManifest } from "../registry/manifest";
+import { detailsFromConfig } from "../registry/show";
 import { readBlobText } from "../registry/store";
 import { schedulerStub } from "../scheduler/client";
 import type { FleetLoadedModel } from "../scheduler/types";
@@ -31,7 +33,7 @@ export const psRoutes = new Hono<AppBindings>().get("/ps", async (c) => {
       model: row.display_name,
       size: fleet.size,
       digest: row.digest.replace(/^sha256:/, ""),
-      details: detailsOf(configs.get(configDigest)),
+      details: detailsFromConfig(configs.get(configDigest), ""),
       expires_at: fleet.expires_at,
       size_vram: fleet.size_vram,
     };
@@ -44,45 +46,15 @@ export const psRoutes = new Hono<AppBindings>().get("/ps", async (c) => {
 });
 
 /** Config blobs are small and kept inline in D1; the bucket is read only for one that has no inline copy. */
-async function readConfigs(env: Env, digests: string[]): Promise<Map<string, Partial<ConfigV2>>> {
-  const out = new Map<string, Partial<ConfigV2>>();
-  if (digests.length === 0) return out;
-  // D1 binds at most 100 parameters per statement.
-  const batches: string[][] = [];
-  for (let i = 0; i < digests.length; i += 90) batches.push(digests.slice(i, i + 90));
-  const results = await env.DB.batch(
-    batches.map((batch) =>
-      env.DB.prepare(`SELECT digest, content FROM blobs WHERE digest IN (${batch.map(() => "?").join(", ")})`).bind(
-        ...batch,
-      ),
-    ),
-  );
-  const inline = new Map(
-    results.flatMap((r) =>
-      (r.results as { digest: string; content: string | null }[]).map((row) => [row.digest, row.content]),
-    ),
-  );
+async function readConfigs(env: Env, digests: string[]): Promise<Map<string, string | null>> {
+  const rows = await blobRows(env.DB, digests);
+  const out = new Map<string, string | null>();
   await Promise.all(
     digests.map(async (digest) => {
-      try {
-        const text = inline.get(digest) ?? (await readBlobText(env.BLOBS, digest));
-        out.set(digest, JSON.parse(text) as Partial<ConfigV2>);
-      } catch {
-        // A missing or unreadable config only blanks the details; ps still lists the model.
-      }
+      // A missing or unreadable config only blanks the details; ps still lists the model.
+      const text = rows.get(digest)?.content ?? (await readBlobText(env.BLOBS, digest).catch(() => null));
+      out.set(digest, text);
     }),
   );
   return out;
-}
-
-/** Ollama's ps details come from the model's config blob. */
-function detailsOf(config: Partial<ConfigV2> | undefined): ModelDetails {
-  return {
-    parent_model: "",
-    format: config?.model_format ?? "",
-    family: config?.model_family ?? "",
-    families: config?.model_families ?? null,
-    parameter_size: config?.model_type ?? "",
-    quantization_level: config?.file_type ?? "",
-  };
 }

@@ -1,11 +1,11 @@
 import { pullRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, releasingWhenDone } from "../job-permits";
 import type { OciEnv } from "../oci/config";
 import { progressResponse } from "../oci/progress";
 import { pullModel } from "../oci/pull";
-import { readRequest } from "../registry/request";
 
 /** `POST /api/pull` (edge/PULL_PUSH.md): progress as NDJSON, or only the last object with `stream: false`. */
 export const pullRoutes = new Hono<AppBindings>().post("/pull", async (c) => {

@@ -1,64 +1,19 @@
-import { ApiError, pushRequestSchema } from "@corral/protocol";
+import { pushRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
-import { z } from "zod";
-import { readJson } from "../body";
+import { readRequest } from "../body";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, releasingWhenDone } from "../job-permits";
 import type { OciEnv } from "../oci/config";
-import { deleteCredentials, listCredentials, normalizeRegistryHost, saveCredentials } from "../oci/credentials";
 import { progressResponse } from "../oci/progress";
 import { pushModel } from "../oci/push";
-import { readRequest } from "../registry/request";
 
-const CredentialsBody = z.object({
-  // Basic auth cannot carry a colon in the user name.
-  username: z
-    .string()
-    .min(1)
-    .max(256)
-    .regex(/^[^:\r\n]+$/),
-  password: z
-    .string()
-    .min(1)
-    .max(4096)
-    .regex(/^[^\r\n]+$/),
+/** `POST /api/push`: a model of the tenant's to an OCI registry (credentials: routes/registry-credentials.ts). */
+export const pushRoutes = new Hono<AppBindings>().post("/push", async (c) => {
+  const request = await readRequest(c, pushRequestSchema);
+  const permit = await acquireJobPermits(c.env, c.get("tenantId"), ["push"], c.get("limits"), (p) =>
+    c.executionCtx.waitUntil(p),
+  );
+  const cancel = new AbortController();
+  const job = releasingWhenDone(pushModel(c.env as OciEnv, c.get("tenantId"), request, cancel.signal), permit);
+  return progressResponse(job, request.stream, () => cancel.abort(new Error("push canceled")));
 });
-
-function registryParam(raw: string): string {
-  const host = normalizeRegistryHost(raw);
-  if (!host) throw new ApiError(400, `invalid registry host ${JSON.stringify(raw)}`);
-  return host;
-}
-
-/**
- * `POST /api/push`, and the tenant's registry credentials (used by push and pull for that host): set with
- * `PUT /api/registry-credentials/:host`, listed without passwords, removed with DELETE.
- */
-export const pushRoutes = new Hono<AppBindings>()
-  .post("/push", async (c) => {
-    const request = await readRequest(c, pushRequestSchema);
-    const permit = await acquireJobPermits(c.env, c.get("tenantId"), ["push"], c.get("limits"), (p) =>
-      c.executionCtx.waitUntil(p),
-    );
-    const cancel = new AbortController();
-    const job = releasingWhenDone(pushModel(c.env as OciEnv, c.get("tenantId"), request, cancel.signal), permit);
-    return progressResponse(job, request.stream, () => cancel.abort(new Error("push canceled")));
-  })
-  .get("/registry-credentials", async (c) => {
-    return c.json({ registries: await listCredentials(c.env.DB, c.get("tenantId")) });
-  })
-  .put("/registry-credentials/:registry", async (c) => {
-    const registry = registryParam(c.req.param("registry"));
-    const secret = (c.env as OciEnv).CREDENTIALS_KEY;
-    if (!secret) throw new ApiError(501, "registry credentials are not enabled: the CREDENTIALS_KEY secret is not set");
-    const body = await readJson(c, CredentialsBody);
-    await saveCredentials(c.env.DB, secret, c.get("tenantId"), registry, body);
-    return c.json({ registry, username: body.username });
-  })
-  .delete("/registry-credentials/:registry", async (c) => {
-    const registry = registryParam(c.req.param("registry"));
-    if (!(await deleteCredentials(c.env.DB, c.get("tenantId"), registry))) {
-      throw new ApiError(404, "no credentials stored for this registry");
-    }
-    return c.json({ registry, deleted: true });
-  });

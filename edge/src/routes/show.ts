@@ -1,7 +1,7 @@
 import { showRequestSchema } from "@corral/protocol";
 import { Hono } from "hono";
+import { readRequest } from "../body";
 import type { AppBindings } from "../env";
-import { readRequest } from "../registry/request";
 import { showModel } from "../registry/show";
 
 export const showRoutes = new Hono<AppBindings>().post("/show", async (c) => {

@@ -4,6 +4,7 @@
  */
 import type { Options } from "@corral/protocol/options";
 import type { ResolvedModel } from "@corral/protocol/runner";
+import type { Metrics } from "@corral/protocol/types";
 import type { Llama } from "node-llama-cpp";
 import type { Clock } from "../clock";
 import type { RunnerMetrics } from "../metrics";
@@ -62,8 +63,8 @@ export function envelope(call: InferenceCall, clock: Clock): { model: string; cr
 }
 
 /** Go's omitempty drops zero durations and counts; clients treat a missing field as 0. */
-export function nonZero(fields: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value > 0));
+export function nonZero<T extends Record<string, number>>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value > 0)) as Partial<T>;
 }
 
 export function finalStats(
@@ -71,7 +72,7 @@ export function finalStats(
   clock: Clock,
   loadDurationNs: number,
   result: Pick<CompletionResult, "promptEvalCount" | "promptEvalDurationNs" | "evalCount" | "evalDurationNs">,
-): Record<string, number> {
+): Metrics {
   return nonZero({
     total_duration: Number(clock.monotonicNs() - call.receivedNs),
     load_duration: loadDurationNs,

@@ -7,6 +7,7 @@ import { parseKeepAlive } from "@corral/protocol/duration";
 import { ApiError } from "@corral/protocol/errors";
 import type { Message } from "@corral/protocol/schema-fields";
 import { parseChatRequest } from "@corral/protocol/schemas";
+import type { ChatResponse } from "@corral/protocol/types";
 import {
   acquireModel,
   envelope,
@@ -25,7 +26,7 @@ import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatChatPrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 import { type ToolCall, ToolCallParser } from "./tools";
 
-const emptyAssistant = { role: "assistant", content: "" };
+const emptyAssistant: ChatResponse["message"] = { role: "assistant", content: "" };
 
 export async function handleChat(deps: InferenceDeps, call: InferenceCall): Promise<Usage> {
   const { pool, clock } = deps;
@@ -87,7 +88,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     const logprobs = new PendingLogprobs();
     const emit = (content: string, thinkingText: string, calls: ToolCall[]) => {
       if (content === "" && thinkingText === "" && calls.length === 0) return;
-      const message: Record<string, unknown> = { role: "assistant", content };
+      const message: ChatResponse["message"] = { role: "assistant", content };
       if (thinkingText) message.thinking = thinkingText;
       if (calls.length) message.tool_calls = calls;
       call.sink.chunk({ ...envelope(call, clock), message, ...logprobs.take(), done: false });

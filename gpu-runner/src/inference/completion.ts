@@ -3,7 +3,7 @@
  * node-llama-cpp's LlamaCompletion (which reuses the sequence's cached prefix, applies stop strings and
  * grammars, and batches with the instance's other sequences); text streams out through `onText`.
  */
-import { ApiError, INPUT_TOO_LONG_MESSAGE } from "@corral/protocol/errors";
+import { ApiError, OllamaError } from "@corral/protocol/errors";
 import { LlamaCompletion, type LlamaContextSequence, type LlamaGrammar, type Token } from "node-llama-cpp";
 import type { Clock } from "../clock";
 import { cancelled } from "../errors";
@@ -74,7 +74,7 @@ export function fitPrompt(
 ): { tokens: Token[]; evaluated: number } {
   const whole = withoutLeadingBos(instance, tokens);
   if (!truncate) {
-    if (whole.evaluated >= numCtx) throw new ApiError(400, INPUT_TOO_LONG_MESSAGE);
+    if (whole.evaluated >= numCtx) throw new ApiError(400, OllamaError.inputTooLong);
     return whole;
   }
   const excess = whole.evaluated - (numCtx - shiftSize(numCtx));

@@ -5,7 +5,7 @@
  * unnormalised vector of one prompt, as Ollama's legacy handler does.
  */
 import { parseKeepAlive } from "@corral/protocol/duration";
-import { ApiError, INPUT_TOO_LONG_MESSAGE } from "@corral/protocol/errors";
+import { ApiError, OllamaError } from "@corral/protocol/errors";
 import { parseEmbeddingRequest, parseEmbedRequest } from "@corral/protocol/schemas";
 import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ModelInstance } from "../model-instance";
@@ -45,7 +45,7 @@ async function embedOne(
   const limit = numCtx - 1 - specialTokensAdded(model, tokens);
   if (limit <= 0) throw new ApiError(400, "input after truncation exceeds maximum context length");
   if (tokens.length > limit) {
-    if (!truncate) throw new ApiError(400, INPUT_TOO_LONG_MESSAGE);
+    if (!truncate) throw new ApiError(400, OllamaError.inputTooLong);
     tokens = tokens.slice(0, limit);
   }
   const embedding = await context.getEmbeddingFor(tokens);

@@ -2,7 +2,7 @@
  * Adapter to the Go text/template engine and Ollama's prompt logic in ../template: the only place that knows
  * its API. Parsed templates are cached by source (a model's template is parsed once, not per request).
  */
-import { ApiError } from "@corral/protocol/errors";
+import { ApiError, errorText } from "@corral/protocol/errors";
 import type { Message, Tool } from "@corral/protocol/schema-fields";
 import {
   buildChatPrompt,
@@ -34,7 +34,7 @@ export function loadTemplate(source: string, fromRequest = false): OllamaTemplat
   try {
     template = parseOllamaTemplate(source);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = errorText(err);
     throw new ApiError(fromRequest ? 400 : 500, `template: ${detail}`);
   }
   if (parsed.size >= MAX_CACHED) parsed.delete(parsed.keys().next().value as string);
@@ -58,7 +58,7 @@ function rendering<T>(fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof ApiError) throw err;
-    throw new ApiError(500, err instanceof Error ? err.message : String(err));
+    throw new ApiError(500, errorText(err));
   }
 }
 

@@ -2,7 +2,7 @@
  * `format` → a grammar that constrains sampling: "json" uses node-llama-cpp's JSON grammar, a JSON schema
  * object its schema-to-GBNF converter. Grammars are cached per schema text (building one parses GBNF in C++).
  */
-import { ApiError } from "@corral/protocol/errors";
+import { ApiError, errorText } from "@corral/protocol/errors";
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 
 const MAX_CACHED = 32;
@@ -41,7 +41,7 @@ async function build(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar
     // The client's schema is checked by node-llama-cpp at run time; its static types cannot describe it.
     return await llama.createGrammarForJsonSchema(format as never);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = errorText(err);
     throw new ApiError(400, `invalid JSON schema in format: ${detail}`);
   }
 }

@@ -4,7 +4,7 @@
  * itself uses for such templates. Messages are given in the Hugging Face / OpenAI shape those templates expect.
  */
 
-import { ApiError } from "@corral/protocol/errors";
+import { ApiError, errorText } from "@corral/protocol/errors";
 import type { Message as ChatMessage, Tool as ChatTool } from "@corral/protocol/schema-fields";
 import { Template } from "@huggingface/jinja";
 
@@ -16,7 +16,7 @@ function compile(source: string): Template {
     try {
       template = new Template(source);
     } catch (err) {
-      throw new ApiError(500, `model chat template is invalid: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ApiError(500, `model chat template is invalid: ${errorText(err)}`);
     }
     if (compiled.size >= 16) compiled.delete(compiled.keys().next().value as string);
     compiled.set(source, template);
@@ -60,6 +60,6 @@ export function renderJinjaChat(input: JinjaRenderInput): string {
       enable_thinking: input.think,
     });
   } catch (err) {
-    throw new ApiError(500, `model chat template failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ApiError(500, `model chat template failed: ${errorText(err)}`);
   }
 }

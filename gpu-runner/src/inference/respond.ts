@@ -4,8 +4,10 @@
  * Once the first line is out the status is fixed, so a later failure becomes an `{"error": "..."}` line.
  */
 import type { ServerResponse } from "node:http";
+import type { ChatResponse, GenerateResponse } from "@corral/protocol/types";
 
-export type Chunk = Record<string, unknown>;
+/** One line of a generate or chat answer: Ollama's wire types, defined once in protocol/. */
+export type Chunk = GenerateResponse | ChatResponse;
 
 export interface ResponseSink {
   /** A done:false chunk. */
@@ -21,36 +23,44 @@ export interface ResponseSink {
 /** Folds a chunk's text into the running non-streamed answer. */
 export type ChunkMerger = (folded: Chunk | undefined, next: Chunk) => Chunk;
 
-export const mergeGenerateChunks: ChunkMerger = (folded, next) => ({
-  ...next,
-  response: `${(folded?.response as string | undefined) ?? ""}${(next.response as string | undefined) ?? ""}`,
-  ...joinText("thinking", folded, next),
-  ...joinList("logprobs", folded, next),
-});
-
-export const mergeChatChunks: ChunkMerger = (folded, next) => {
-  const before = (folded?.message ?? {}) as Chunk;
-  const now = (next.message ?? {}) as Chunk;
-  const calls = [...((before.tool_calls as unknown[]) ?? []), ...((now.tool_calls as unknown[]) ?? [])];
-  const message: Chunk = {
+/** Generate's chunks: the response (and thinking) texts joined. */
+export const mergeGenerateChunks: ChunkMerger = (folded, next) => {
+  const before = folded as GenerateResponse | undefined;
+  const now = next as GenerateResponse;
+  return {
     ...now,
-    role: "assistant",
-    content: `${(before.content as string | undefined) ?? ""}${(now.content as string | undefined) ?? ""}`,
-    ...joinText("thinking", before, now),
+    response: `${before?.response ?? ""}${now.response}`,
+    ...joinThinking(before?.thinking, now.thinking),
+    ...joinLogprobs(before?.logprobs, now.logprobs),
   };
-  if (calls.length) message.tool_calls = calls;
-  else delete message.tool_calls;
-  return { ...next, message, ...joinList("logprobs", folded, next) };
 };
 
-function joinText(key: string, before: Chunk | undefined, now: Chunk): Chunk {
-  const text = `${(before?.[key] as string | undefined) ?? ""}${(now[key] as string | undefined) ?? ""}`;
-  return text ? { [key]: text } : {};
+/** Chat's chunks: the message's content (and thinking) joined, its tool calls gathered. */
+export const mergeChatChunks: ChunkMerger = (folded, next) => {
+  const before = (folded as ChatResponse | undefined)?.message;
+  const now = (next as ChatResponse).message;
+  const calls = [...(before?.tool_calls ?? []), ...(now.tool_calls ?? [])];
+  const { tool_calls: _, thinking: __, ...rest } = now;
+  const message: ChatResponse["message"] = {
+    ...rest,
+    role: "assistant",
+    content: `${before?.content ?? ""}${now.content}`,
+    ...joinThinking(before?.thinking, now.thinking),
+  };
+  if (calls.length) message.tool_calls = calls;
+  const logprobs = joinLogprobs((folded as ChatResponse | undefined)?.logprobs, (next as ChatResponse).logprobs);
+  return { ...(next as ChatResponse), message, ...logprobs };
+};
+
+/** Ollama's logprobs of the folded answer: every chunk's entries, in order. */
+function joinLogprobs<T>(before: readonly T[] | undefined, now: readonly T[] | undefined): { logprobs?: T[] } {
+  const all = [...(before ?? []), ...(now ?? [])];
+  return all.length ? { logprobs: all } : {};
 }
 
-function joinList(key: string, before: Chunk | undefined, now: Chunk): Chunk {
-  const list = [...((before?.[key] as unknown[] | undefined) ?? []), ...((now[key] as unknown[] | undefined) ?? [])];
-  return list.length ? { [key]: list } : {};
+function joinThinking(before: string | undefined, now: string | undefined): { thinking?: string } {
+  const text = `${before ?? ""}${now ?? ""}`;
+  return text ? { thinking: text } : {};
 }
 
 const NDJSON = "application/x-ndjson";
