@@ -32,7 +32,7 @@ export const REQUEST_LIMIT_DEFAULTS = {
   images: 16,
   /** Inputs in one embed batch. */
   embed_inputs: 1_024,
-  /** Longest keep_alive, in seconds; "forever" (negative) crosses it. */
+  /** Longest keep_alive, in seconds; "forever" (negative) is held to it (clients send -1 routinely). */
   keep_alive_s: 24 * 3600,
   /** `files` plus `adapters` entries in one create. */
   create_files: 256,
@@ -119,20 +119,21 @@ function requestTexts(request: InferenceRequest): { texts: (string | undefined)[
 
 /**
  * Checks an inference request against the tenant's limits and the model: `options` are the model's defaults with
- * the request's options over them (what the runner will use); `trainedContext` is the GGUF's, when known.
+ * the request's options over them (what the runner will use); `trainedContext` is the GGUF's, when known. Returns
+ * the keep_alive to send instead of the client's, when it was "forever": as long as the tenant may keep a model.
  */
 export function checkInferenceBounds(
   request: InferenceRequest,
   options: Record<string, unknown>,
   limits: RequestLimits,
   trainedContext: number | undefined,
-): void {
+): { keepAlive?: string } {
   const { texts, images, inputs } = requestTexts(request);
   const bytes = utf8Bytes(texts);
   if (bytes > limits.prompt_bytes) throw crossed(`prompt size (${bytes} bytes)`, limits.prompt_bytes, " bytes");
   if (images > limits.images) throw crossed(`${images} images`, limits.images, " images per request");
   if (inputs > limits.embed_inputs) throw crossed(`${inputs} embed inputs`, limits.embed_inputs, " inputs per request");
-  checkKeepAlive(request.keep_alive, limits.keep_alive_s);
+  const keepAlive = boundKeepAlive(request.keep_alive, limits.keep_alive_s);
 
   const numCtx = wholeOption(options, "num_ctx");
   if (numCtx !== undefined) {
@@ -153,6 +154,7 @@ export function checkInferenceBounds(
     const value = wholeOption(options, name);
     if (value !== undefined && value > limit) throw crossed(`${name} ${value}`, limit);
   }
+  return keepAlive === undefined ? {} : { keepAlive };
 }
 
 function wholeOption(options: Record<string, unknown>, name: string): number | undefined {
@@ -160,11 +162,16 @@ function wholeOption(options: Record<string, unknown>, name: string): number | u
   return typeof value === "number" ? value : undefined;
 }
 
-function checkKeepAlive(value: unknown, limitSeconds: number): void {
+/**
+ * An explicit keep_alive over the limit is a 400 naming it. "Forever" (any negative value, Ollama's idiom that
+ * clients and the CLI send as a matter of course) is held to the limit instead of refused: the longest this tenant
+ * may keep a model.
+ */
+function boundKeepAlive(value: unknown, limitSeconds: number): string | undefined {
   const millis = parseKeepAlive(value);
-  if (millis === null || millis <= limitSeconds * 1000) return;
-  const asked = millis === Number.POSITIVE_INFINITY ? "keep_alive forever (negative)" : `keep_alive ${millis / 1000}s`;
-  throw crossed(asked, limitSeconds, "s");
+  if (millis === Number.POSITIVE_INFINITY) return `${limitSeconds}s`;
+  if (millis === null || millis <= limitSeconds * 1000) return undefined;
+  throw crossed(`keep_alive ${millis / 1000}s`, limitSeconds, "s");
 }
 
 /** `files` and `adapters` entries of a create. */

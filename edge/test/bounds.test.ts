@@ -131,7 +131,6 @@ describe("request bounds", () => {
       generate({ keep_alive: "11m" }),
       /^keep_alive 660s exceeds this tenant's limit of 600s$/,
     ],
-    ["keep_alive forever", "/api/generate", generate({ keep_alive: -1 }), /^keep_alive forever \(negative\) exceeds/],
     [
       "the prompt bytes on the OpenAI route",
       "/v1/chat/completions",
@@ -163,6 +162,15 @@ describe("request bounds", () => {
     const res = await call("POST", "/api/generate", { key: tenant.key, body });
     expect(res.status).toBe(200);
     expect(fleet.received).toHaveLength(1);
+  });
+
+  it("holds keep_alive forever (negative) to the tenant's limit instead of refusing it", async () => {
+    const fleet = fakeRunners({ r1: streamingRunner(["x"]) });
+    restore = fleet.restore;
+    const res = await call("POST", "/api/generate", { key: tenant.key, body: generate({ keep_alive: -1 }) });
+    expect(res.status).toBe(200);
+    expect(fleet.received).toHaveLength(1);
+    expect((fleet.received[0]?.body as { request: { keep_alive: unknown } }).request.keep_alive).toBe("600s");
   });
 
   it("refuses a create with more files than the tenant's limit", async () => {

@@ -73,7 +73,8 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
   // the model's defaults with the request's over them).
   const options = { ...model.params, ...(request.options ?? {}) };
   try {
-    checkInferenceBounds(request, options, c.get("limits"), shape?.context_length);
+    const bounded = checkInferenceBounds(request, options, c.get("limits"), shape?.context_length);
+    if (bounded.keepAlive !== undefined) (body as Record<string, unknown>).keep_alive = bounded.keepAlive;
   } catch (err) {
     run.abandon();
     throw err;
