@@ -134,11 +134,24 @@ describe("the console in chromium", () => {
     await page.getByLabel("Max output tokens").fill("8000");
     await page.getByLabel("Seed").fill("7");
     await page.getByLabel("Message").fill("Tell me a very long story.");
+    // The tiny model's answer ends (EOS) within seconds on a fast machine: the browser's network is slowed so that
+    // the answer is certainly still streaming when Stop is pressed.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    const throttle = (bytesPerSecond: number) =>
+      cdp.send("Network.emulateNetworkConditions", {
+        offline: false,
+        latency: 0,
+        downloadThroughput: bytesPerSecond,
+        uploadThroughput: -1,
+      });
+    await throttle(1500);
     await page.getByRole("button", { name: "Send" }).click();
     const answer = page.locator("#answer");
     const status = page.locator("#play-status");
     expect(await eventually(async () => ((await answer.textContent()) ?? "").length > 20, 60_000, 20)).toBe(true);
     await page.getByRole("button", { name: "Stop" }).click();
+    await throttle(-1);
     expect(await eventually(async () => (await status.textContent()) === "Stopped.", 30_000, 50)).toBe(true);
     const stopped = (await answer.textContent()) ?? "";
     expect(stopped.length).toBeGreaterThan(20);
