@@ -1,0 +1,194 @@
+/**
+ * A supervised `llama-server` (llama.cpp's HTTP server, built from the source bundled in node-llama-cpp) serving
+ * one vision model: the GGUF weights with their `--mmproj` projector, on a private loopback port the OS picks.
+ * node-llama-cpp 3.22 has no multimodal API, so images go through llama.cpp's mtmd inside this process; the
+ * runner keeps the contract with the edge (chunks, stats, cancel, keep_alive) and talks to it over HTTP.
+ * The process dies with its instance (dispose), and with the runner on any exit Node gets to run handlers for.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { ApiError } from "@corral/protocol/errors";
+
+/** The media marker llama-server replaces with an image's embeddings; pinned so prompts can carry it. */
+export const MEDIA_MARKER = "<__corral_image__>";
+
+export interface LlamaServerOptions {
+  binary: string;
+  modelPath: string;
+  projectorPath: string;
+  /** Context cells per sequence (num_ctx); the server gets `contextSize × parallel`, as node-llama-cpp does. */
+  contextSize: number;
+  parallel: number;
+  threads: number;
+  /** How long loading may take before the start counts as failed. */
+  startTimeoutMs?: number;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** A runner that exits (normally, by an uncaught error, or by a signal Node handles) takes its servers along. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+  });
+}
+
+export class LlamaServerProcess {
+  private disposing?: Promise<void>;
+  private exited = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    private readonly exitedPromise: Promise<void>,
+  ) {}
+
+  /** Spawns the server and waits until it listens and /health says the model is loaded. */
+  static async start(options: LlamaServerOptions): Promise<LlamaServerProcess> {
+    installExitHook();
+    const args = [
+      ...["-m", options.modelPath, "--mmproj", options.projectorPath],
+      ...["-c", String(options.contextSize * options.parallel), "-np", String(options.parallel)],
+      ...["-t", String(options.threads), "-tb", String(options.threads)],
+      ...["--host", "127.0.0.1", "--port", "0", "--no-webui", "--no-warmup", "--offline"],
+    ];
+    const child = spawn(options.binary, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LLAMA_MEDIA_MARKER: MEDIA_MARKER, LLAMA_ARG_HOST: "127.0.0.1" },
+    });
+    live.add(child);
+    const exitedPromise = new Promise<void>((resolve) => {
+      child.once("exit", () => {
+        live.delete(child);
+        resolve();
+      });
+      child.once("error", () => {
+        live.delete(child);
+        resolve();
+      });
+    });
+    let log = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error("llama-server did not start in time")),
+        options.startTimeoutMs ?? 120_000,
+      );
+      const onData = (data: Buffer) => {
+        log = (log + data.toString("utf8")).slice(-8192);
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      void exitedPromise.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`llama-server exited while starting: ${lastLines(log)}`));
+      });
+    }).catch(async (err) => {
+      child.kill("SIGKILL");
+      await exitedPromise;
+      throw err;
+    });
+    const server = new LlamaServerProcess(child, url, exitedPromise);
+    void exitedPromise.then(() => {
+      server.exited = true;
+    });
+    try {
+      await server.waitHealthy(options.startTimeoutMs ?? 120_000, () => lastLines(log));
+    } catch (err) {
+      await server.dispose();
+      throw err;
+    }
+    // Keep draining the pipes so a chatty server never blocks on a full pipe.
+    child.stdout?.resume();
+    child.stderr?.resume();
+    return server;
+  }
+
+  get alive(): boolean {
+    return !this.exited && this.disposing === undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private async waitHealthy(timeoutMs: number, log: () => string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      if (this.exited) throw new Error(`llama-server exited while loading: ${log()}`);
+      const ok = await fetch(`${this.url}/health`)
+        .then((res) => res.ok)
+        .catch(() => false);
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error("llama-server did not load the model in time");
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /**
+   * POSTs a streaming /completion and yields its events (one JSON object per SSE `data:` line). Aborting
+   * `signal` closes the connection, which llama-server takes as cancellation of the task. The server's own 4xx
+   * (an image it cannot decode, a prompt longer than the context) become ApiError 400 with its message.
+   */
+  async *completion(body: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+    const res = await fetch(`${this.url}/completion`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, stream: true }),
+      signal,
+    });
+    if (!res.ok || !res.body) {
+      const message = await res.text().then(errorMessage, () => res.statusText);
+      throw new ApiError(res.status >= 400 && res.status < 500 ? 400 : 500, message);
+    }
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const bytes of res.body) {
+      buffered += decoder.decode(bytes as Uint8Array, { stream: true });
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf("\n");
+        if (!line.startsWith("data:")) continue;
+        const event = JSON.parse(line.slice(5)) as Record<string, unknown>;
+        if (event.error) throw new ApiError(400, errorMessage(JSON.stringify(event)));
+        yield event;
+      }
+    }
+  }
+
+  /** SIGTERM, then SIGKILL when it has not exited within `graceMs`. Idempotent. */
+  dispose(graceMs = 5000): Promise<void> {
+    this.disposing ??= (async () => {
+      if (this.exited) return;
+      this.child.kill("SIGTERM");
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+      await this.exitedPromise;
+      clearTimeout(timer);
+    })();
+    return this.disposing;
+  }
+}
+
+/** llama-server's error body is `{"error": {"message": …}}`; anything else is shown as it came. */
+function errorMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string };
+    const inner = typeof parsed.error === "string" ? parsed.error : parsed.error?.message;
+    if (typeof inner === "string" && inner) return inner;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 500) || "llama-server failed";
+}
+
+function lastLines(log: string): string {
+  return log.trim().split("\n").slice(-5).join(" | ");
+}
