@@ -25,10 +25,12 @@ export function llamaRefBinary(target: "llama-server" | "llama-quantize"): strin
   if (existsSync(bin)) return bin;
   mkdirSync(join(root, ".corral"), { recursive: true });
   const bundle = join(root, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
-  console.error(`building ${target} from node-llama-cpp's bundled llama.cpp (once, ~10 min)…`);
+  console.error(`building ${target} from node-llama-cpp's bundled llama.cpp (once per machine, ~10 min)…`);
+  const started = Date.now();
   if (!existsSync(dir)) execFileSync("git", ["clone", "-q", bundle, dir], { stdio: "inherit" });
   const flags = ["-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"];
   execFileSync("cmake", ["-B", "build", "-DCMAKE_BUILD_TYPE=Release", ...flags], { cwd: dir, stdio: "inherit" });
   execFileSync("cmake", ["--build", "build", "--target", target, "-j2"], { cwd: dir, stdio: "inherit" });
+  console.error(`built ${target} in ${Math.round((Date.now() - started) / 1000)} s (cached in ${dir})`);
   return bin;
 }

@@ -6,11 +6,13 @@ import { refusalError } from "./failures";
 import type { InferenceRun } from "./run";
 
 /**
- * Memory a runner needs to load the model: weights and adapters. The KV cache comes on top and depends on the
- * runner's context settings, so the runner's own free-memory report (and its keep_alive unloading) absorbs it.
+ * Memory a runner needs to load the model: weights and adapters; a vision model's weights twice (its
+ * llama-server holds a copy beside node-llama-cpp's) plus the projector. The KV cache comes on top and depends on
+ * the runner's context settings, so the runner's own free-memory report (and its keep_alive unloading) absorbs it.
  */
 export function estimateModelBytes(model: ResolvedModel): number {
-  return model.adapters.reduce((n, a) => n + a.size, model.model_size);
+  const vision = model.projector ? model.model_size + model.projector.size : 0;
+  return model.adapters.reduce((n, a) => n + a.size, model.model_size + vision);
 }
 
 /**

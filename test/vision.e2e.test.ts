@@ -1,0 +1,168 @@
+/**
+ * Vision: the tiny CLIP projector (gpu-runner/src/tiny-model/clip-projector.ts) with the tiny text model, first
+ * in llama.cpp's own llama-server alone (the fixture is a projector llama.cpp loads and whose output depends on
+ * the pixels), then through the stack with the official `ollama` client: create from `files`, show, generate and
+ * chat with images, bad images. The llama-server binary is built once per machine (scripts/llama-ref.ts).
+ */
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeTinyProjector } from "../gpu-runner/src/tiny-model/clip-projector";
+import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
+import { noisePng, pngHeader } from "../gpu-runner/src/tiny-model/png";
+import { MAX_IMAGES_PER_REQUEST } from "../gpu-runner/src/vision/image-check";
+import { LlamaServerProcess } from "../gpu-runner/src/vision/llama-server";
+import { llamaRefBinary } from "../scripts/llama-ref";
+import { type RunningStack, startStack } from "./harness";
+import { api, client } from "./inference-support";
+
+const model = writeTinyModel();
+const projector = writeTinyProjector();
+const imageA = noisePng(1).toString("base64");
+const imageB = noisePng(2).toString("base64");
+const greedy = { temperature: 0, seed: 1, num_predict: 12 };
+const digestOf = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+let binary: string;
+beforeAll(() => {
+  binary = llamaRefBinary("llama-server");
+}, 1_800_000);
+
+describe("the tiny vision fixture in llama-server alone", () => {
+  let dir: string;
+  let server: LlamaServerProcess;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "corral-vision-"));
+    writeFileSync(join(dir, "model.gguf"), model);
+    writeFileSync(join(dir, "mmproj.gguf"), projector);
+    server = await LlamaServerProcess.start({
+      binary,
+      modelPath: join(dir, "model.gguf"),
+      projectorPath: join(dir, "mmproj.gguf"),
+      contextSize: 512,
+      parallel: 1,
+      threads: 1,
+    });
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const describeImage = async (image: string) => {
+    let text = "";
+    let final: Record<string, unknown> = {};
+    const body = {
+      prompt: { prompt_string: "<__corral_image__>What is this?", multimodal_data: [image] },
+      n_predict: 12,
+      temperature: 0,
+      seed: 1,
+      cache_prompt: false,
+    };
+    for await (const event of server.completion(body, AbortSignal.timeout(60_000))) {
+      text += String(event.content ?? "");
+      if (event.stop === true) final = event;
+    }
+    return { text, promptTokens: Number(final.tokens_evaluated) };
+  };
+
+  it("turns two images into two answers, and one image twice into the same answer", async () => {
+    const a = await describeImage(imageA);
+    const b = await describeImage(imageB);
+    const again = await describeImage(imageA);
+    expect(a.text.length).toBeGreaterThan(0);
+    expect(b.text).not.toBe(a.text);
+    expect(again.text).toBe(a.text);
+    // 16 image positions (a 32×32 picture in 8×8 patches) plus the text.
+    expect(a.promptTokens).toBeGreaterThan(16);
+  });
+});
+
+describe("vision through the stack", () => {
+  let stack: RunningStack;
+  let ollama: ReturnType<typeof client>;
+  const name = "tiny-vision";
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { LLAMA_SERVER: binary } });
+    ollama = client(stack.url, stack.key);
+    const auth = { authorization: `Bearer ${stack.key}` };
+    for (const bytes of [model, projector]) {
+      const res = await fetch(`${stack.url}/api/blobs/${digestOf(bytes)}`, {
+        method: "POST",
+        headers: auth,
+        body: bytes,
+      });
+      expect(res.status).toBe(201);
+    }
+    const created = await api(stack.url, stack.key, "POST", "/api/create", {
+      model: name,
+      files: { "model.gguf": digestOf(model), "mmproj.gguf": digestOf(projector) },
+      stream: false,
+    });
+    expect(created).toMatchObject({ status: 200, body: { status: "success" } });
+  }, 600_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("shows the vision capability and the projector's info", async () => {
+    const shown = await ollama.show({ model: name });
+    expect(shown.capabilities).toContain("vision");
+    expect(shown.projector_info).toMatchObject({ "general.architecture": "clip" });
+    const text = await ollama.show({ model: "tiny" });
+    expect(text.capabilities).not.toContain("vision");
+  });
+
+  it("generate: different images give different answers, the same image the same answer", async () => {
+    const ask = async (image: string) =>
+      ollama.generate({ model: name, prompt: "What is in the picture?", images: [image], options: greedy });
+    const a = await ask(imageA);
+    const b = await ask(imageB);
+    const again = await ask(imageA);
+    expect(a.response).not.toBe("");
+    expect(b.response).not.toBe(a.response);
+    expect(again.response).toBe(a.response);
+    expect(a.prompt_eval_count).toBeGreaterThan(16);
+    expect(a.eval_count).toBeGreaterThan(0);
+    expect(a.done_reason).toBe("length");
+  });
+
+  it("chat: images on a message reach the model; the model shows in ps", async () => {
+    const ask = async (image: string) =>
+      (
+        await ollama.chat({
+          model: name,
+          messages: [{ role: "user", content: "Describe it.", images: [image] }],
+          options: greedy,
+        })
+      ).message.content;
+    const a = await ask(imageA);
+    expect(await ask(imageB)).not.toBe(a);
+    expect(await ask(imageA)).toBe(a);
+    const running = await ollama.ps();
+    expect(running.models.map((m) => m.name)).toContain(`${name}:latest`);
+  });
+
+  it.each([
+    ["bytes that are not an image", [Buffer.from("definitely not a picture").toString("base64")], /unsupported/],
+    ["a decompression bomb", [pngHeader(60_000, 60_000).toString("base64")], /too large/],
+    ["too many images", Array(MAX_IMAGES_PER_REQUEST + 1).fill(imageA), /too many images/],
+  ])("refuses %s with a 400 and stays healthy", async (_, images, message) => {
+    await expect(ollama.generate({ model: name, prompt: "x", images, options: greedy })).rejects.toMatchObject({
+      status_code: 400,
+      error: expect.stringMatching(message),
+    });
+    const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
+    expect(ok.done).toBe(true);
+  });
+
+  it("a model without a projector still answers 400 to images", async () => {
+    await expect(ollama.generate({ model: "tiny", prompt: "x", images: [imageA] })).rejects.toMatchObject({
+      status_code: 400,
+      error: expect.stringMatching(/does not support images/),
+    });
+  });
+});
