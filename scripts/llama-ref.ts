@@ -15,11 +15,19 @@ export function benchModel(): Uint8Array {
   });
 }
 
+type LlamaRefTarget = "llama-server" | "llama-quantize";
+
+/** The tool when this machine has built it already (npm start gives runners llama-server this way), else undefined. */
+export function cachedLlamaRefBinary(target: LlamaRefTarget): string | undefined {
+  const bin = join(root, ".corral", "llama-ref", "build", "bin", target);
+  return existsSync(bin) ? bin : undefined;
+}
+
 /**
  * A tool from llama.cpp's own build (llama-server, llama-quantize), built once from the source bundled in
  * node-llama-cpp into .corral/llama-ref: the same llama.cpp the runner uses, so comparisons are like for like.
  */
-export function llamaRefBinary(target: "llama-server" | "llama-quantize"): string {
+export function llamaRefBinary(target: LlamaRefTarget): string {
   const dir = join(root, ".corral", "llama-ref");
   const bin = join(dir, "build", "bin", target);
   if (existsSync(bin)) return bin;

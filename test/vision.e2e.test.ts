@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyProjector } from "../gpu-runner/src/tiny-model/clip-projector";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
@@ -144,6 +145,32 @@ describe("vision through the stack", () => {
     expect(await ask(imageA)).toBe(a);
     const running = await ollama.ps();
     expect(running.models.map((m) => m.name)).toContain(`${name}:latest`);
+  });
+
+  it("OpenAI chat completions: image_url data-URL parts reach the model", async () => {
+    const openai = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: stack.key, maxRetries: 0 });
+    const ask = async (image: string) => {
+      const res = await openai.chat.completions.create({
+        model: name,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "Describe it." },
+              { type: "image_url", image_url: { url: `data:image/png;base64,${image}` } },
+            ],
+          },
+        ],
+        temperature: 0,
+        seed: 1,
+        max_tokens: 12,
+      });
+      expect(res.usage?.prompt_tokens).toBeGreaterThan(16);
+      return res.choices[0]?.message.content;
+    };
+    const a = await ask(imageA);
+    expect(await ask(imageB)).not.toBe(a);
+    expect(await ask(imageA)).toBe(a);
   });
 
   it.each([
