@@ -5,7 +5,7 @@
  * chat with images, bad images. The llama-server binary is built once per machine (scripts/llama-ref.ts).
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -25,6 +25,21 @@ const imageA = noisePng(1).toString("base64");
 const imageB = noisePng(2).toString("base64");
 const greedy = { temperature: 0, seed: 1, num_predict: 12 };
 const digestOf = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+/** The llama-server processes of this stack's runners: their command line names a blob in the stack's state dir. */
+function llamaServersOf(stack: RunningStack): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (args[0]?.endsWith("llama-server") && args.some((a) => a.startsWith(stack.stateDir))) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
 
 let binary: string;
 beforeAll(() => {
@@ -107,6 +122,7 @@ describe("vision through the stack", () => {
   }, 600_000);
   afterAll(async () => {
     await stack?.stop();
+    if (stack) expect(llamaServersOf(stack)).toEqual([]);
   });
 
   it("shows the vision capability and the projector's info", async () => {
@@ -184,6 +200,16 @@ describe("vision through the stack", () => {
     });
     const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
     expect(ok.done).toBe(true);
+  });
+
+  it("a llama-server that dies is replaced by the next request; none outlives the stack", async () => {
+    const [pid] = llamaServersOf(stack);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, "SIGKILL");
+    const answer = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
+    expect(answer.done).toBe(true);
+    expect(llamaServersOf(stack)).not.toContain(pid);
+    expect(llamaServersOf(stack)).toHaveLength(1);
   });
 
   it("a model without a projector still answers 400 to images", async () => {

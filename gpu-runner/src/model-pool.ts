@@ -49,8 +49,11 @@ export interface ModelPoolOptions {
   onUnload?: (reason: UnloadReason) => void;
 }
 
-/** keep_alive ran out (or was 0), another model needed the memory, or the runner is shutting down. */
-export type UnloadReason = "expired" | "memory" | "shutdown";
+/**
+ * keep_alive ran out (or was 0), another model needed the memory, the runner is shutting down, or the
+ * instance's llama-server died (the next request loads it afresh).
+ */
+export type UnloadReason = "expired" | "memory" | "shutdown" | "crashed";
 
 interface Weights {
   model: LlamaModel;
@@ -246,6 +249,9 @@ export class ModelPool {
         held.users++;
         instance.users = 1;
         this.instances.set(key, instance);
+        void vision?.server.exited.then(() => {
+          if (!instance.disposed) void this.unloadInstance(instance, "crashed");
+        });
         this.options.onLoad?.();
         this.options.onChange?.();
         return instance;

@@ -37,12 +37,13 @@ function installExitHook(): void {
 
 export class LlamaServerProcess {
   private disposing?: Promise<void>;
-  private exited = false;
+  private hasExited = false;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
-    private readonly exitedPromise: Promise<void>,
+    /** Resolves when the process has exited, for whatever reason. */
+    readonly exited: Promise<void>,
   ) {}
 
   /** Spawns the server and waits until it listens and /health says the model is loaded. */
@@ -96,7 +97,7 @@ export class LlamaServerProcess {
     });
     const server = new LlamaServerProcess(child, url, exitedPromise);
     void exitedPromise.then(() => {
-      server.exited = true;
+      server.hasExited = true;
     });
     try {
       await server.waitHealthy(options.startTimeoutMs ?? 120_000, () => lastLines(log));
@@ -111,7 +112,7 @@ export class LlamaServerProcess {
   }
 
   get alive(): boolean {
-    return !this.exited && this.disposing === undefined;
+    return !this.hasExited && this.disposing === undefined;
   }
 
   get pid(): number | undefined {
@@ -121,7 +122,7 @@ export class LlamaServerProcess {
   private async waitHealthy(timeoutMs: number, log: () => string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-      if (this.exited) throw new Error(`llama-server exited while loading: ${log()}`);
+      if (this.hasExited) throw new Error(`llama-server exited while loading: ${log()}`);
       const ok = await fetch(`${this.url}/health`)
         .then((res) => res.ok)
         .catch(() => false);
@@ -167,10 +168,10 @@ export class LlamaServerProcess {
   /** SIGTERM, then SIGKILL when it has not exited within `graceMs`. Idempotent. */
   dispose(graceMs = 5000): Promise<void> {
     this.disposing ??= (async () => {
-      if (this.exited) return;
+      if (this.hasExited) return;
       this.child.kill("SIGTERM");
       const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
-      await this.exitedPromise;
+      await this.exited;
       clearTimeout(timer);
     })();
     return this.disposing;
