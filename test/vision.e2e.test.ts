@@ -212,6 +212,23 @@ describe("vision through the stack", () => {
     expect(llamaServersOf(stack)).toHaveLength(1);
   });
 
+  it("a projector whose embedding size is not the model's answers 400 naming it", async () => {
+    const narrow = writeTinyProjector({ textEmbedding: 32 });
+    const auth = { authorization: `Bearer ${stack.key}` };
+    await fetch(`${stack.url}/api/blobs/${digestOf(narrow)}`, { method: "POST", headers: auth, body: narrow });
+    const created = await api(stack.url, stack.key, "POST", "/api/create", {
+      model: "tiny-vision-mismatch",
+      files: { "model.gguf": digestOf(model), "mmproj.gguf": digestOf(narrow) },
+      stream: false,
+    });
+    expect(created.status).toBe(200);
+    await expect(
+      ollama.generate({ model: "tiny-vision-mismatch", prompt: "x", images: [imageA], options: greedy }),
+    ).rejects.toMatchObject({ status_code: 400, error: expect.stringMatching(/vision projector/) });
+    const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
+    expect(ok.done).toBe(true);
+  });
+
   it("a model without a projector still answers 400 to images", async () => {
     await expect(ollama.generate({ model: "tiny", prompt: "x", images: [imageA] })).rejects.toMatchObject({
       status_code: 400,
