@@ -190,6 +190,16 @@ function errorMessage(text: string): string {
   return text.slice(0, 500) || "llama-server failed";
 }
 
+/**
+ * Why the server failed, for the client: llama.cpp's own line about it (an embedding size mismatch, an unknown
+ * projector type), else its last error line; file paths (the runner's cache) are left out.
+ */
 function lastLines(log: string): string {
-  return log.trim().split("\n").slice(-5).join(" | ");
+  const lines = log.trim().split("\n");
+  const reason =
+    lines.find((l) => /mismatch|unknown projector|unable to find tensor/i.test(l)) ??
+    lines.findLast((l) => /error|failed/i.test(l)) ??
+    lines.at(-1) ??
+    "";
+  return reason.replace(/\/[^\s'"]+/g, "<file>").trim();
 }
