@@ -23,6 +23,11 @@ export interface LlamaServerOptions {
   startTimeoutMs?: number;
 }
 
+/** What the server needs from the runner's environment (not its secrets, nor LLAMA_ARG_* overrides). */
+const PASSED_ENV = ["PATH", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HOME", "TMPDIR"];
+const serverEnv = () =>
+  Object.fromEntries(PASSED_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
@@ -57,7 +62,7 @@ export class LlamaServerProcess {
     ];
     const child = spawn(options.binary, args, {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LLAMA_MEDIA_MARKER: MEDIA_MARKER, LLAMA_ARG_HOST: "127.0.0.1" },
+      env: { ...serverEnv(), LLAMA_MEDIA_MARKER: MEDIA_MARKER },
     });
     live.add(child);
     const exitedPromise = new Promise<void>((resolve) => {
