@@ -100,19 +100,22 @@ describe("vision through the stack", () => {
   let stack: RunningStack;
   let ollama: ReturnType<typeof client>;
   const name = "tiny-vision";
+  /**
+   * Uploads unless the tenant has it (the built-in tiny model's weights): a POST the edge answers 200 without
+   * reading the body leaves wrangler's local dev worker restarting under the next request.
+   */
+  const uploadBlob = async (bytes: Uint8Array) => {
+    const url = `${stack.url}/api/blobs/${digestOf(bytes)}`;
+    const auth = { authorization: `Bearer ${stack.key}` };
+    if ((await fetch(url, { method: "HEAD", headers: auth })).status === 200) return;
+    const res = await fetch(url, { method: "POST", headers: auth, body: bytes });
+    expect(res.status, await res.text()).toBe(201);
+  };
 
   beforeAll(async () => {
     stack = await startStack({ env: { LLAMA_SERVER: binary } });
     ollama = client(stack.url, stack.key);
-    const auth = { authorization: `Bearer ${stack.key}` };
-    for (const bytes of [model, projector]) {
-      const res = await fetch(`${stack.url}/api/blobs/${digestOf(bytes)}`, {
-        method: "POST",
-        headers: auth,
-        body: bytes,
-      });
-      expect(res.status).toBe(201);
-    }
+    for (const bytes of [model, projector]) await uploadBlob(bytes);
     const created = await api(stack.url, stack.key, "POST", "/api/create", {
       model: name,
       files: { "model.gguf": digestOf(model), "mmproj.gguf": digestOf(projector) },
@@ -214,8 +217,7 @@ describe("vision through the stack", () => {
 
   it("a projector whose embedding size is not the model's answers 400 naming it", async () => {
     const narrow = writeTinyProjector({ textEmbedding: 32 });
-    const auth = { authorization: `Bearer ${stack.key}` };
-    await fetch(`${stack.url}/api/blobs/${digestOf(narrow)}`, { method: "POST", headers: auth, body: narrow });
+    await uploadBlob(narrow);
     const created = await api(stack.url, stack.key, "POST", "/api/create", {
       model: "tiny-vision-mismatch",
       files: { "model.gguf": digestOf(model), "mmproj.gguf": digestOf(narrow) },
