@@ -18,6 +18,7 @@ import { LlamaServerProcess } from "../gpu-runner/src/vision/llama-server";
 import { llamaRefBinary } from "../scripts/llama-ref";
 import { type RunningStack, startStack } from "./harness";
 import { api, client } from "./inference-support";
+import { type DockerRegistry, startDockerRegistry } from "./registry-server";
 
 const model = writeTinyModel();
 const projector = writeTinyProjector();
@@ -98,6 +99,7 @@ describe("the tiny vision fixture in llama-server alone", () => {
 
 describe("vision through the stack", () => {
   let stack: RunningStack;
+  let registry: DockerRegistry;
   let ollama: ReturnType<typeof client>;
   const name = "tiny-vision";
   /**
@@ -113,7 +115,8 @@ describe("vision through the stack", () => {
   };
 
   beforeAll(async () => {
-    stack = await startStack({ env: { LLAMA_SERVER: binary } });
+    registry = await startDockerRegistry();
+    stack = await startStack({ env: { LLAMA_SERVER: binary, ALLOW_PRIVATE_REGISTRIES: "true" } });
     ollama = client(stack.url, stack.key);
     for (const bytes of [model, projector]) await uploadBlob(bytes);
     const created = await api(stack.url, stack.key, "POST", "/api/create", {
@@ -125,6 +128,7 @@ describe("vision through the stack", () => {
   }, 600_000);
   afterAll(async () => {
     await stack?.stop();
+    await registry?.stop();
     if (stack) expect(llamaServersOf(stack)).toEqual([]);
   });
 
@@ -203,6 +207,37 @@ describe("vision through the stack", () => {
     });
     const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
     expect(ok.done).toBe(true);
+  });
+
+  it("copy, push and pull carry the projector layer; the pulled model sees", async () => {
+    const remote = `${registry.host}/corral/tiny-vision:latest`;
+    await ollama.copy({ source: name, destination: remote });
+    const pushed = await api(stack.url, stack.key, "POST", "/api/push", {
+      model: remote,
+      insecure: true,
+      stream: false,
+    });
+    expect(pushed).toMatchObject({ status: 200, body: { status: "success" } });
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/corral/tiny-vision/manifests/latest`, {
+        headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
+      })
+    ).json()) as { layers: { mediaType: string; digest: string }[] };
+    expect(manifest.layers).toContainEqual(
+      expect.objectContaining({ mediaType: "application/vnd.ollama.image.projector", digest: digestOf(projector) }),
+    );
+    await ollama.delete({ model: remote });
+    const pulled = await api(stack.url, stack.key, "POST", "/api/pull", {
+      model: remote,
+      insecure: true,
+      stream: false,
+    });
+    expect(pulled).toMatchObject({ status: 200, body: { status: "success" } });
+    expect((await ollama.show({ model: remote })).capabilities).toContain("vision");
+    const [original, copy] = await Promise.all(
+      [name, remote].map((model) => ollama.generate({ model, prompt: "x", images: [imageB], options: greedy })),
+    );
+    expect(copy!.response).toBe(original!.response);
   });
 
   it("a llama-server that dies is replaced by the next request; none outlives the stack", async () => {
