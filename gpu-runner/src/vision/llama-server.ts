@@ -53,66 +53,24 @@ export class LlamaServerProcess {
 
   /** Spawns the server and waits until it listens and /health says the model is loaded. */
   static async start(options: LlamaServerOptions): Promise<LlamaServerProcess> {
-    installExitHook();
-    const args = [
-      ...["-m", options.modelPath, "--mmproj", options.projectorPath],
-      ...["-c", String(options.contextSize * options.parallel), "-np", String(options.parallel)],
-      ...["-t", String(options.threads), "-tb", String(options.threads)],
-      ...["--host", "127.0.0.1", "--port", "0", "--no-webui", "--no-warmup", "--offline"],
-    ];
-    const child = spawn(options.binary, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...serverEnv(), LLAMA_MEDIA_MARKER: MEDIA_MARKER },
-    });
-    live.add(child);
-    const exitedPromise = new Promise<void>((resolve) => {
-      child.once("exit", () => {
-        live.delete(child);
-        resolve();
-      });
-      child.once("error", () => {
-        live.delete(child);
-        resolve();
-      });
-    });
-    let log = "";
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error("llama-server did not start in time")),
-        options.startTimeoutMs ?? 120_000,
-      );
-      const onData = (data: Buffer) => {
-        log = (log + data.toString("utf8")).slice(-8192);
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      };
-      child.stdout?.on("data", onData);
-      child.stderr?.on("data", onData);
-      void exitedPromise.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`llama-server exited while starting: ${lastLines(log)}`));
-      });
-    }).catch(async (err) => {
+    const timeoutMs = options.startTimeoutMs ?? 120_000;
+    const { child, exited } = spawnServer(options);
+    const log = collectLog(child);
+    const url = await listeningUrl(exited, log, timeoutMs).catch(async (err) => {
       child.kill("SIGKILL");
-      await exitedPromise;
+      await exited;
       throw err;
     });
-    const server = new LlamaServerProcess(child, url, exitedPromise);
-    void exitedPromise.then(() => {
+    const server = new LlamaServerProcess(child, url, exited);
+    void exited.then(() => {
       server.hasExited = true;
     });
     try {
-      await server.waitHealthy(options.startTimeoutMs ?? 120_000, () => lastLines(log));
+      await server.waitHealthy(timeoutMs, () => lastLines(log.text));
     } catch (err) {
       await server.dispose();
       throw err;
     }
-    // Keep draining the pipes so a chatty server never blocks on a full pipe.
-    child.stdout?.resume();
-    child.stderr?.resume();
     return server;
   }
 
@@ -181,6 +139,67 @@ export class LlamaServerProcess {
     })();
     return this.disposing;
   }
+}
+
+function spawnServer(options: LlamaServerOptions): { child: ChildProcess; exited: Promise<void> } {
+  installExitHook();
+  const args = [
+    ...["-m", options.modelPath, "--mmproj", options.projectorPath],
+    ...["-c", String(options.contextSize * options.parallel), "-np", String(options.parallel)],
+    ...["-t", String(options.threads), "-tb", String(options.threads)],
+    ...["--host", "127.0.0.1", "--port", "0", "--no-webui", "--no-warmup", "--offline"],
+  ];
+  const child = spawn(options.binary, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...serverEnv(), LLAMA_MEDIA_MARKER: MEDIA_MARKER },
+  });
+  live.add(child);
+  const exited = new Promise<void>((resolve) => {
+    const done = () => {
+      live.delete(child);
+      resolve();
+    };
+    child.once("exit", done);
+    child.once("error", done);
+  });
+  return { child, exited };
+}
+
+interface LogTail {
+  /** The last 8 KiB of the server's output. */
+  text: string;
+  /** Called on each new piece of output. */
+  onChange?: () => void;
+}
+
+/** Reads (and so keeps draining) both pipes for the process's whole life, keeping the tail for error messages. */
+function collectLog(child: ChildProcess): LogTail {
+  const log: LogTail = { text: "" };
+  const onData = (data: Buffer) => {
+    log.text = (log.text + data.toString("utf8")).slice(-8192);
+    log.onChange?.();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  return log;
+}
+
+/** The URL from llama-server's "listening on" line (it binds port 0, so the OS picked the port). */
+function listeningUrl(exited: Promise<void>, log: LogTail, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("llama-server did not start in time")), timeoutMs);
+    log.onChange = () => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log.text);
+      if (!match) return;
+      clearTimeout(timer);
+      log.onChange = undefined;
+      resolve(match[1]!);
+    };
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`llama-server exited while starting: ${lastLines(log.text)}`));
+    });
+  });
 }
 
 /** llama-server's error body is `{"error": {"message": …}}`; anything else is shown as it came. */
