@@ -12,7 +12,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyProjector } from "../gpu-runner/src/tiny-model/clip-projector";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
-import { noisePng, pngHeader } from "../gpu-runner/src/tiny-model/png";
+import { encodePng, noisePng, pngHeader } from "../gpu-runner/src/tiny-model/png";
 import { MAX_IMAGES_PER_REQUEST } from "../gpu-runner/src/vision/image-check";
 import { LlamaServerProcess } from "../gpu-runner/src/vision/llama-server";
 import { llamaRefBinary } from "../scripts/llama-ref";
@@ -194,6 +194,15 @@ describe("vision through the stack", () => {
     const a = await ask(imageA);
     expect(await ask(imageB)).not.toBe(a);
     expect(await ask(imageA)).toBe(a);
+  });
+
+  it("resizes a 1×1 and a 1024×1024 image as llama.cpp does (to the projector's 32×32)", async () => {
+    const grey = (side: number) => encodePng(side, side, new Uint8Array(side * side * 3).fill(128)).toString("base64");
+    for (const image of [grey(1), grey(1024)]) {
+      const res = await ollama.generate({ model: name, prompt: "x", images: [image], options: greedy });
+      expect(res.done).toBe(true);
+      expect(res.prompt_eval_count).toBeGreaterThan(16);
+    }
   });
 
   it.each([
