@@ -196,6 +196,14 @@ describe("vision through the stack", () => {
     expect(await ask(imageA)).toBe(a);
   });
 
+  it("format (a JSON schema) constrains an answer about an image", async () => {
+    const format = { type: "string", enum: ["cat", "dog"] };
+    for (const image of [imageA, imageB]) {
+      const res = await ollama.generate({ model: name, prompt: "Which?", images: [image], format, options: greedy });
+      expect(["cat", "dog"]).toContain(JSON.parse(res.response ?? ""));
+    }
+  });
+
   it("resizes a 1×1 and a 1024×1024 image as llama.cpp does (to the projector's 32×32)", async () => {
     const grey = (side: number) => encodePng(side, side, new Uint8Array(side * side * 3).fill(128)).toString("base64");
     for (const image of [grey(1), grey(1024)]) {

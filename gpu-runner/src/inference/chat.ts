@@ -44,7 +44,6 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_PROJECTOR_MESSAGE}`);
   }
   const images = checkImages(requestImages);
-  if (images.length && request.format) throw new ApiError(400, "format is not supported together with images");
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
   const lease = await acquireModel(deps, call, options, keepAliveMs);
@@ -124,6 +123,7 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
           prompt: prompt.text,
           images,
           settings,
+          grammar,
           signal: call.signal,
           clock,
           onText,

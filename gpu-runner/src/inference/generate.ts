@@ -43,7 +43,6 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
     throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_PROJECTOR_MESSAGE}`);
   }
   const images = checkImages(request.images ?? []);
-  if (images.length && request.format) throw new ApiError(400, "format is not supported together with images");
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
   const lease = await acquireModel(deps, call, options, keepAliveMs);
@@ -102,6 +101,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
           prompt: prompt.text,
           images,
           settings,
+          grammar,
           signal: call.signal,
           clock,
           onText,

@@ -4,6 +4,7 @@
  * instance's concurrency limit and wait queue with its text requests; the server runs as many slots.
  */
 import { ApiError } from "@corral/protocol/errors";
+import type { LlamaGrammar } from "node-llama-cpp";
 import type { Clock } from "../clock";
 import { cancelled } from "../errors";
 import type { CompletionResult } from "../inference/completion";
@@ -18,6 +19,8 @@ export interface VisionCompletionRequest {
   /** The images' bytes, in marker order, already checked (checkImages). */
   images: readonly Buffer[];
   settings: InferenceSettings;
+  /** `format`'s grammar; its GBNF text goes to llama-server, which constrains sampling the same way. */
+  grammar?: LlamaGrammar;
   signal: AbortSignal;
   clock: Clock;
   onText(text: string): void;
@@ -75,6 +78,7 @@ export async function runVisionCompletion(request: VisionCompletionRequest): Pro
     const body = {
       prompt: { prompt_string: request.prompt, multimodal_data: request.images.map((b) => b.toString("base64")) },
       ...samplingFields(request.settings),
+      ...(request.grammar ? { grammar: request.grammar.grammar } : {}),
     };
     let text = "";
     for await (const event of server.completion(body, signal)) {
