@@ -14,10 +14,10 @@ import { writeTinyProjector } from "../gpu-runner/src/tiny-model/clip-projector"
 import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
 import { encodePng, noisePng, pngHeader } from "../gpu-runner/src/tiny-model/png";
 import { MAX_IMAGES_PER_REQUEST } from "../gpu-runner/src/vision/image-check";
-import { LlamaServerProcess } from "../gpu-runner/src/vision/llama-server";
+import { LlamaServerProcess, MEDIA_MARKER } from "../gpu-runner/src/vision/llama-server";
 import { llamaRefBinary } from "../scripts/llama-ref";
 import { type RunningStack, startStack } from "./harness";
-import { api, client } from "./inference-support";
+import { api, client, eventually } from "./inference-support";
 import { type DockerRegistry, startDockerRegistry } from "./registry-server";
 
 const model = writeTinyModel();
@@ -94,6 +94,50 @@ describe("the tiny vision fixture in llama-server alone", () => {
     expect(again.text).toBe(a.text);
     // 16 image positions (a 32×32 picture in 8×8 patches) plus the text.
     expect(a.promptTokens).toBeGreaterThan(16);
+  });
+});
+
+describe("cancel", () => {
+  it("an aborted image request stops llama-server's generation (the slot goes idle long before its budget)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-vision-cancel-"));
+    writeFileSync(join(dir, "model.gguf"), model);
+    writeFileSync(join(dir, "mmproj.gguf"), projector);
+    const server = await LlamaServerProcess.start({
+      binary,
+      modelPath: join(dir, "model.gguf"),
+      projectorPath: join(dir, "mmproj.gguf"),
+      contextSize: 8192,
+      parallel: 1,
+      threads: 1,
+    });
+    try {
+      const budget = 8000;
+      const controller = new AbortController();
+      const body = {
+        prompt: { prompt_string: `${MEDIA_MARKER}Go on.`, multimodal_data: [imageA] },
+        n_predict: budget,
+        ignore_eos: true,
+        temperature: 0,
+      };
+      const events = server.completion(body, controller.signal);
+      for (let i = 0; i < 5; i++) expect((await events.next()).done).toBe(false);
+      controller.abort();
+      await expect(events.next()).rejects.toThrow();
+      type Slot = { is_processing: boolean; n_prompt_tokens?: number };
+      let slot: Slot | undefined;
+      const idle = await eventually(async () => {
+        slot = ((await (await fetch(`${server.url}/slots`)).json()) as Slot[])[0];
+        return slot?.is_processing === false;
+      }, 60_000);
+      expect(idle).toBe(true);
+      // The slot's cache holds the prompt (16 image positions + text) and what was generated before the cancel:
+      // at least the 5 tokens read, far fewer than the budget it would have filled.
+      expect(slot?.n_prompt_tokens).toBeGreaterThan(16 + 5);
+      expect(slot?.n_prompt_tokens).toBeLessThan(budget);
+    } finally {
+      await server.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -120,6 +120,8 @@ export class LlamaServerProcess {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
         newline = buffered.indexOf("\n");
+        // Events already read when the caller aborted are not handed out.
+        signal.throwIfAborted();
         if (!line.startsWith("data:")) continue;
         const event = JSON.parse(line.slice(5)) as Record<string, unknown>;
         if (event.error) throw new ApiError(400, errorMessage(JSON.stringify(event)));
