@@ -15,20 +15,30 @@ export function benchModel(): Uint8Array {
   });
 }
 
+type LlamaRefTarget = "llama-server" | "llama-quantize";
+
+/** The tool when this machine has built it already (npm start gives runners llama-server this way), else undefined. */
+export function cachedLlamaRefBinary(target: LlamaRefTarget): string | undefined {
+  const bin = join(root, ".corral", "llama-ref", "build", "bin", target);
+  return existsSync(bin) ? bin : undefined;
+}
+
 /**
  * A tool from llama.cpp's own build (llama-server, llama-quantize), built once from the source bundled in
  * node-llama-cpp into .corral/llama-ref: the same llama.cpp the runner uses, so comparisons are like for like.
  */
-export function llamaRefBinary(target: "llama-server" | "llama-quantize"): string {
+export function llamaRefBinary(target: LlamaRefTarget): string {
   const dir = join(root, ".corral", "llama-ref");
   const bin = join(dir, "build", "bin", target);
   if (existsSync(bin)) return bin;
   mkdirSync(join(root, ".corral"), { recursive: true });
   const bundle = join(root, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
-  console.error(`building ${target} from node-llama-cpp's bundled llama.cpp (once, ~10 min)…`);
+  console.error(`building ${target} from node-llama-cpp's bundled llama.cpp (once per machine, ~10 min)…`);
+  const started = Date.now();
   if (!existsSync(dir)) execFileSync("git", ["clone", "-q", bundle, dir], { stdio: "inherit" });
   const flags = ["-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF"];
   execFileSync("cmake", ["-B", "build", "-DCMAKE_BUILD_TYPE=Release", ...flags], { cwd: dir, stdio: "inherit" });
   execFileSync("cmake", ["--build", "build", "--target", target, "-j2"], { cwd: dir, stdio: "inherit" });
+  console.error(`built ${target} in ${Math.round((Date.now() - started) / 1000)} s (cached in ${dir})`);
   return bin;
 }

@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
+import { cachedLlamaRefBinary } from "./llama-ref";
 import { builtInModels } from "./stack/built-in-models";
 import { type DevState, loadDevState, saveDevState } from "./stack/dev-state";
 import { type ManagedProcess, startProcess, stopProcess, waitForHttp } from "./stack/processes";
@@ -25,6 +26,7 @@ const runnerBasePort = Number(process.env.RUNNER_PORT ?? port + 1);
 const runnerCount = Math.max(1, Number(process.env.RUNNERS ?? 1));
 const stateDir = resolve(root, process.env.CORRAL_STATE_DIR ?? ".corral");
 const quiet = process.env.CORRAL_QUIET === "1";
+const llamaServer = process.env.LLAMA_SERVER ?? cachedLlamaRefBinary("llama-server");
 const threads = process.env.THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / runnerCount)));
 const wranglerEnv = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" };
 const parentEnv = { CORRAL_PARENT_PID: String(process.pid) };
@@ -90,6 +92,8 @@ async function main() {
         CACHE_DIR: join(stateDir, `runner-${i}-cache`),
         THREADS: threads,
         GPU: process.env.GPU ?? "false",
+        // Vision models need llama-server: the one built once per machine (the vision tests build it), if any.
+        ...(llamaServer ? { LLAMA_SERVER: llamaServer } : {}),
         ...parentEnv,
       },
       logFile: join(logDir, `runner-${i}.log`),

@@ -176,6 +176,19 @@ describe("create, tags, show, copy, delete", () => {
     expect(show.capabilities).toEqual(expected);
   });
 
+  it("takes a clip GGUF beside the weights as the projector: vision capability and projector_info", async () => {
+    const { key } = await newTenant("reg-vision");
+    const projector = ggufModel({ arch: "clip", salt: 318 });
+    expect((await upload(key, projector)).status).toBe(201);
+    await createFromGguf(key, "seeing", ggufModel({ salt: 317 }), {
+      files: { "model.gguf": digest(ggufModel({ salt: 317 })), "mmproj.gguf": digest(projector) },
+    });
+    const show = await json(await call("POST", "/api/show", { key, body: { model: "seeing" } }));
+    expect(show.capabilities).toEqual(["completion", "vision"]);
+    expect(show.projector_info).toMatchObject({ "general.architecture": "clip", "clip.block_count": 1 });
+    expect((show.model_info as Record<string, unknown>)["general.architecture"]).toBe("llama");
+  });
+
   it("copies (same manifest digest) and deletes, collecting unreferenced blobs", async () => {
     const { id, key } = await newTenant("reg-copy");
     const bytes = ggufModel({ salt: 17 });

@@ -50,6 +50,8 @@ export interface RunnerConfig {
   cacheMaxBytes: number;
   threads: number;
   parallel: number;
+  /** llama.cpp's llama-server binary for vision models (LLAMA_SERVER); unset: images answer 400. */
+  llamaServer?: string;
   /** Unset: decided once the GPU is known (see defaultMemoryBudget). */
   memoryBudgetBytes?: number;
   gpu: GpuSetting;
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     // node-llama-cpp's own default is max(cores, 4): on a 2-core machine that oversubscribes ~300x slower.
     threads: integer(env, "THREADS", availableParallelism(), 1),
     parallel: integer(env, "PARALLEL", 4, 1),
+    llamaServer: text(env, "LLAMA_SERVER"),
     memoryBudgetBytes: env.MEMORY_BUDGET_BYTES ? integer(env, "MEMORY_BUDGET_BYTES", 0, 1) : undefined,
     gpu: gpuSetting(text(env, "GPU")),
     defaultNumCtx: integer(env, "NUM_CTX", 4096, 16),

@@ -9,11 +9,14 @@ import type { BlobLease } from "./blob-cache";
 import { DecodeGate, installDecodeGate } from "./decode-gate";
 import { busy, cancelled } from "./errors";
 import type { Tokenizer } from "./tokenizer";
+import type { LlamaServerProcess } from "./vision/llama-server";
 
 export interface InstanceSpec {
   modelBlob: string;
   modelSize: number;
   adapters: readonly { digest: string; size: number }[];
+  /** The vision projector (mmproj GGUF): image requests go to a llama-server with it. */
+  projector?: { digest: string; size: number };
   /** Context length of each sequence (num_ctx). */
   numCtx: number;
   numBatch?: number;
@@ -22,7 +25,8 @@ export interface InstanceSpec {
 /** Load-time settings identify an instance: a request with a different num_ctx needs its own context. */
 export function instanceKey(spec: InstanceSpec): string {
   const adapters = spec.adapters.map((a) => a.digest).join(",");
-  return `${spec.modelBlob}|${adapters}|ctx=${spec.numCtx}|batch=${spec.numBatch ?? "default"}`;
+  const projector = spec.projector ? `|proj=${spec.projector.digest}` : "";
+  return `${spec.modelBlob}|${adapters}${projector}|ctx=${spec.numCtx}|batch=${spec.numBatch ?? "default"}`;
 }
 
 export interface SequenceLease {
@@ -76,6 +80,12 @@ export interface MemoryEstimate {
   vram: number;
 }
 
+/** The instance's image path: a supervised llama-server with the projector, and the projector blob's lease. */
+export interface VisionBackend {
+  server: LlamaServerProcess;
+  projectorLease: BlobLease;
+}
+
 export class ModelInstance {
   private readonly slots: Slot[];
   private releases = 0;
@@ -106,6 +116,7 @@ export class ModelInstance {
       onDisposed: () => void;
     },
     keepAliveMs: number,
+    readonly vision?: VisionBackend,
   ) {
     this.keepAliveMs = keepAliveMs;
     // Slots in sequence-id order: ties in chooseSlot go to the lowest id, which keeps the busy ids consecutive
@@ -219,7 +230,10 @@ export class ModelInstance {
     return this.embeddingContext;
   }
 
-  /** Frees the context, its sequences and the adapters' blob leases. Idempotent; waiters get an error. */
+  /**
+   * Frees the context, its sequences, the adapters' blob leases and the vision server (killed) with its
+   * projector lease. Idempotent; waiters get an error.
+   */
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
       for (const waiter of this.waiters.splice(0)) waiter.reject(busy("model was unloaded, please try again"));
@@ -228,6 +242,8 @@ export class ModelInstance {
       this.embeddingContext = undefined;
       await embedding?.then((ctx) => ctx.dispose()).catch(() => {});
       await this.context.dispose().catch(() => {});
+      await this.vision?.server.dispose();
+      this.vision?.projectorLease.release();
       for (const lease of this.adapterLeases) lease.release();
       this.options.onDisposed();
     })();

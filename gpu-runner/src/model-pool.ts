@@ -11,8 +11,15 @@ import type { Llama, LlamaModel } from "node-llama-cpp";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import { type Clock, systemClock, type TimerHandle } from "./clock";
 import { busy } from "./errors";
-import { type InstanceSpec, instanceKey, type MemoryEstimate, ModelInstance } from "./model-instance";
+import {
+  type InstanceSpec,
+  instanceKey,
+  type MemoryEstimate,
+  ModelInstance,
+  type VisionBackend,
+} from "./model-instance";
 import { inlineTokenizer, type Tokenizer } from "./tokenizer";
+import { LlamaServerProcess } from "./vision/llama-server";
 
 export const DEFAULT_KEEP_ALIVE_MS = 5 * 60 * 1000;
 /** What ps shows for keep_alive < 0, like Ollama's far-future expiry. */
@@ -27,6 +34,11 @@ export interface ModelPoolOptions {
   defaultNumCtx: number;
   /** Sequences per instance. */
   parallel: number;
+  /**
+   * llama.cpp's llama-server binary: a model with a projector layer gets one (with `--mmproj`) for its image
+   * requests. Absent: such models load for text only, and images answer 400.
+   */
+  llamaServer?: string;
   memoryBudgetBytes: number;
   defaultKeepAliveMs?: number;
   /** Requests that may wait for a sequence of one instance before the next gets 503. */
@@ -40,8 +52,11 @@ export interface ModelPoolOptions {
   onUnload?: (reason: UnloadReason) => void;
 }
 
-/** keep_alive ran out (or was 0), another model needed the memory, or the runner is shutting down. */
-export type UnloadReason = "expired" | "memory" | "shutdown";
+/**
+ * keep_alive ran out (or was 0), another model needed the memory, the runner is shutting down, or the
+ * instance's llama-server died (the next request loads it afresh).
+ */
+export type UnloadReason = "expired" | "memory" | "shutdown" | "crashed";
 
 interface Weights {
   model: LlamaModel;
@@ -194,6 +209,12 @@ export class ModelPool {
   ): Promise<ModelInstance> {
     // Downloads run outside the lock: only the memory bookkeeping and llama.cpp allocations are serialised.
     const adapterLeases = await Promise.all(spec.adapters.map((a) => this.options.blobs.acquire(a.digest, a.size)));
+    const { projector } = spec;
+    const projectorLease =
+      projector && this.options.llamaServer
+        ? await this.options.blobs.acquire(projector.digest, projector.size)
+        : undefined;
+    let vision: VisionBackend | undefined;
     try {
       return await this.withLoadLock(async () => {
         const { llama } = this.options;
@@ -205,7 +226,13 @@ export class ModelPool {
           sequences: this.options.parallel,
         });
         const contextMemory = wholeBytes(estimate, llama.gpu !== false);
+        if (projectorLease) {
+          // llama-server holds its own copy of the weights and context, plus the projector.
+          contextMemory.ram += held.memory.ram + contextMemory.ram + projectorLease.size;
+          contextMemory.vram += held.memory.vram + contextMemory.vram;
+        }
         await this.makeRoom(total(contextMemory));
+        if (projectorLease) vision = await this.startVision(spec, held, projectorLease);
         const context = await held.model.createContext({
           contextSize: spec.numCtx,
           sequences: this.options.parallel,
@@ -231,18 +258,42 @@ export class ModelPool {
             onDisposed: () => this.releaseWeights(spec.modelBlob),
           },
           keepAliveMs ?? this.defaultKeepAlive,
+          vision,
         );
         held.users++;
         instance.users = 1;
         this.instances.set(key, instance);
+        void vision?.server.exited.then(() => {
+          if (!instance.disposed) void this.unloadInstance(instance, "crashed");
+        });
         this.options.onLoad?.();
         this.options.onChange?.();
         return instance;
       });
     } catch (err) {
+      await vision?.server.dispose();
+      projectorLease?.release();
       for (const lease of adapterLeases) lease.release();
       throw err;
     }
+  }
+
+  private async startVision(spec: InstanceSpec, held: Weights, projectorLease: BlobLease): Promise<VisionBackend> {
+    const server = await LlamaServerProcess.start({
+      binary: this.options.llamaServer!,
+      modelPath: held.blobLease.path,
+      projectorPath: projectorLease.path,
+      contextSize: spec.numCtx,
+      parallel: this.options.parallel,
+      threads: this.options.threads,
+    }).catch((err: unknown) => {
+      // A projector llama.cpp refuses (another embedding size than the model's, an unknown type) is the model's fault.
+      throw new ApiError(
+        400,
+        `failed to load the vision projector: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    });
+    return { server, projectorLease };
   }
 
   private withLoadLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import {
   toolModelBlob,
 } from "./test-support";
 import { SCRIPTED_SENTENCE, SCRIPTED_TOOL_CALL_FUNCTION } from "./tiny-model/index";
+import { noisePng, pngHeader } from "./tiny-model/png";
 
 let t: TestRunner;
 let base: string;
@@ -201,6 +202,24 @@ describe("generate", () => {
     const { status: got, body } = await json("/v1/generate", tiny(), request);
     expect(got).toBe(code);
     expect(body.error).toContain(message);
+  });
+
+  // This runner has no llama-server: a projector model loads for text, and its images are refused cleanly.
+  const withProjector = () => tiny({ projector: { digest: `sha256:${"c".repeat(64)}`, size: 1000 } });
+  it.each([
+    ["bytes that are not an image", ["aGVsbG8="], "image 0: unsupported or invalid image format"],
+    ["a decompression bomb", [pngHeader(50_000, 50_000).toString("base64")], "50000x50000 is too large"],
+    ["an image, on a runner without llama-server", [noisePng(1).toString("base64")], "no vision backend"],
+  ])("a model with a projector: %s → 400", async (_, images, message) => {
+    const { status: got, body } = await json("/v1/generate", withProjector(), { prompt: "x", images });
+    expect(got).toBe(400);
+    expect(body.error).toContain(message);
+    const chat = await json("/v1/chat", withProjector(), { messages: [{ role: "user", content: "x", images }] });
+    expect(chat.status).toBe(400);
+    expect(chat.body.error).toContain(message);
+    expect((await json("/v1/generate", withProjector(), { prompt: "x", options: { num_predict: 2 } })).status).toBe(
+      200,
+    );
   });
 
   it("404 when the model blob is missing from the blob store", async () => {

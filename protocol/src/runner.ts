@@ -32,6 +32,8 @@ export const ResolvedModelSchema = z.object({
   model_size: z.number().int().nonnegative(),
   /** LoRA adapter layers, in order. */
   adapters: z.array(z.object({ digest: z.string(), size: z.number().int().nonnegative() })).default([]),
+  /** The vision projector layer (an mmproj GGUF), for models that take images. */
+  projector: z.object({ digest: z.string(), size: z.number().int().nonnegative() }).optional(),
   /** Template layer (Go text/template). Absent → the GGUF's own tokenizer.chat_template. */
   template: z.string().optional(),
   system: z.string().optional(),

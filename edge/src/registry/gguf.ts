@@ -48,6 +48,8 @@ function mediaTypeOf(header: GgufHeader, family: string): string {
   const kind = header.metadata["general.type"];
   if (kind === "adapter") return MediaType.adapter;
   if (kind === "projector" || kind === "mmproj") return MediaType.projector;
+  // llama.cpp's mmproj files (CLIP-style encoders) declare the `clip` architecture, as Ollama tells them apart.
+  if (family === "clip") return MediaType.projector;
   const blocks = metadataNumber(header, `${family}.block_count`) ?? 0;
   if (blocks === 0 && (metadataNumber(header, `${family}.vision.block_count`) ?? 0) > 0) return MediaType.projector;
   return MediaType.model;

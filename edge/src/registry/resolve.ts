@@ -132,6 +132,8 @@ export async function resolveModel(env: Env, tenantId: string, name: string): Pr
     params: texts.params,
     messages: texts.messages,
   };
+  const projector = model.manifest.layers.find((l) => l.mediaType === MediaType.projector);
+  if (projector) resolved.projector = { digest: projector.digest, size: projector.size };
   if (texts.template !== undefined) resolved.template = texts.template;
   if (texts.system !== undefined) resolved.system = texts.system;
   const summary = cachedSummary(model.summaries.get(weights.digest) ?? null);

@@ -117,7 +117,12 @@ export async function showModel(env: Env, tenantId: string, request: ShowRequest
   const model = await loadModel(env, tenantId, request.model, showNotFound);
   const layers = model.manifest.layers;
   const weightsLayer = layers.find((l) => l.mediaType === MediaType.model);
-  const [texts, summary] = await Promise.all([modelTexts(env, model), weightsSummary(env, weightsLayer)]);
+  const projectorLayer = layers.find((l) => l.mediaType === MediaType.projector);
+  const [texts, summary, projector] = await Promise.all([
+    modelTexts(env, model),
+    weightsSummary(env, weightsLayer),
+    weightsSummary(env, projectorLayer),
+  ]);
   const configText = await layerText(env, model, model.manifest.config).catch(() => null);
   const template = texts.template ?? summary?.chat_template ?? DEFAULT_TEMPLATE;
   const system = request.system || texts.system;
@@ -146,7 +151,8 @@ export async function showModel(env: Env, tenantId: string, request: ShowRequest
   } else {
     response.model_info = summary?.model_info ?? {};
   }
-  response.capabilities = modelCapabilities(summary, texts.template);
+  if (projector) response.projector_info = projector.model_info;
+  response.capabilities = modelCapabilities(summary, texts.template, projectorLayer !== undefined);
   response.modified_at = new Date(model.modified_at).toISOString();
   return response;
 }

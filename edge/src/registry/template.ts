@@ -53,14 +53,19 @@ function chatTemplateCapabilities(template: string): Capability[] {
 }
 
 /**
- * completion or embedding (an embedding GGUF declares a pooling type), vision, then what the template
- * understands: the Go template layer when there is one, else the GGUF's own chat template.
+ * completion or embedding (an embedding GGUF declares a pooling type), vision (a projector layer, or vision
+ * tensors in the weights themselves), then what the template understands: the Go template layer when there is
+ * one, else the GGUF's own chat template.
  */
-export function modelCapabilities(weights: GgufSummary | null, goTemplate: string | undefined): Capability[] {
+export function modelCapabilities(
+  weights: GgufSummary | null,
+  goTemplate: string | undefined,
+  hasProjector = false,
+): Capability[] {
   const caps: Capability[] = [];
   if (weights) {
     caps.push(weights.pooling ? "embedding" : "completion");
-    if (weights.vision) caps.push("vision");
+    if (weights.vision || hasProjector) caps.push("vision");
   }
   const fromTemplate =
     goTemplate !== undefined

@@ -15,7 +15,8 @@ const KV_BYTES_PER_ELEMENT = 2;
 const COMPUTE_BYTES_PER_TOKEN_WIDTH = 16;
 
 /**
- * Memory a runner needs to load the model for these options: weights and adapters, the KV cache
+ * Memory a runner needs to load the model for these options: weights and adapters (a vision model's weights twice,
+ * its llama-server holding a copy beside node-llama-cpp's, plus the projector), the KV cache
  * (context × layers × KV heads × (key + value width) × 2 bytes) and the compute buffer (batch × width × 16 bytes).
  * Without the GGUF's shape (a model whose header was never summarised) only the weights are counted, and the
  * runner's own free-memory report absorbs the rest.
@@ -25,7 +26,8 @@ export function estimateModelBytes(
   shape: ModelShape | null,
   options: Record<string, unknown>,
 ): number {
-  const weights = model.adapters.reduce((n, a) => n + a.size, model.model_size);
+  const vision = model.projector ? model.model_size + model.projector.size : 0;
+  const weights = model.adapters.reduce((n, a) => n + a.size, model.model_size + vision);
   if (!shape?.layers || !shape.kv_heads || !shape.kv_head_width) return weights;
   const asked = typeof options.num_ctx === "number" && options.num_ctx > 0 ? options.num_ctx : DEFAULT_NUM_CTX;
   // The runner clamps num_ctx to the trained context, as Ollama does.

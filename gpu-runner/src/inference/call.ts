@@ -45,7 +45,14 @@ export interface Usage {
 export const NO_USAGE: Usage = { promptTokens: 0, generatedTokens: 0 };
 
 function modelSpec(model: ResolvedModel, numBatch: number | undefined): ModelSpec {
-  return { modelBlob: model.model_blob, modelSize: model.model_size, adapters: model.adapters, numBatch };
+  const spec: ModelSpec = {
+    modelBlob: model.model_blob,
+    modelSize: model.model_size,
+    adapters: model.adapters,
+    numBatch,
+  };
+  if (model.projector) spec.projector = model.projector;
+  return spec;
 }
 
 /** The call's model from the pool, sized by the merged options (num_batch for the load, num_ctx for the context). */

@@ -8,6 +8,8 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message } from "@corral/protocol/schema-fields";
 import { parseChatRequest } from "@corral/protocol/schemas";
 import type { ChatResponse } from "@corral/protocol/types";
+import { checkImages } from "../vision/image-check";
+import { runVisionCompletion, withImageMarkers } from "../vision/vision-completion";
 import {
   acquireModel,
   envelope,
@@ -19,9 +21,9 @@ import {
   type Usage,
 } from "./call";
 import { runCompletion } from "./completion";
-import { NO_VISION_MESSAGE } from "./generate";
+import { NO_PROJECTOR_MESSAGE, NO_VISION_MESSAGE } from "./generate";
 import { grammarForFormat } from "./grammar";
-import { PendingLogprobs, requestedLogprobs } from "./logprobs";
+import { type Logprob, PendingLogprobs, requestedLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatChatPrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 import { type ToolCall, ToolCallParser } from "./tools";
@@ -39,9 +41,11 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     call.sink.json({ ...envelope(call, clock), message: emptyAssistant, done: true, done_reason: "unload" });
     return NO_USAGE;
   }
-  if (request.messages.some((message) => message.images?.length)) {
-    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+  const requestImages = request.messages.flatMap((message) => message.images ?? []);
+  if (requestImages.length && !call.model.projector) {
+    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_PROJECTOR_MESSAGE}`);
   }
+  const images = checkImages(requestImages);
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
   const lease = await acquireModel(deps, call, options, keepAliveMs);
@@ -53,6 +57,9 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       throw new ApiError(400, `${quoteName(call)} does not support tools`);
     }
     const think = resolveThink(call, format, request.think);
+    if (images.length && !instance.vision) {
+      throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+    }
 
     if (request.messages.length === 0) {
       await deps.announceModels?.();
@@ -61,7 +68,15 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
     }
 
     const layer = call.model.messages as unknown as Message[];
-    let messages: Message[] = [...layer, ...request.messages];
+    let imageIndex = 0;
+    const withImages = request.messages.map((message) => {
+      const count = message.images?.length ?? 0;
+      if (count === 0) return message;
+      const content = withImageMarkers(message.content ?? "", imageIndex, count);
+      imageIndex += count;
+      return { ...message, content };
+    });
+    let messages: Message[] = [...layer, ...withImages];
     if (request.messages[0]?.role !== "system" && call.model.system) {
       messages = [{ role: "system", content: call.model.system }, ...messages];
     }
@@ -100,23 +115,35 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       emit(parsed.content + rest.content, thinkingText, [...parsed.calls, ...rest.calls]);
     };
 
-    const result = await runCompletion({
-      instance,
-      tokens: prompt.tokens,
-      settings,
-      truncate: request.truncate !== false,
-      shift: request.shift !== false,
-      topLogprobs: requestedLogprobs(request),
-      grammar,
-      signal: call.signal,
-      clock,
-      onText: (text, entries) => {
-        logprobs.add(entries);
-        if (!thinking) return route(text, "", false);
-        const split = thinking.add(text);
-        route(split.content, split.thinking, false);
-      },
-    });
+    const onText = (text: string, entries?: Logprob[]) => {
+      logprobs.add(entries);
+      if (!thinking) return route(text, "", false);
+      const split = thinking.add(text);
+      route(split.content, split.thinking, false);
+    };
+    const result = images.length
+      ? await runVisionCompletion({
+          instance,
+          prompt: prompt.text,
+          images,
+          settings,
+          grammar,
+          signal: call.signal,
+          clock,
+          onText,
+        })
+      : await runCompletion({
+          instance,
+          tokens: prompt.tokens,
+          settings,
+          truncate: request.truncate !== false,
+          shift: request.shift !== false,
+          topLogprobs: requestedLogprobs(request),
+          grammar,
+          signal: call.signal,
+          clock,
+          onText,
+        });
     const rest = thinking?.finish() ?? { content: "", thinking: "" };
     route(rest.content, rest.thinking, true);
 

@@ -8,6 +8,8 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message } from "@corral/protocol/schema-fields";
 import { parseGenerateRequest } from "@corral/protocol/schemas";
 import type { Token } from "node-llama-cpp";
+import { checkImages } from "../vision/image-check";
+import { runVisionCompletion, withImageMarkers } from "../vision/vision-completion";
 import {
   acquireModel,
   envelope,
@@ -20,11 +22,12 @@ import {
 } from "./call";
 import { runCompletion } from "./completion";
 import { grammarForFormat } from "./grammar";
-import { PendingLogprobs, requestedLogprobs } from "./logprobs";
+import { type Logprob, PendingLogprobs, requestedLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatGeneratePrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 
-export const NO_VISION_MESSAGE = "this runner has no vision backend (node-llama-cpp 3.22 runs text-only models)";
+export const NO_PROJECTOR_MESSAGE = "the model has no vision projector";
+export const NO_VISION_MESSAGE = "this runner has no vision backend (llama-server is not configured)";
 
 export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): Promise<Usage> {
   const { pool, clock } = deps;
@@ -37,9 +40,10 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
     call.sink.json({ ...envelope(call, clock), response: "", done: true, done_reason: "unload" });
     return NO_USAGE;
   }
-  if (request.images?.length) {
-    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+  if (request.images?.length && !call.model.projector) {
+    throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_PROJECTOR_MESSAGE}`);
   }
+  const images = checkImages(request.images ?? []);
 
   const options = mergeModelAndRequestOptions(call.model.params, request.options);
   const lease = await acquireModel(deps, call, options, keepAliveMs);
@@ -51,6 +55,9 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       throw new ApiError(400, `${quoteName(call)} does not support insert`);
     }
     const think = resolveThink(call, format, request.think);
+    if (images.length && !instance.vision) {
+      throw new ApiError(400, `${quoteName(call)} does not support images: ${NO_VISION_MESSAGE}`);
+    }
 
     if (request.prompt === "") {
       await deps.announceModels?.();
@@ -67,7 +74,7 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       system: request.system,
       modelSystem: call.model.system,
       modelMessages: call.model.messages as unknown as Message[],
-      prompt: request.prompt,
+      prompt: images.length ? withImageMarkers(request.prompt, 0, images.length) : request.prompt,
       suffix: request.suffix,
       context: request.context as Token[] | undefined,
       think,
@@ -86,29 +93,42 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       });
     };
 
-    const result = await runCompletion({
-      instance,
-      tokens: prompt.tokens,
-      settings,
-      truncate: request.truncate !== false,
-      shift: request.shift !== false,
-      topLogprobs: requestedLogprobs(request),
-      grammar,
-      signal: call.signal,
-      clock,
-      onText: (text, entries) => {
-        logprobs.add(entries);
-        if (!thinking) return emit(text, "");
-        const split = thinking.add(text);
-        emit(split.content, split.thinking);
-      },
-    });
+    const onText = (text: string, entries?: Logprob[]) => {
+      logprobs.add(entries);
+      if (!thinking) return emit(text, "");
+      const split = thinking.add(text);
+      emit(split.content, split.thinking);
+    };
+    const result = images.length
+      ? await runVisionCompletion({
+          instance,
+          prompt: prompt.text,
+          images,
+          settings,
+          grammar,
+          signal: call.signal,
+          clock,
+          onText,
+        })
+      : await runCompletion({
+          instance,
+          tokens: prompt.tokens,
+          settings,
+          truncate: request.truncate !== false,
+          shift: request.shift !== false,
+          topLogprobs: requestedLogprobs(request),
+          grammar,
+          signal: call.signal,
+          clock,
+          onText,
+        });
     if (thinking) {
       const rest = thinking.finish();
       emit(rest.content, rest.thinking);
     }
 
-    const context = request.raw ? undefined : await instance.tokenize(prompt.text + result.text, true);
+    // A context is token ids; image embeddings have none, so a prompt with images gives no context to continue.
+    const context = request.raw || images.length ? undefined : await instance.tokenize(prompt.text + result.text, true);
     call.sink.end({
       ...envelope(call, clock),
       response: "",
