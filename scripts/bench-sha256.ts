@@ -3,7 +3,7 @@
  * byte inside one Worker request (edge/PULL_PUSH.md), so the hasher's speed and the Worker's CPU limit
  * (wrangler.toml `limits.cpu_ms`) set the largest blob one pull can take: ceiling = speed × cpu_ms.
  *   - ts: protocol's TypeScript core (what pulls and uploads used before);
- *   - wasm: edge/src/registry/sha256.wasm through the same Sha256 wrapper (what ResumableSha256 uses now);
+ *   - wasm: edge/src/store/sha256.wasm through the same Sha256 wrapper (what ResumableSha256 uses now);
  *   - node:crypto: OpenSSL's native SHA-256, for scale (not available to a Worker as a resumable hash).
  * BENCH_SHA_MIB (256) of random bytes fed in 64 KiB chunks (what a fetch body delivers), median of BENCH_RUNS (5).
  * Timed in CPU time (process.cpuUsage), the quantity the Worker limit counts, so a busy machine slows the figures
@@ -13,7 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { Sha256 } from "@corral/protocol/sha256";
-import { type Sha256WasmExports, WasmSha256Core } from "../edge/src/registry/sha256-wasm";
+import { type Sha256WasmExports, WasmSha256Core } from "../edge/src/store/sha256-wasm";
 import { committedSha256Wasm } from "./build-sha256-wasm";
 
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 /**
- * Builds edge/src/registry/sha256.wasm (`npm run build:sha256-wasm`): SHA-256's block function (FIPS 180-4) in
+ * Builds edge/src/store/sha256.wasm (`npm run build:sha256-wasm`): SHA-256's block function (FIPS 180-4) in
  * WebAssembly text, generated here and assembled with wabt. The 64 rounds are unrolled with the working variables
  * renamed instead of shifted, and the message schedule lives in 16 locals, so a block touches memory only to read
  * its 64 bytes. The binary is committed so that neither wrangler nor the tests need wabt;
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { SHA256_K } from "@corral/protocol/sha256";
 import wabt from "wabt";
 
-export const WASM_PATH = fileURLToPath(new URL("../edge/src/registry/sha256.wasm", import.meta.url));
+export const WASM_PATH = fileURLToPath(new URL("../edge/src/store/sha256.wasm", import.meta.url));
 
 const VARS = ["$a", "$b", "$c", "$d", "$e", "$f", "$g", "$h"];
 const get = (name: string) => `(local.get ${name})`;

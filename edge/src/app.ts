@@ -1,10 +1,15 @@
 /**
  * The edge's route table. Where each concern lives, one file each:
- * - a model is saved under a name (create, pull, copy): registry/save-model.ts;
- * - an error becomes an answer (Ollama JSON, NDJSON error line, OpenAI; one renderer per dialect): errors.ts;
+ * - a model is saved under a name (create, pull, copy): store/save-model.ts;
+ * - an error becomes an answer (Ollama JSON, NDJSON error line, OpenAI, Anthropic; one renderer each): errors.ts;
  * - a request body is read and validated: body.ts;
  * - SQL: db/ (one module per table group);
  * - wire types and Ollama's error texts: protocol/ (types.ts, errors.ts).
+ * Folders: routes/ (one module per API resource), store/ (the tenants' model store: blobs, manifests, create,
+ * quantize, convert), registry-client/ (pull and push against OCI registries), relay/ (inference to runners),
+ * scheduler/ (the Durable Object), openai/ and anthropic/ (the compatible APIs), console/ (the web console).
+ * Tests: pure unit tests sit beside the code (`*.test.ts`); tests that drive the whole Worker through HTTP inside
+ * workerd (bindings, D1, R2, Durable Objects) are in edge/test/, as cross-process tests are in the root test/.
  */
 import { ApiError } from "@corral/protocol";
 import { Hono } from "hono";
@@ -16,12 +21,10 @@ import { toErrorResponse } from "./errors";
 import { responsesRoutes } from "./openai/responses-routes";
 import { adminRoutes } from "./routes/admin";
 import { blobsRoutes } from "./routes/blobs";
-import { chatRoutes } from "./routes/chat";
 import { copyRoutes } from "./routes/copy";
 import { createRoutes } from "./routes/create";
 import { deleteRoutes } from "./routes/delete";
-import { embedRoutes } from "./routes/embed";
-import { generateRoutes } from "./routes/generate";
+import { inferenceRoutes } from "./routes/inference";
 import { internalRoutes } from "./routes/internal";
 import { openaiRoutes } from "./routes/openai";
 import { psRoutes } from "./routes/ps";
@@ -55,9 +58,7 @@ export function createApp() {
 
   // Tenants (API key).
   app.use("/api/*", requireTenant);
-  app.route("/api", generateRoutes);
-  app.route("/api", chatRoutes);
-  app.route("/api", embedRoutes);
+  app.route("/api", inferenceRoutes);
   app.route("/api", createRoutes);
   app.route("/api", blobsRoutes);
   app.route("/api", tagsRoutes);

@@ -11,7 +11,7 @@ import {
   openAIErrorBody,
   readOllamaError,
 } from "./errors";
-import { OpenAIRequestError } from "./openai/errors";
+import { OpenAIRequestError } from "./openai/request-error";
 
 describe("clientError", () => {
   it.each([

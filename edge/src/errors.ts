@@ -14,7 +14,7 @@ import { ApiError } from "@corral/protocol";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { anthropicErrorBody } from "./anthropic/errors";
-import { OpenAIRequestError } from "./openai/errors";
+import { OpenAIRequestError } from "./openai/request-error";
 import type { OpenAIErrorBody } from "./openai/types";
 
 export interface ClientError {

@@ -1,8 +1,8 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
-import { sweepBlobs } from "./registry/gc";
+import { sweepBlobs } from "./store/gc";
 
-export { BlobFetcher } from "./oci/blob-fetcher";
+export { BlobFetcher } from "./registry-client/blob-fetcher";
 export { TenantLimiter } from "./scheduler/limiter";
 export { Scheduler } from "./scheduler/scheduler";
 

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CHUNKED_PART_SIZE } from "../src/registry/chunked-upload";
+import { CHUNKED_PART_SIZE } from "../src/store/chunked-upload";
 import { ADMIN, call, newTenant } from "./helpers";
 import { ggufModel, snapshot, upload } from "./registry-fixtures";
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ResumableSha256 } from "../src/registry/resumable-sha256";
+import { ResumableSha256 } from "../src/store/resumable-sha256";
 import { call, newTenant } from "./helpers";
 import { digest, json, snapshot } from "./registry-fixtures";
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { writeSafetensors } from "@corral/protocol/safetensors-testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { blobKey } from "../src/registry/store";
+import { blobKey } from "../src/store/store";
 import { ADMIN, call, newTenant } from "./helpers";
 import { digest, ggufModel, json, ndjsonLines, snapshot, upload } from "./registry-fixtures";
 import { fakeRunners, heartbeat, ndjsonLine, type RunnerHandler, resetFleet, runnerStatus } from "./relay-fixtures";

@@ -1,5 +1,5 @@
 /**
- * The isolate-memory caches on the hot paths (db/key-cache.ts, the GGUF summaries of registry/show.ts) must not
+ * The isolate-memory caches on the hot paths (db/key-cache.ts, the GGUF summaries of store/show.ts) must not
  * change what anyone sees beyond their documented bounds: a revoked key stops working at once in the isolate that
  * revoked it and within the TTL elsewhere, quota changes apply, tenants stay apart, and models deleted or replaced
  * are gone from show/tags at once.

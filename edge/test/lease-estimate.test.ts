@@ -1,6 +1,6 @@
 import type { ResolvedModel } from "@corral/protocol/runner";
 import { describe, expect, it } from "vitest";
-import { modelShape } from "../src/registry/gguf";
+import { modelShape } from "../src/store/gguf";
 import { estimateModelBytes } from "../src/relay/lease";
 
 const MiB = 1024 * 1024;

@@ -4,14 +4,14 @@
  */
 import { ApiError } from "@corral/protocol";
 import { describe, expect, it } from "vitest";
-import { parseChallenge, tokenUrl } from "../src/oci/auth";
-import { RegistryClient } from "../src/oci/client";
-import { decryptSecret, encryptSecret, normalizeRegistryHost } from "../src/oci/credentials";
-import { MAX_BLOB_SIZE, manifestBlobs, validateRegistryManifest } from "../src/oci/manifest";
-import { blobProgress, shortDigest } from "../src/oci/progress";
-import { assertRegistryUrl, parseIpv6, privateHostReason } from "../src/oci/ssrf";
-import { Latest } from "../src/oci/watch";
-import { MANIFEST_MEDIA_TYPE, MediaType } from "../src/registry/manifest";
+import { parseChallenge, tokenUrl } from "../src/registry-client/auth";
+import { RegistryClient } from "../src/registry-client/client";
+import { decryptSecret, encryptSecret, normalizeRegistryHost } from "../src/registry-client/credentials";
+import { MAX_BLOB_SIZE, manifestBlobs, validateRegistryManifest } from "../src/registry-client/manifest";
+import { blobProgress, shortDigest } from "../src/registry-client/progress";
+import { assertRegistryUrl, parseIpv6, privateHostReason } from "../src/registry-client/ssrf";
+import { Latest } from "../src/registry-client/watch";
+import { MANIFEST_MEDIA_TYPE, MediaType } from "../src/store/manifest";
 
 const hex = (c: string) => c.repeat(64);
 const D1 = `sha256:${hex("a")}`;

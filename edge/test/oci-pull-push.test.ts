@@ -5,12 +5,12 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
-import type { OciEnv } from "../src/oci/config";
-import type { Progress } from "../src/oci/progress";
-import { pullModel } from "../src/oci/pull";
-import { pushModel } from "../src/oci/push";
-import { MediaType } from "../src/registry/manifest";
-import { blobKey } from "../src/registry/store";
+import type { OciEnv } from "../src/registry-client/config";
+import type { Progress } from "../src/registry-client/progress";
+import { pullModel } from "../src/registry-client/pull";
+import { pushModel } from "../src/registry-client/push";
+import { MediaType } from "../src/store/manifest";
+import { blobKey } from "../src/store/store";
 import { ADMIN, call, newTenant } from "./helpers";
 import { FakeRegistry } from "./oci-fake-registry";
 import { createFromGguf, ggufModel, json, ndjsonLines, snapshot } from "./registry-fixtures";

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sweepBlobs } from "../src/registry/gc";
-import { INTENT_PIN_MS } from "../src/registry/runner-blobs";
-import { blobKey } from "../src/registry/store";
+import { sweepBlobs } from "../src/store/gc";
+import { INTENT_PIN_MS } from "../src/store/runner-blobs";
+import { blobKey } from "../src/store/store";
 import { ADMIN, call, newTenant } from "./helpers";
 import { digest, ggufModel, json, ndjsonLines, snapshot, upload } from "./registry-fixtures";
 import {

@@ -9,10 +9,10 @@ import { createRequestSchema } from "@corral/protocol/schemas-models";
 import { describe, expect, it } from "vitest";
 import { pinForWrite, unpin } from "../src/db/blobs";
 import type { Env } from "../src/env";
-import { commitCreate } from "../src/registry/create";
-import { planCreate } from "../src/registry/create-plan";
-import { collectBlobs, sweepBlobs } from "../src/registry/gc";
-import { blobKey } from "../src/registry/store";
+import { commitCreate } from "../src/store/create";
+import { planCreate } from "../src/store/create-plan";
+import { collectBlobs, sweepBlobs } from "../src/store/gc";
+import { blobKey } from "../src/store/store";
 import { call, newTenant } from "./helpers";
 import { createFromGguf, digest, ggufModel, upload } from "./registry-fixtures";
 

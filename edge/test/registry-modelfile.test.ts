@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ModelfileCommand, parseModelfile, renderCommand } from "../src/registry/modelfile";
+import { type ModelfileCommand, parseModelfile, renderCommand } from "../src/store/modelfile";
 
 const LLAMA_TEMPLATE =
   "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>";

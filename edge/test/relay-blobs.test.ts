@@ -1,6 +1,6 @@
 import { digestOf } from "@corral/protocol/digest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { blobKey } from "../src/registry/store";
+import { blobKey } from "../src/store/store";
 import { call } from "./helpers";
 import { bindings, RUNNER_SECRET } from "./relay-fixtures";
 

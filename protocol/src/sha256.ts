@@ -3,7 +3,7 @@
  *
  * WebCrypto's `digest` needs the whole message at once, so it cannot verify an upload while the bytes stream
  * into the bucket. This hasher takes chunks of any size and runs in Node and workerd alike. The block function is
- * pluggable (Sha256Core): the edge hashes blob bytes with a WebAssembly one (edge/src/registry/sha256-wasm.ts),
+ * pluggable (Sha256Core): the edge hashes blob bytes with a WebAssembly one (edge/src/store/sha256-wasm.ts),
  * several times faster, with the same exportable state.
  */
 

@@ -15,7 +15,7 @@ import { anthropicError, clientError, inDialect } from "../errors";
 import { runOllama } from "../openai/pipeline";
 import { randomId } from "../openai/translate-response";
 import { SSE_HEADERS, sseFromNdjson } from "../openai/translate-stream";
-import { modelNotFound, tenantModelName } from "../registry/names";
+import { modelNotFound, tenantModelName } from "../store/names";
 import { estimateInputTokens, translateMessagesRequest } from "./translate-request";
 import { asObject, toMessagesResponse } from "./translate-response";
 import { MessagesStreamTranslator } from "./translate-stream";

@@ -1,6 +1,6 @@
 /**
  * registry_credentials: a tenant's login per registry host; `secret` is the password sealed by
- * oci/credentials.ts (never stored or listed in the clear).
+ * registry-client/credentials.ts (never stored or listed in the clear).
  */
 
 export interface StoredCredentialInfo {

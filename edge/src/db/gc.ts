@@ -1,6 +1,6 @@
 /**
  * The statements of blob garbage collection; the protocol they implement (and why it is safe against concurrent
- * writers) is described in registry/gc.ts.
+ * writers) is described in store/gc.ts.
  */
 import { DELETE_PIN_MS } from "./blobs";
 

@@ -1,5 +1,5 @@
 /**
- * uploads: multipart blob uploads in progress (registry/multipart.ts). A row lives until the upload completes, is
+ * uploads: multipart blob uploads in progress (store/multipart.ts). A row lives until the upload completes, is
  * aborted, or idles past `expires_at`; while it lives the GC keeps away from its digest.
  */
 
@@ -26,7 +26,7 @@ export async function getUpload(db: D1Database, id: string, tenantId: string, di
 
 /**
  * Inserts the row unless the GC is deleting the digest right now (a live 'delete' pin); false when refused. A chunked
- * upload (registry/chunked-upload.ts) starts at size 0 and grows as parts arrive.
+ * upload (store/chunked-upload.ts) starts at size 0 and grows as parts arrive.
  */
 export async function insertUpload(db: D1Database, row: Omit<UploadRow, "hash_state" | "parts">): Promise<boolean> {
   const inserted = await db

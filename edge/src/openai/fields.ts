@@ -2,7 +2,7 @@
  * Typed reads of an OpenAI request body's fields. JSON `null` counts as absent (clients send it for unset
  * fields); a value of the wrong type is a 400 naming the field in OpenAI's wording and in `param`.
  */
-import { OpenAIRequestError } from "./errors";
+import { OpenAIRequestError } from "./request-error";
 
 export type Body = Record<string, unknown>;
 

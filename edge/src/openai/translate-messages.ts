@@ -3,7 +3,7 @@
  * one message each (text, or an image from a base64 data URI), tool calls carry their JSON-text arguments as
  * objects, and a tool result is named after the call it answers.
  */
-import { OpenAIRequestError } from "./errors";
+import { OpenAIRequestError } from "./request-error";
 import { type Body, optArray, optString, requireObject } from "./fields";
 
 export interface OllamaToolCall {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OpenAIRequestError } from "./errors";
+import { OpenAIRequestError } from "./request-error";
 import { translateChatRequest, translateCompletionRequest, translateEmbeddingRequest } from "./translate-request";
 
 const user = (content: unknown) => ({ role: "user", content });

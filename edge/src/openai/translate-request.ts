@@ -3,7 +3,7 @@
  * openai.FromChatRequest / FromCompleteRequest and its embeddings middleware map them. The Ollama body is then
  * validated again by the pipeline (Ollama's own option texts), so this layer checks only OpenAI-level shapes.
  */
-import { OpenAIRequestError } from "./errors";
+import { OpenAIRequestError } from "./request-error";
 import {
   type Body,
   invalidType,

@@ -1,6 +1,6 @@
 import { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
-import type { ModelShape } from "../registry/gguf";
+import type { ModelShape } from "../store/gguf";
 import { schedulerStub } from "../scheduler/client";
 import type { AcquireResult, Grant } from "../scheduler/types";
 import { refusalError } from "./failures";

@@ -18,7 +18,7 @@ import { readBody } from "../body";
 import { checkInferenceBounds, type InferenceRequest } from "../bounds";
 import type { AppBindings } from "../env";
 import { ndjsonErrorLine } from "../errors";
-import { resolveModel } from "../registry/resolve";
+import { resolveModel } from "../store/resolve";
 import type { Grant, ReleaseOutcome } from "../scheduler/types";
 import { cancelledError, RETRYABLE_RUNNER_STATUSES, runnersFailedError, tooManyRequests } from "./failures";
 import { acquireLease, estimateModelBytes } from "./lease";

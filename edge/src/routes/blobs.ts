@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { readJson } from "../body";
 import { visibleBlob } from "../db/blobs";
 import type { AppBindings } from "../env";
-import { storeChunkedBlob } from "../registry/chunked-upload";
+import { storeChunkedBlob } from "../store/chunked-upload";
 import {
   abortUpload,
   completeUpload,
@@ -12,8 +12,8 @@ import {
   startUpload,
   uploadPart,
   uploadStatus,
-} from "../registry/multipart";
-import { requireContentLength, storeBlob } from "../registry/upload";
+} from "../store/multipart";
+import { requireContentLength, storeBlob } from "../store/upload";
 
 /**
  * Blobs: Ollama's `HEAD`/`POST /api/blobs/:digest`, plus corral's resumable multipart upload API for blobs

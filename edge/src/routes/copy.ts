@@ -3,10 +3,10 @@ import { Hono } from "hono";
 import { readRequest } from "../body";
 import { pinForWriteOrWait, unpin } from "../db/blobs";
 import type { AppBindings } from "../env";
-import { manifestDigests } from "../registry/manifest";
-import { requireModelName } from "../registry/names";
-import { loadModel } from "../registry/resolve";
-import { saveModel } from "../registry/save-model";
+import { manifestDigests } from "../store/manifest";
+import { requireModelName } from "../store/names";
+import { loadModel } from "../store/resolve";
+import { saveModel } from "../store/save-model";
 
 /**
  * `POST /api/copy`: the destination gets the source's manifest as is (same digest). The source's blobs are pinned

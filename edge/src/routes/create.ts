@@ -4,9 +4,9 @@ import { readRequest } from "../body";
 import { checkCreateBounds } from "../bounds";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, type JobKind, releasingWhenDone } from "../job-permits";
-import { progressResponse } from "../oci/progress";
-import { commitCreate } from "../registry/create";
-import { planCreate } from "../registry/create-plan";
+import { progressResponse } from "../registry-client/progress";
+import { commitCreate } from "../store/create";
+import { planCreate } from "../store/create-plan";
 
 /**
  * `POST /api/create`, both forms (new: from/files/adapters/...; seed: name + modelfile). Every check runs before

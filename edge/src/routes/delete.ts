@@ -3,13 +3,13 @@ import { Hono } from "hono";
 import { readRequest } from "../body";
 import { deleteModel } from "../db/models";
 import type { AppBindings } from "../env";
-import { releaseModelBlobs, sweepBlobs } from "../registry/gc";
-import { manifestDigests, parseManifest } from "../registry/manifest";
-import { tenantModelName } from "../registry/names";
+import { releaseModelBlobs, sweepBlobs } from "../store/gc";
+import { manifestDigests, parseManifest } from "../store/manifest";
+import { tenantModelName } from "../store/names";
 
 /**
  * `DELETE /api/delete`: removes the model row and its layer rows in one batch, then collects the blobs that nothing
- * needs any more, safely under concurrent creates (see registry/gc.ts).
+ * needs any more, safely under concurrent creates (see store/gc.ts).
  */
 export const deleteRoutes = new Hono<AppBindings>().delete("/delete", async (c) => {
   const request = await readRequest(c, deleteRequestSchema);

@@ -4,9 +4,9 @@ import { BlobIntentSchema, readRunnerStatus } from "@corral/protocol/runner";
 import { Hono } from "hono";
 import { readBody, readJson } from "../body";
 import type { AppBindings } from "../env";
-import { announceRunnerBlob, storeRunnerBlob } from "../registry/runner-blobs";
-import { blobKey } from "../registry/store";
-import { requireContentLength } from "../registry/upload";
+import { announceRunnerBlob, storeRunnerBlob } from "../store/runner-blobs";
+import { blobKey } from "../store/store";
+import { requireContentLength } from "../store/upload";
 import { schedulerStub } from "../scheduler/client";
 
 /** Endpoints for runners (the runner secret is checked by the app's middleware). */

@@ -11,7 +11,7 @@ import { readBody } from "../body";
 import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
 import { openAIError, readOllamaError, toErrorResponse } from "../errors";
-import { OpenAIRequestError } from "../openai/errors";
+import { OpenAIRequestError } from "../openai/request-error";
 import { runOllama } from "../openai/pipeline";
 import {
   translateChatRequest,
@@ -34,7 +34,7 @@ import {
   type StreamTranslator,
   sseFromNdjson,
 } from "../openai/translate-stream";
-import { tenantModelName } from "../registry/names";
+import { tenantModelName } from "../store/names";
 
 type Ctx = Context<AppBindings>;
 

@@ -3,9 +3,9 @@ import { Hono } from "hono";
 import { blobRows } from "../db/blobs";
 import { listModels } from "../db/models";
 import type { AppBindings, Env } from "../env";
-import { MediaType, parseManifest } from "../registry/manifest";
-import { detailsFromConfig } from "../registry/show";
-import { readBlobText } from "../registry/store";
+import { MediaType, parseManifest } from "../store/manifest";
+import { detailsFromConfig } from "../store/show";
+import { readBlobText } from "../store/store";
 import { schedulerStub } from "../scheduler/client";
 import type { FleetLoadedModel } from "../scheduler/types";
 

@@ -3,9 +3,9 @@ import { Hono } from "hono";
 import { readRequest } from "../body";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, releasingWhenDone } from "../job-permits";
-import type { OciEnv } from "../oci/config";
-import { progressResponse } from "../oci/progress";
-import { pullModel } from "../oci/pull";
+import type { OciEnv } from "../registry-client/config";
+import { progressResponse } from "../registry-client/progress";
+import { pullModel } from "../registry-client/pull";
 
 /** `POST /api/pull` (edge/PULL_PUSH.md): progress as NDJSON, or only the last object with `stream: false`. */
 export const pullRoutes = new Hono<AppBindings>().post("/pull", async (c) => {

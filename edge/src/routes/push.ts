@@ -3,9 +3,9 @@ import { Hono } from "hono";
 import { readRequest } from "../body";
 import type { AppBindings } from "../env";
 import { acquireJobPermits, releasingWhenDone } from "../job-permits";
-import type { OciEnv } from "../oci/config";
-import { progressResponse } from "../oci/progress";
-import { pushModel } from "../oci/push";
+import type { OciEnv } from "../registry-client/config";
+import { progressResponse } from "../registry-client/progress";
+import { pushModel } from "../registry-client/push";
 
 /** `POST /api/push`: a model of the tenant's to an OCI registry (credentials: routes/registry-credentials.ts). */
 export const pushRoutes = new Hono<AppBindings>().post("/push", async (c) => {

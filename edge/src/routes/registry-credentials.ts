@@ -4,8 +4,8 @@ import { z } from "zod";
 import { readJson } from "../body";
 import { deleteCredentials, listCredentials } from "../db/credentials";
 import type { AppBindings } from "../env";
-import type { OciEnv } from "../oci/config";
-import { normalizeRegistryHost, saveCredentials } from "../oci/credentials";
+import type { OciEnv } from "../registry-client/config";
+import { normalizeRegistryHost, saveCredentials } from "../registry-client/credentials";
 
 const CredentialsBody = z.object({
   // Basic auth cannot carry a colon in the user name.

@@ -2,7 +2,7 @@ import type { ListModelResponse } from "@corral/protocol/types";
 import { Hono } from "hono";
 import { listModelsWithConfig } from "../db/models";
 import type { AppBindings } from "../env";
-import { detailsFromConfig } from "../registry/show";
+import { detailsFromConfig } from "../store/show";
 
 /**
  * `GET /api/tags` (and HEAD, which Hono answers from the GET route): the tenant's models, newest first, with

@@ -11,7 +11,7 @@ import {
   parseOllamaTemplate,
   type TruncateOptions,
   templateCapabilities,
-} from "../template/prompt";
+} from "../template/go-prompt";
 import type { ThinkingTags } from "./thinking";
 
 export interface TemplateCapabilities {

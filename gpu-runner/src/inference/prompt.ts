@@ -7,7 +7,7 @@ import { ApiError } from "@corral/protocol/errors";
 import type { Message, Tool } from "@corral/protocol/schema-fields";
 import type { Token } from "node-llama-cpp";
 import type { ModelInstance } from "../model-instance";
-import type { OllamaTemplate, TruncateOptions } from "../template/prompt";
+import type { OllamaTemplate, TruncateOptions } from "../template/go-prompt";
 import type { InferenceCall } from "./call";
 import { goTemplateCapabilities, loadTemplate, renderGoChat, renderGoGenerate } from "./go-template";
 import { renderJinjaChat } from "./jinja";

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { executeTemplate, parseOllamaTemplate, type TemplateMessageInput, type TemplateToolInput } from "./prompt";
+import { executeTemplate, parseOllamaTemplate, type TemplateMessageInput, type TemplateToolInput } from "./go-prompt";
 
 const testdata = join(import.meta.dirname, "testdata");
 const read = (...parts: string[]) => readFileSync(join(testdata, ...parts), "utf8");

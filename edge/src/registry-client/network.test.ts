@@ -8,7 +8,7 @@ import { ApiError } from "@corral/protocol";
 import { describe, expect, inject, it } from "vitest";
 import { newTenant } from "../../test/helpers";
 import { BLOB_BOMB_LAYER } from "../../test/network-servers";
-import { blobKey } from "../registry/store";
+import { blobKey } from "../store/store";
 import { RegistryClient, type RegistryRef } from "./client";
 import type { OciEnv } from "./config";
 import { assertPublicAddresses, RegistryNetworkError } from "./network";

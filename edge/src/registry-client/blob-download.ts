@@ -1,7 +1,7 @@
 /**
  * Downloading one blob from a registry into the bucket, resumably.
  *
- * The bytes go into a multipart upload of the registry module (edge/src/registry/multipart.ts): the same
+ * The bytes go into a multipart upload of the registry module (edge/src/store/multipart.ts): the same
  * machinery a client uses for big uploads, with the running SHA-256 carried in the uploads row from part to part.
  * Parts are fetched with parallel ranged GETs (each buffered until its turn), uploaded strictly in order, and each
  * finished part is durable at once. An interrupted pull finds its upload again through `pull_uploads` and asks
@@ -11,8 +11,8 @@
 import { ApiError } from "@corral/protocol";
 import { visibleDigests } from "../db/blobs";
 import { forgetPullUpload, forgetPullUploadsBefore, pullUploadId, savePullUpload } from "../db/pull-uploads";
-import { completeUpload, startUpload, type UploadStatus, uploadPart, uploadStatus } from "../registry/multipart";
-import { storeBlob } from "../registry/upload";
+import { completeUpload, startUpload, type UploadStatus, uploadPart, uploadStatus } from "../store/multipart";
+import { storeBlob } from "../store/upload";
 import { isRetryableFailure, RegistryClient, type RegistryRef } from "./client";
 import type { OciEnv, PullSettings } from "./config";
 import { sleep } from "./http";

@@ -12,7 +12,7 @@ import {
   renderGenerate,
   type TemplateMessageInput,
   templateCapabilities,
-} from "./prompt";
+} from "./go-prompt";
 import { inferThinkingTags } from "./tree-walk";
 
 const user = (content: string): TemplateMessageInput => ({ role: "user", content });

@@ -4,7 +4,7 @@
  * is checked before a byte is fetched, and a bad manifest changes nothing.
  */
 import { ApiError } from "@corral/protocol";
-import { CONFIG_MEDIA_TYPE, type Layer, MANIFEST_MEDIA_TYPE, type Manifest, MediaType } from "../registry/manifest";
+import { CONFIG_MEDIA_TYPE, type Layer, MANIFEST_MEDIA_TYPE, type Manifest, MediaType } from "../store/manifest";
 import { OCI_MANIFEST_V1 } from "./client";
 
 /** Layer media types corral can serve (Ollama's, minus MLX safetensors); the legacy `prompt` is a template. */
