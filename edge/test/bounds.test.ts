@@ -170,7 +170,8 @@ describe("request bounds", () => {
     const res = await call("POST", "/api/generate", { key: tenant.key, body: generate({ keep_alive: -1 }) });
     expect(res.status).toBe(200);
     expect(fleet.received).toHaveLength(1);
-    expect((fleet.received[0]?.body as { request: { keep_alive: unknown } }).request.keep_alive).toBe("600s");
+    const sent = fleet.received[0]?.body as { request: { keep_alive: unknown } } | undefined;
+    expect(sent?.request.keep_alive).toBe("600s");
   });
 
   it("refuses a create with more files than the tenant's limit", async () => {
