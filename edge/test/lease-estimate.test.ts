@@ -1,7 +1,7 @@
 import type { ResolvedModel } from "@corral/protocol/runner";
 import { describe, expect, it } from "vitest";
-import { modelShape } from "../src/store/gguf";
 import { estimateModelBytes } from "../src/relay/lease";
+import { modelShape } from "../src/store/gguf";
 
 const MiB = 1024 * 1024;
 const model: ResolvedModel = {

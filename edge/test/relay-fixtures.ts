@@ -11,9 +11,9 @@ import { vi } from "vitest";
 import { recordBlobStatements } from "../src/db/blobs";
 import { putModelStatements } from "../src/db/models";
 import type { Env } from "../src/env";
+import { SCHEDULER_NAME } from "../src/scheduler/client";
 import { CONFIG_MEDIA_TYPE, configJson, encodeManifest, MediaType } from "../src/store/manifest";
 import { tenantModelName } from "../src/store/names";
-import { SCHEDULER_NAME } from "../src/scheduler/client";
 import { call } from "./helpers";
 
 export const RUNNER_SECRET = "test-runner-secret";

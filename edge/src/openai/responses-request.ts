@@ -5,8 +5,9 @@
  * into Ollama's nested form; `reasoning.effort` is `think`; a `json_schema` text format is `format`. The Ollama body
  * is validated again by the pipeline (Ollama's own option texts).
  */
-import { OpenAIRequestError } from "./request-error";
+
 import { type Body, optArray, optBoolean, optInteger, optNumber, optObject, optString, requireObject } from "./fields";
+import { OpenAIRequestError } from "./request-error";
 import { decodeImageURL, type OllamaMessage, ROLE_ALIASES, toolCallArguments } from "./translate-messages";
 import type { OllamaChatBody, OllamaOptions } from "./translate-request";
 

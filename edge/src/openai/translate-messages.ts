@@ -3,8 +3,9 @@
  * one message each (text, or an image from a base64 data URI), tool calls carry their JSON-text arguments as
  * objects, and a tool result is named after the call it answers.
  */
-import { OpenAIRequestError } from "./request-error";
+
 import { type Body, optArray, optString, requireObject } from "./fields";
+import { OpenAIRequestError } from "./request-error";
 
 export interface OllamaToolCall {
   id?: string;

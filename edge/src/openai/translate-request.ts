@@ -3,7 +3,7 @@
  * openai.FromChatRequest / FromCompleteRequest and its embeddings middleware map them. The Ollama body is then
  * validated again by the pipeline (Ollama's own option texts), so this layer checks only OpenAI-level shapes.
  */
-import { OpenAIRequestError } from "./request-error";
+
 import {
   type Body,
   invalidType,
@@ -16,6 +16,7 @@ import {
   optString,
   requireObject,
 } from "./fields";
+import { OpenAIRequestError } from "./request-error";
 import { type OllamaMessage, translateMessages } from "./translate-messages";
 
 export type OllamaOptions = Record<string, number | string[]>;

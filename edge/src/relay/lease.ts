@@ -1,8 +1,8 @@
 import { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
-import type { ModelShape } from "../store/gguf";
 import { schedulerStub } from "../scheduler/client";
 import type { AcquireResult, Grant } from "../scheduler/types";
+import type { ModelShape } from "../store/gguf";
 import { refusalError } from "./failures";
 import type { InferenceRun } from "./run";
 

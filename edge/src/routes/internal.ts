@@ -4,10 +4,10 @@ import { BlobIntentSchema, readRunnerStatus } from "@corral/protocol/runner";
 import { Hono } from "hono";
 import { readBody, readJson } from "../body";
 import type { AppBindings } from "../env";
+import { schedulerStub } from "../scheduler/client";
 import { announceRunnerBlob, storeRunnerBlob } from "../store/runner-blobs";
 import { blobKey } from "../store/store";
 import { requireContentLength } from "../store/upload";
-import { schedulerStub } from "../scheduler/client";
 
 /** Endpoints for runners (the runner secret is checked by the app's middleware). */
 export const internalRoutes = new Hono<AppBindings>()

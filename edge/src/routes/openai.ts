@@ -11,8 +11,8 @@ import { readBody } from "../body";
 import { getModel, listModels } from "../db/models";
 import type { AppBindings } from "../env";
 import { openAIError, readOllamaError, toErrorResponse } from "../errors";
-import { OpenAIRequestError } from "../openai/request-error";
 import { runOllama } from "../openai/pipeline";
+import { OpenAIRequestError } from "../openai/request-error";
 import {
   translateChatRequest,
   translateCompletionRequest,

@@ -3,11 +3,11 @@ import { Hono } from "hono";
 import { blobRows } from "../db/blobs";
 import { listModels } from "../db/models";
 import type { AppBindings, Env } from "../env";
+import { schedulerStub } from "../scheduler/client";
+import type { FleetLoadedModel } from "../scheduler/types";
 import { MediaType, parseManifest } from "../store/manifest";
 import { detailsFromConfig } from "../store/show";
 import { readBlobText } from "../store/store";
-import { schedulerStub } from "../scheduler/client";
-import type { FleetLoadedModel } from "../scheduler/types";
 
 /**
  * `/api/ps` across the fleet, for the tenant's own models only: a model is running when its weights blob is

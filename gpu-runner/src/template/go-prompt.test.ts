@@ -2,7 +2,6 @@ import { messageSchema, toolSchema } from "@corral/protocol/schema-fields";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { TemplateError } from "./errors";
-import { parseTemplate } from "./gotemplate";
 import {
   buildChatPrompt,
   buildGeneratePrompt,
@@ -13,6 +12,7 @@ import {
   type TemplateMessageInput,
   templateCapabilities,
 } from "./go-prompt";
+import { parseTemplate } from "./gotemplate";
 import { inferThinkingTags } from "./tree-walk";
 
 const user = (content: string): TemplateMessageInput => ({ role: "user", content });
