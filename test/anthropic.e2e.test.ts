@@ -132,11 +132,15 @@ describe("Anthropic thinking", () => {
       const request = {
         model: name,
         max_tokens: 8,
+        // Greedy: the tiny model's gibberish then depends only on the prompt, not on a random seed.
+        temperature: 0,
         messages: ask,
         thinking: { type: "enabled" as const, budget_tokens: 1024 },
       };
       const message = await anthropic.messages.create(request);
-      expect(message.stop_reason).toBe("max_tokens");
+      // Everything generated is thinking, whether the budget or the model's end token stops it.
+      expect(["max_tokens", "end_turn"]).toContain(message.stop_reason);
+      expect(message.content.every((b) => b.type === "thinking")).toBe(true);
       const thinking = message.content.find((b) => b.type === "thinking");
       if (thinking?.type !== "thinking") throw new Error("expected a thinking block");
       expect(thinking.thinking.length).toBeGreaterThan(0);

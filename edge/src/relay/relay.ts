@@ -99,8 +99,11 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     return await dispatch(run, model, estimatedBytes, JSON.stringify(payload), streaming, abort);
   } catch (err) {
     run.finish(abort.signal.aborted ? "cancelled" : "error", zeroUsage());
-    // The refusal has a usage record too (nothing used): its id goes out with the error body.
-    c.header(RUNNER_HEADER_REQUEST_ID, run.requestId);
+    // The refusal has a usage record too (nothing used): its id goes out with the error body. The header rides on
+    // the error itself, since every dialect's renderer builds its own response from what was thrown.
+    if (err instanceof ApiError) {
+      throw new ApiError(err.status, err.message, { ...err.headers, [RUNNER_HEADER_REQUEST_ID]: run.requestId });
+    }
     throw err;
   }
 }
