@@ -12,11 +12,12 @@ import { dirname, join } from "node:path";
 import { parseDigest } from "@corral/protocol/digest";
 import { ApiError } from "@corral/protocol/errors";
 import { type ConvertJobRequest, ConvertJobRequestSchema } from "@corral/protocol/runner";
+import { parseBody } from "@corral/protocol/schema-helpers";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
 import type { convertInChild } from "./convert/engine";
-import { type Emit, JobSlots, phaseProgress, sha256File, streamJob, unlessAborted } from "./job-stream";
+import { type Emit, JobSlots, phaseProgress, runJobInSlot, sha256File, unlessAborted } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 
 export type ConvertFn = typeof convertInChild;
@@ -39,20 +40,16 @@ export interface ConvertJobDeps {
 
 /** Validates a job body: the schema, distinct names, digests in corral's `sha256:<hex>` form (canonicalised). */
 export function parseConvertJobRequest(body: unknown): ConvertJobRequest {
-  const parsed = ConvertJobRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ApiError(400, `invalid convert job: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "?"}`);
-  }
+  const request = parseBody(ConvertJobRequestSchema, body, "convert job");
   const names = new Set<string>();
-  const files = parsed.data.files.map((f) => {
+  const files = request.files.map((f) => {
     const digest = parseDigest(f.digest);
     if (digest === null) throw new ApiError(400, `invalid convert job: ${f.name}: invalid digest format`);
     if (names.has(f.name)) throw new ApiError(400, `invalid convert job: ${f.name} appears twice`);
     names.add(f.name);
     return { ...f, digest };
   });
-  return { ...parsed.data, files };
+  return { ...request, files };
 }
 
 export class ConvertJobs {
@@ -66,16 +63,8 @@ export class ConvertJobs {
 
   /** As QuantizeJobs.serve: throws only when refused; once streaming, failures become the `error` line. */
   async serve(request: ConvertJobRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const sink = this.deps.sink;
-    if (!sink) throw new ApiError(501, "this runner has no blob store to write converted blobs to");
-    const release = this.slots.take();
-    try {
-      await streamJob(this.deps, "convert", request.request_id, res, signal, (emit) =>
-        this.run(request, sink, signal, emit),
-      );
-    } finally {
-      release();
-    }
+    const job = { kind: "convert", what: "converted", requestId: request.request_id } as const;
+    await runJobInSlot(this.deps, this.slots, job, res, signal, (sink, emit) => this.run(request, sink, signal, emit));
   }
 
   private async run(

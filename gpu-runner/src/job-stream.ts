@@ -6,7 +6,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import type { ServerResponse } from "node:http";
+import { ApiError } from "@corral/protocol/errors";
 import { type JobEvent, RUNNER_HEADER_REQUEST_ID } from "@corral/protocol/runner";
+import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
 import { busy, toErrorResponse } from "./errors";
 import type { RunnerMetrics } from "./metrics";
@@ -51,6 +53,28 @@ export interface JobStreamDeps {
  * Answers a job with its NDJSON stream: `work` emits progress, its result becomes the `done` line, its failure the
  * `error` line (or, when the edge hung up, a destroyed response).
  */
+/**
+ * A job's whole answer while it holds one of `slots`: refused (thrown before any output) when the runner has no blob
+ * store to write `what` blobs to, or no free slot; else streamed by streamJob.
+ */
+export async function runJobInSlot(
+  deps: JobStreamDeps & { sink?: BlobSink },
+  slots: JobSlots,
+  job: { kind: "quantize" | "convert"; what: string; requestId: string },
+  res: ServerResponse,
+  signal: AbortSignal,
+  work: (sink: BlobSink, emit: Emit) => Promise<{ digest: string; size: number }>,
+): Promise<void> {
+  const sink = deps.sink;
+  if (!sink) throw new ApiError(501, `this runner has no blob store to write ${job.what} blobs to`);
+  const release = slots.take();
+  try {
+    await streamJob(deps, job.kind, job.requestId, res, signal, (emit) => work(sink, emit));
+  } finally {
+    release();
+  }
+}
+
 export async function streamJob(
   deps: JobStreamDeps,
   kind: string,

@@ -18,7 +18,7 @@ import { parseBody } from "@corral/protocol/schema-helpers";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
-import { type Emit, JobSlots, phaseProgress, sha256File, streamJob, unlessAborted } from "./job-stream";
+import { type Emit, JobSlots, phaseProgress, runJobInSlot, sha256File, unlessAborted } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 import type { quantizeGguf } from "./quantize/quantize";
 
@@ -72,16 +72,8 @@ export class QuantizeJobs {
    * when the job is refused; once the stream starts, every failure becomes its `error` line.
    */
   async serve(request: QuantizeJobRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const sink = this.deps.sink;
-    if (!sink) throw new ApiError(501, "this runner has no blob store to write quantized blobs to");
-    const release = this.slots.take();
-    try {
-      await streamJob(this.deps, "quantize", request.request_id, res, signal, (emit) =>
-        this.run(request, sink, signal, emit),
-      );
-    } finally {
-      release();
-    }
+    const job = { kind: "quantize", what: "quantized", requestId: request.request_id } as const;
+    await runJobInSlot(this.deps, this.slots, job, res, signal, (sink, emit) => this.run(request, sink, signal, emit));
   }
 
   /** The job itself; the source lease and the temp output are gone by the time it settles. */

@@ -17,6 +17,7 @@
  *                                      over S3 itself (production): the edge records it so the GC can collect it.
  */
 import { z } from "zod";
+import { firstIssue } from "./schema-helpers";
 import { isValidRelativePath } from "./schemas-models";
 
 export const RUNNER_HEADER_REQUEST_ID = "x-corral-request-id";
@@ -107,11 +108,7 @@ export type ReadRunnerStatus =
 export function readRunnerStatus(value: unknown): ReadRunnerStatus {
   const envelope = RunnerEnvelopeSchema.safeParse(value);
   if (!envelope.success) {
-    const issue = envelope.error.issues[0];
-    return {
-      ok: false,
-      error: `invalid heartbeat: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`,
-    };
+    return { ok: false, error: `invalid heartbeat: ${firstIssue(envelope.error)}` };
   }
   const dropped: string[] = [];
   const counters = {} as Record<(typeof RUNNER_COUNTERS)[number], number>;
@@ -127,8 +124,7 @@ export function readRunnerStatus(value: unknown): ReadRunnerStatus {
       loaded.push(parsed.data);
       return;
     }
-    const issue = parsed.error.issues[0];
-    dropped.push(`loaded.${index}.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}, entry dropped`);
+    dropped.push(`loaded.${index}.${firstIssue(parsed.error)}, entry dropped`);
   });
   return { ok: true, status: { ...envelope.data, ...counters, loaded }, dropped };
 }

@@ -180,6 +180,11 @@ export function parseRequest<S extends z.ZodTypeAny>(schema: S, body: unknown): 
 export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown, subject: string): z.output<S> {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new ApiError(400, `invalid ${subject}: ${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
+  throw new ApiError(400, `invalid ${subject}: ${firstIssue(result.error)}`);
+}
+
+/** The first problem zod found, worded once for every corral body: `<field path>: <zod's message>`. */
+export function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`;
 }

@@ -9,7 +9,8 @@ import type { Message } from "@corral/protocol/schema-fields";
 import { parseChatRequest } from "@corral/protocol/schemas";
 import type { ChatResponse } from "@corral/protocol/types";
 import { checkImages } from "../vision/image-check";
-import { runVisionCompletion, withImageMarkers } from "../vision/vision-completion";
+import { withImageMarkers } from "../vision/vision-completion";
+import { answer } from "./answer";
 import {
   acquireModel,
   envelope,
@@ -20,10 +21,9 @@ import {
   quoteName,
   type Usage,
 } from "./call";
-import { runCompletion } from "./completion";
 import { NO_PROJECTOR_MESSAGE, NO_VISION_MESSAGE } from "./generate";
 import { grammarForFormat } from "./grammar";
-import { type Logprob, PendingLogprobs, requestedLogprobs } from "./logprobs";
+import { type Logprob, PendingLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatChatPrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 import { type ToolCall, ToolCallParser } from "./tools";
@@ -121,29 +121,17 @@ export async function handleChat(deps: InferenceDeps, call: InferenceCall): Prom
       const split = thinking.add(text);
       route(split.content, split.thinking, false);
     };
-    const result = images.length
-      ? await runVisionCompletion({
-          instance,
-          prompt: prompt.text,
-          images,
-          settings,
-          grammar,
-          signal: call.signal,
-          clock,
-          onText,
-        })
-      : await runCompletion({
-          instance,
-          tokens: prompt.tokens,
-          settings,
-          truncate: request.truncate !== false,
-          shift: request.shift !== false,
-          topLogprobs: requestedLogprobs(request),
-          grammar,
-          signal: call.signal,
-          clock,
-          onText,
-        });
+    const result = await answer({
+      instance,
+      prompt,
+      images,
+      settings,
+      request,
+      grammar,
+      signal: call.signal,
+      clock,
+      onText,
+    });
     const rest = thinking?.finish() ?? { content: "", thinking: "" };
     route(rest.content, rest.thinking, true);
 

@@ -9,7 +9,8 @@ import type { Message } from "@corral/protocol/schema-fields";
 import { parseGenerateRequest } from "@corral/protocol/schemas";
 import type { Token } from "node-llama-cpp";
 import { checkImages } from "../vision/image-check";
-import { runVisionCompletion, withImageMarkers } from "../vision/vision-completion";
+import { withImageMarkers } from "../vision/vision-completion";
+import { answer } from "./answer";
 import {
   acquireModel,
   envelope,
@@ -20,9 +21,8 @@ import {
   quoteName,
   type Usage,
 } from "./call";
-import { runCompletion } from "./completion";
 import { grammarForFormat } from "./grammar";
-import { type Logprob, PendingLogprobs, requestedLogprobs } from "./logprobs";
+import { type Logprob, PendingLogprobs } from "./logprobs";
 import { mergeModelAndRequestOptions, resolveSettings } from "./options";
 import { formatGeneratePrompt, promptFormat, resolveThink, thinkingParserFor } from "./prompt";
 
@@ -99,29 +99,17 @@ export async function handleGenerate(deps: InferenceDeps, call: InferenceCall): 
       const split = thinking.add(text);
       emit(split.content, split.thinking);
     };
-    const result = images.length
-      ? await runVisionCompletion({
-          instance,
-          prompt: prompt.text,
-          images,
-          settings,
-          grammar,
-          signal: call.signal,
-          clock,
-          onText,
-        })
-      : await runCompletion({
-          instance,
-          tokens: prompt.tokens,
-          settings,
-          truncate: request.truncate !== false,
-          shift: request.shift !== false,
-          topLogprobs: requestedLogprobs(request),
-          grammar,
-          signal: call.signal,
-          clock,
-          onText,
-        });
+    const result = await answer({
+      instance,
+      prompt,
+      images,
+      settings,
+      request,
+      grammar,
+      signal: call.signal,
+      clock,
+      onText,
+    });
     if (thinking) {
       const rest = thinking.finish();
       emit(rest.content, rest.thinking);
