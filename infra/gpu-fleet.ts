@@ -13,30 +13,20 @@
  * The metric publisher (an `sst.aws.Cron`) stays in sst.config.ts, being SST's own component.
  */
 import type * as cloudflare from "@pulumi/cloudflare";
-import type * as pulumi from "@pulumi/pulumi";
 import { gpuCapacity } from "./fleet/capacity";
 import { type FleetNames, prefixOf } from "./fleet/names";
 import { fleetNetwork } from "./fleet/network";
-import { runnerService } from "./fleet/runner-service";
+import { type RunnerEndpoints, runnerService } from "./fleet/runner-service";
 import { runnerScaling } from "./fleet/scaling";
 import { tunnelConnector } from "./fleet/tunnel";
 import type { GpuFleetSettings } from "./fleet-settings";
 
-export interface GpuFleetArgs {
+export interface GpuFleetArgs extends RunnerEndpoints {
   names: FleetNames;
   /** Cloudflare account of the tunnel. */
   accountId: string;
   /** Created before the edge Worker (its RUNNER_NETWORK binding names it): see `runnerTunnel`. */
   tunnel: cloudflare.ZeroTrustTunnelCloudflared;
-  /** The edge Worker's public URL: runners register and heartbeat there. */
-  edgeUrl: pulumi.Input<string>;
-  runnerSecret: pulumi.Input<string>;
-  /** R2 bucket the runners read blobs from through R2's S3 API. */
-  blobBucket: pulumi.Input<string>;
-  /** `https://<account id>.r2.cloudflarestorage.com` */
-  s3Endpoint: pulumi.Input<string>;
-  s3AccessKeyId: pulumi.Input<string>;
-  s3SecretAccessKey: pulumi.Input<string>;
   settings: GpuFleetSettings;
 }
 

@@ -9,19 +9,23 @@ import type { GpuCapacity } from "./capacity";
 import { type FleetNames, prefixOf } from "./names";
 import { containerSecrets, type SecretParameters, secureParameters, taskExecutionRole } from "./secrets";
 
-export interface RunnerServiceArgs {
-  names: FleetNames;
-  fleetName: string;
-  settings: GpuFleetSettings;
-  capacity: GpuCapacity;
+/** What runners are told to reach: the edge (registration, heartbeats) and the blob store. */
+export interface RunnerEndpoints {
   /** The edge Worker's public URL: runners register and heartbeat there (out through the NAT gateway). */
   edgeUrl: pulumi.Input<string>;
   runnerSecret: pulumi.Input<string>;
-  /** R2 bucket the runners read blobs from, through R2's S3 API at `s3Endpoint`. */
+  /** R2 bucket the runners read blobs from, through R2's S3 API at `s3Endpoint` (`https://<account>.r2.cloudflarestorage.com`). */
   blobBucket: pulumi.Input<string>;
   s3Endpoint: pulumi.Input<string>;
   s3AccessKeyId: pulumi.Input<string>;
   s3SecretAccessKey: pulumi.Input<string>;
+}
+
+export interface RunnerServiceArgs extends RunnerEndpoints {
+  names: FleetNames;
+  fleetName: string;
+  settings: GpuFleetSettings;
+  capacity: GpuCapacity;
 }
 
 export interface RunnerService {
