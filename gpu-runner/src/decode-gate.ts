@@ -19,8 +19,9 @@
  * Otherwise the bound is half a step (the time from releasing a batch until its first decode comes back,
  * smoothed), kept between `minBoundMs` and `maxBoundMs`: a straggler that makes it within half a step saves a whole
  * extra forward pass. The fixed 2 ms bound this replaces fell apart on a loaded machine (load 6–8, 4 streams through
- * the runner, 5 requests of 128 tokens): 1,033 of 1,354 steps went on the timer with 1–3 of the 4 sequences and
- * aggregate throughput was 117–217 tok/s; with the measured bound 484 of 508 steps carried all four, 273–318 tok/s.
+ * the runner, 6 rounds of 128 tokens): 1,078 of 1,360 steps went on the timer with 1–3 of the 4 sequences and the
+ * rounds gave 136–217 tok/s; with the measured bound 22 of 617 steps went on the timer, 484 carried all four, and
+ * the rounds gave 213–333 tok/s (same machine, runs interleaved).
  */
 import type { LlamaContext } from "node-llama-cpp";
 
