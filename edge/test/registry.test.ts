@@ -41,6 +41,7 @@ describe("create, tags, show, copy, delete", () => {
     });
     expect(m!.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(m!.size).toBeGreaterThan(bytes.length);
+    expect(m!.capabilities).toEqual(["completion", "tools"]);
     expect((await call("HEAD", "/api/tags", { key })).status).toBe(200);
   });
 
@@ -169,11 +170,13 @@ describe("create, tags, show, copy, delete", () => {
     [{ pooling: true }, undefined, ["embedding"]],
     [{}, "{{ .Prompt }}{{ if .Tools }}{{ end }}{{ .Suffix }}", ["completion", "tools", "insert"]],
     [{}, "{{ if .Think }}<think>{{ end }}{{ .Prompt }}", ["completion", "thinking"]],
-  ])("derives capabilities %#", async (gguf, template, expected) => {
+  ])("derives capabilities, the same in show and tags %#", async (gguf, template, expected) => {
     const { key } = await newTenant(`reg-caps-${expected.join("")}`);
     await createFromGguf(key, "caps", ggufModel({ salt: 16, ...gguf }), template ? { template } : {});
     const show = await json(await call("POST", "/api/show", { key, body: { model: "caps" } }));
     expect(show.capabilities).toEqual(expected);
+    const tags = await json<{ models: { capabilities: string[] }[] }>(await call("GET", "/api/tags", { key }));
+    expect(tags.models.map((m) => m.capabilities)).toEqual([expected]);
   });
 
   it("takes a clip GGUF beside the weights as the projector: vision capability and projector_info", async () => {
@@ -187,6 +190,8 @@ describe("create, tags, show, copy, delete", () => {
     expect(show.capabilities).toEqual(["completion", "vision"]);
     expect(show.projector_info).toMatchObject({ "general.architecture": "clip", "clip.block_count": 1 });
     expect((show.model_info as Record<string, unknown>)["general.architecture"]).toBe("llama");
+    const tags = await json<{ models: { capabilities: string[] }[] }>(await call("GET", "/api/tags", { key }));
+    expect(tags.models.map((m) => m.capabilities)).toEqual([["completion", "vision"]]);
   });
 
   it("copies (same manifest digest) and deletes, collecting unreferenced blobs", async () => {
