@@ -194,6 +194,26 @@ describe("create, tags, show, copy, delete", () => {
     expect(tags.models.map((m) => m.capabilities)).toEqual([["completion", "vision"]]);
   });
 
+  it("refuses a projector whose embeddings are not the model's width, storing nothing", async () => {
+    const { id, key } = await newTenant("reg-vision-mismatch");
+    const weights = ggufModel({ salt: 319 });
+    const narrow = ggufModel({ arch: "clip", salt: 320, projectionDim: 4 });
+    expect((await upload(key, narrow)).status).toBe(201);
+    expect((await upload(key, weights)).status).toBe(201);
+    const files = { "model.gguf": digest(weights), "mmproj.gguf": digest(narrow) };
+    const res = await call("POST", "/api/create", { key, body: { model: "squint", files, stream: false } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "vision projector mismatch: the projector produces 4-wide embeddings, the model's embedding_length is 8",
+    });
+    expect(await env.DB.prepare("SELECT 1 FROM models WHERE tenant_id = ?").bind(id).first()).toBeNull();
+    const fits = ggufModel({ arch: "clip", salt: 321, projectionDim: 8 });
+    expect((await upload(key, fits)).status).toBe(201);
+    await createFromGguf(key, "clear", weights, {
+      files: { "model.gguf": digest(weights), "mmproj.gguf": digest(fits) },
+    });
+  });
+
   it("copies (same manifest digest) and deletes, collecting unreferenced blobs", async () => {
     const { id, key } = await newTenant("reg-copy");
     const bytes = ggufModel({ salt: 17 });
