@@ -194,6 +194,42 @@ describe("create, tags, show, copy, delete", () => {
     expect(tags.models.map((m) => m.capabilities)).toEqual([["completion", "vision"]]);
   });
 
+  it("takes a second Modelfile FROM naming a projector blob as the projector layer, and show's Modelfile recreates it", async () => {
+    const { key } = await newTenant("reg-vision-modelfile");
+    const weights = ggufModel({ salt: 322 });
+    const projector = ggufModel({ arch: "clip", salt: 323, projectionDim: 8 });
+    for (const bytes of [weights, projector]) expect((await upload(key, bytes)).status).toBe(201);
+    const modelfile = `FROM ${digest(weights)}\nFROM ${digest(projector)}\nSYSTEM look`;
+    const res = await call("POST", "/api/create", { key, body: { model: "eyes", modelfile, stream: false } });
+    expect(res.status).toBe(200);
+    const show = await json(await call("POST", "/api/show", { key, body: { model: "eyes" } }));
+    expect(show.capabilities).toEqual(["completion", "vision"]);
+    expect(show.projector_info).toMatchObject({ "general.architecture": "clip" });
+    const shown = show.modelfile as string;
+    expect(shown).toContain(`FROM ${digest(weights)}\nFROM ${digest(projector)}\n`);
+    const again = await call("POST", "/api/create", { key, body: { model: "eyes2", modelfile: shown, stream: false } });
+    expect(again.status).toBe(200);
+    const copy = await json(await call("POST", "/api/show", { key, body: { model: "eyes2" } }));
+    expect(copy.capabilities).toEqual(["completion", "vision"]);
+    const projectorFirst = `FROM ${digest(projector)}\nFROM ${digest(weights)}`;
+    const reversed = await call("POST", "/api/create", {
+      key,
+      body: { model: "eyes3", modelfile: projectorFirst, stream: false },
+    });
+    expect(reversed.status).toBe(200);
+    const third = await json(await call("POST", "/api/show", { key, body: { model: "eyes3" } }));
+    expect(third.capabilities).toEqual(["completion", "vision"]);
+
+    const narrow = ggufModel({ arch: "clip", salt: 324, projectionDim: 16 });
+    expect((await upload(key, narrow)).status).toBe(201);
+    const refused = await call("POST", "/api/create", {
+      key,
+      body: { model: "squint", modelfile: `FROM ${digest(weights)}\nFROM ${digest(narrow)}`, stream: false },
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: expect.stringMatching(/^vision projector mismatch/) });
+  });
+
   it("refuses a projector whose embeddings are not the model's width, storing nothing", async () => {
     const { id, key } = await newTenant("reg-vision-mismatch");
     const weights = ggufModel({ salt: 319 });
