@@ -143,6 +143,7 @@ async function plan(
     throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
+  for (const d of drafts) if (d.layer.mediaType === MediaType.projector) assertProjectorFits(d.summary, weights);
   // A checkpoint is quantized once converted; its quota check goes by the converted size's estimate.
   const quantizeStep = convert ? null : planQuantize(quantize, models[0]!.layer, weights.quantization_level);
   // Refused before the runner spends minutes on it: the result's size estimated from the source's.
@@ -170,6 +171,20 @@ async function plan(
     convert: convert ? { step: convert, quantize } : null,
     produced: [],
   };
+}
+
+/**
+ * llama.cpp refuses to load a projector whose embeddings are not the text model's width; refusing it here keeps
+ * such a model from being stored at all (the runner's load still checks, for summaries cached before this).
+ */
+function assertProjectorFits(projector: GgufSummary | undefined, weights: GgufSummary): void {
+  const width = projector?.projector_width;
+  const embedding = weights.embedding_length;
+  if (width === undefined || embedding === undefined || width === embedding) return;
+  throw new ApiError(
+    400,
+    `vision projector mismatch: the projector produces ${width}-wide embeddings, the model's embedding_length is ${embedding}`,
+  );
 }
 
 /** Stands in for the converted weights' digest in the plan until a runner has produced them. */
