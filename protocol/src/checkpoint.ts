@@ -39,10 +39,15 @@ const ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
   Phi3ForCausalLM: "phi3",
 };
 
-/** Architectures whose llama.cpp converter reads a SentencePiece tokenizer.model (Gemma 3 only when there is one). */
+/**
+ * Whether the tokenizer comes from a SentencePiece tokenizer.model, as llama.cpp's converters choose: always for
+ * Gemma 2; for Gemma 3 and Phi-3 when there is one (Phi-4 ships a BPE tokenizer.json only); for the rest only when
+ * there is no tokenizer.json.
+ */
 export function readsSentencePiece(arch: GgufArchitecture, hasTokenizerModel: boolean, hasTokenizerJson: boolean) {
-  if (arch === "gemma2" || arch === "phi3") return true;
-  return hasTokenizerModel && (arch === "gemma3" || !hasTokenizerJson);
+  if (arch === "gemma2") return true;
+  if (arch === "gemma3" || arch === "phi3") return hasTokenizerModel || !hasTokenizerJson;
+  return hasTokenizerModel && !hasTokenizerJson;
 }
 
 export interface CheckpointConfig {
