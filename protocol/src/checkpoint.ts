@@ -22,9 +22,6 @@ import { CONVERTIBLE_DTYPES, type SafetensorsTensor } from "./safetensors";
 
 export { generatedTensors, llama3RopeFactors };
 
-/** A tokenizer.model over this is not a real one (Gemma 3's, the largest, is 4.5 MB). */
-export const MAX_TOKENIZER_MODEL_BYTES = 64 * 1024 * 1024;
-
 export type GgufArchitecture = "llama" | "qwen2" | "qwen3" | "bert" | "gemma2" | "gemma3" | "phi3";
 
 /** config.json's `architectures[0]` → the GGUF architecture it converts to (Mistral is a llama to llama.cpp). */

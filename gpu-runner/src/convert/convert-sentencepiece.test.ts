@@ -1,10 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  tinySentencePieceConfig,
+  tinySentencePieces,
+  writeSentencePieceModel,
+} from "@corral/protocol/sentencepiece-testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertFiles, expectSameGguf, greedyText, header } from "./convert-testkit";
 import { type SentencePieceCheckpointOptions, tinySentencePieceCheckpoint } from "./sentencepiece-fixture";
-import { tinySentencePieceConfig, tinySentencePieces, writeSentencePieceModel } from "./sentencepiece-testkit";
 
 // Gemma 2, Gemma 3 and Phi-3 checkpoints with a SentencePiece tokenizer.model, converted and compared with the GGUF
 // built independently beside each (sentencepiece-fixture.ts): tensor for tensor, every tokenizer key, and the same

@@ -9,7 +9,6 @@ import {
   architectureMetadata,
   type CheckpointPlan,
   generatedTensors,
-  MAX_TOKENIZER_MODEL_BYTES,
   permutedHeads,
   planCheckpoint,
   readsSentencePiece,
@@ -20,6 +19,7 @@ import { ApiError } from "@corral/protocol/errors";
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, kv } from "@corral/protocol/gguf/writer";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
+import { MAX_TOKENIZER_MODEL_BYTES } from "@corral/protocol/sentencepiece";
 import { addToValues, convertTensorData, outputType, permuteRows, Scratch } from "./tensor-data";
 import { tokenizerMetadata } from "./tokenizer";
 import { sentencePieceMetadata } from "./tokenizer-sentencepiece";

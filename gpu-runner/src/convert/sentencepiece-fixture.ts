@@ -7,14 +7,14 @@
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { type GgufMetadataEntry, type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
 import { bf16Bytes, f32Bytes, writeSafetensors } from "@corral/protocol/safetensors-testkit";
-import { encodeTensorData, mulberry32, uniformValues } from "../tiny-model/tensor-data";
-import type { Checkpoint } from "./checkpoint-fixture";
 import {
   tinySentencePieceConfig,
   tinySentencePieceKeys,
   tinySentencePieces,
   writeSentencePieceModel,
-} from "./sentencepiece-testkit";
+} from "@corral/protocol/sentencepiece-testkit";
+import { encodeTensorData, mulberry32, uniformValues } from "../tiny-model/tensor-data";
+import type { Checkpoint } from "./checkpoint-fixture";
 
 export interface SentencePieceCheckpointOptions {
   architecture: "Gemma2ForCausalLM" | "Gemma3ForCausalLM" | "Phi3ForCausalLM";

@@ -8,7 +8,7 @@
  */
 import { ApiError } from "@corral/protocol/errors";
 import { type GgufMetadataEntry, kv } from "@corral/protocol/gguf/writer";
-import { PieceType, readSentencePiece } from "./sentencepiece";
+import { PieceType, readSentencePiece } from "@corral/protocol/sentencepiece";
 import { chatTemplate, isId, objectOf, parseJson, SPECIAL_KEYS } from "./tokenizer";
 
 export interface SentencePieceFiles {

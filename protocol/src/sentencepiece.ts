@@ -2,11 +2,13 @@
  * A SentencePiece `tokenizer.model` (a protobuf `ModelProto`) read by a small bounded protobuf reader: only the
  * pieces (piece, score, type) and the trainer's model type are kept; every other field is skipped by its wire type.
  * The file is the tenant's, so every varint, length and count is checked against what is left and against caps,
- * and anything malformed is a 400 that says where.
+ * and anything malformed is a 400 that says where. Shared: the edge checks an uploaded tokenizer.model with it
+ * before any runner work, and the runner's converter reads the pieces with it.
  */
-import { MAX_TOKENIZER_MODEL_BYTES } from "@corral/protocol/checkpoint";
-import { ApiError } from "@corral/protocol/errors";
+import { ApiError } from "./errors";
 
+/** A tokenizer.model over this is not a real one (Gemma 3's, among the largest, is 4.5 MB); the edge reads it whole. */
+export const MAX_TOKENIZER_MODEL_BYTES = 16 * 1024 * 1024;
 export const MAX_SENTENCEPIECE_PIECES = 1 << 22;
 const MAX_PIECE_BYTES = 64 * 1024;
 
@@ -94,7 +96,8 @@ class ProtoReader {
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in a piece, as SentencePiece (and Python's decode) does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Parses a tokenizer.model; a 400 for anything that is not a well-formed ModelProto within the caps. */
 export function readSentencePiece(bytes: Uint8Array): SentencePieceModel {

@@ -3,7 +3,7 @@
  * a small SentencePiece vocabulary llama.cpp can tokenize English with, and the `tokenizer.*` keys llama.cpp's
  * converter gives for it, written out by hand from the same piece list (not through the reader under test).
  */
-import { type GgufMetadataEntry, kv } from "@corral/protocol/gguf/writer";
+import { type GgufMetadataEntry, kv } from "./gguf/writer";
 
 export function varint(value: number): number[] {
   const out: number[] = [];
