@@ -15,6 +15,8 @@ export interface GemmaParams {
   slidingWindow?: number;
   /** Gemma 3's rope base for the sliding-window layers (`rope_local_base_freq`). */
   ropeLocalTheta?: number;
+  /** Gemma 3's global rope base when newer configs nest it (`rope_parameters.full_attention.rope_theta`). */
+  ropeTheta?: number;
 }
 
 /** HF layer parts whose GGUF names differ from llama's (Gemma's post_attention_layernorm is a post-norm). */
@@ -27,11 +29,19 @@ export const GEMMA_LAYER_NAMES: Readonly<Record<string, string>> = {
 /** Reads Gemma's own config.json keys; a present value out of range is a 400, an absent one keeps llama.cpp's default. */
 export function gemmaParams(c: Record<string, unknown>, arch: "gemma2" | "gemma3"): GemmaParams {
   const params: GemmaParams = {};
-  const num = (key: string, max: number): number | undefined => {
-    const v = c[key];
+  const num = (key: string, max: number, from = c, path = key): number | undefined => {
+    const v = from[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number" || !(v > 0) || v > max) throw bad(`config.json ${key} must be a number in (0, ${max}]`);
+    if (typeof v !== "number" || !(v > 0) || v > max) throw bad(`config.json ${path} must be a number in (0, ${max}]`);
     return v;
+  };
+  // Newer transformers nest Gemma 3's rope bases per attention kind (convert_hf_to_gguf.py reads both forms).
+  const nested = (kind: string) => {
+    const rope = c.rope_parameters as Record<string, Record<string, unknown> | undefined> | undefined;
+    const params = typeof rope === "object" && rope !== null ? rope[kind] : undefined;
+    return typeof params === "object" && params !== null
+      ? num("rope_theta", 1e12, params, `rope_parameters.${kind}.rope_theta`)
+      : undefined;
   };
   const window = num("sliding_window", 1 << 24);
   if (window !== undefined && !Number.isInteger(window)) throw bad("config.json sliding_window must be an integer");
@@ -46,7 +56,8 @@ export function gemmaParams(c: Record<string, unknown>, arch: "gemma2" | "gemma3
     params.finalSoftcap = num("final_logit_softcapping", 1e6);
     // A pattern of 1 means every layer is global: llama.cpp then runs without a window.
     if (c.sliding_window_pattern !== 1) params.slidingWindow = window;
-    params.ropeLocalTheta = num("rope_local_base_freq", 1e12);
+    params.ropeLocalTheta = num("rope_local_base_freq", 1e12) ?? nested("sliding_attention");
+    params.ropeTheta = nested("full_attention");
   }
   for (const key of Object.keys(params) as (keyof GemmaParams)[]) if (params[key] === undefined) delete params[key];
   return params;
@@ -102,7 +113,7 @@ export function gemmaMetadata(c: CheckpointConfig, vocabRows: number): GgufMetad
     kv.u32(`${a}.attention.key_length`, c.headDim),
     kv.u32(`${a}.attention.value_length`, c.headDim),
   ];
-  if (a === "gemma3") entries.push(kv.f32("gemma3.rope.freq_base", c.ropeTheta));
+  if (a === "gemma3") entries.push(kv.f32("gemma3.rope.freq_base", g.ropeTheta ?? c.ropeTheta));
   if (g.ropeLocalTheta !== undefined) entries.push(kv.f32(`${a}.rope.freq_base_swa`, g.ropeLocalTheta));
   if (a === "gemma3" && c.ropeScaling?.type === "linear") {
     entries.push(

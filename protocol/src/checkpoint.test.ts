@@ -91,6 +91,24 @@ describe("config.json", () => {
   });
 });
 
+describe("Gemma 3's rope bases", () => {
+  it.each<[string, Record<string, unknown>, number, number | undefined]>([
+    ["top-level keys", { rope_theta: 500_000, rope_local_base_freq: 10_000 }, 500_000, 10_000],
+    [
+      "nested per attention kind",
+      { rope_parameters: { full_attention: { rope_theta: 1e6 }, sliding_attention: { rope_theta: 10_000 } } },
+      1e6,
+      10_000,
+    ],
+    ["none: the converter's default global base", {}, 1e6, undefined],
+  ])("%s", (_label, over, global, local) => {
+    const config = parse({ architectures: ["Gemma3ForCausalLM"], head_dim: 16, ...over });
+    const keys = Object.fromEntries(architectureMetadata(config, 100).map((e) => [e.key, e.value]));
+    expect(keys["gemma3.rope.freq_base"]).toBe(global);
+    expect(keys["gemma3.rope.freq_base_swa"]).toBe(local);
+  });
+});
+
 describe("which tokenizer a checkpoint converts from", () => {
   it.each<[GgufArchitecture, boolean, boolean, boolean]>([
     ["gemma2", true, true, true],
