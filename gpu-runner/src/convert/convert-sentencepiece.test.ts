@@ -7,6 +7,7 @@ import {
   writeSentencePieceModel,
 } from "@corral/protocol/sentencepiece-testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tinyCheckpoint } from "./checkpoint-fixture";
 import { convertFiles, expectSameGguf, greedyText, header } from "./convert-testkit";
 import { type SentencePieceCheckpointOptions, tinySentencePieceCheckpoint } from "./sentencepiece-fixture";
 
@@ -61,6 +62,21 @@ describe("SentencePiece architectures: equal to the independently built GGUF, an
     const { files } = tinySentencePieceCheckpoint({ architecture: "Gemma2ForCausalLM", lmHead: true });
     const out = convertFiles(dir, files);
     expect((await header(out)).tensors.map((t) => t.name)).not.toContain("output.weight");
+  });
+
+  it("a llama with only a tokenizer.model reads it, padded to the embedding's rows", async () => {
+    const { files } = tinyCheckpoint();
+    files.delete("tokenizer.json");
+    files.set("tokenizer.model", writeSentencePieceModel(tinySentencePieces()));
+    const h = await header(convertFiles(dir, files));
+    const rows = h.tensors.find((t) => t.name === "token_embd.weight")!.dims[1]!;
+    const pieces = tinySentencePieces().map((p) => p.piece);
+    const tokens = h.metadata["tokenizer.ggml.tokens"] as string[];
+    expect(h.metadata["tokenizer.ggml.model"]).toBe("llama");
+    expect(tokens.slice(0, pieces.length)).toEqual(pieces);
+    expect(tokens).toHaveLength(rows);
+    expect(tokens.at(-1)).toBe(`[PAD${rows - 1}]`);
+    expect(h.metadata["tokenizer.ggml.add_space_prefix"]).toBeUndefined();
   });
 
   it("added_tokens.json entries become user-defined tokens scored -1000", async () => {
