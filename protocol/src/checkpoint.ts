@@ -2,8 +2,9 @@
  * Hugging Face checkpoints (config.json + safetensors) as llama.cpp's GGUF sees them: which architectures convert,
  * how config.json maps to GGUF keys, how tensor names map, which tensors each layer must have and their shapes.
  * The rules follow Ollama's `convert/` (convert_llama.go, convert_qwen2.go, convert_qwen3.go) and llama.cpp's
- * convert_hf_to_gguf.py. Shared because the edge checks a checkpoint with them before any runner work starts, and
- * the runner's converter writes by them.
+ * convert_hf_to_gguf.py; BERT, Gemma and Phi-3 have their own modules beside this one (checkpoint-bert.ts,
+ * checkpoint-gemma.ts, checkpoint-phi3.ts), rope scaling too (checkpoint-rope.ts). Shared because the edge checks a
+ * checkpoint with them before any runner work starts, and the runner's converter writes by them.
  */
 import { bertExpectedTensors, bertMetadata, bertTensorName } from "./checkpoint-bert";
 import {
