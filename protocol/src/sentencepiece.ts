@@ -26,12 +26,17 @@ const WIRE_FIXED64 = 1;
 const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
 
+/** One float's bytes, decoded without a DataView per value (a tokenizer has hundreds of thousands of scores). */
+const scoreBytes = new Uint8Array(4);
+const scoreView = new DataView(scoreBytes.buffer);
+
 /** A cursor over one protobuf message's bytes. */
 class ProtoReader {
   private pos = 0;
   constructor(
     private readonly bytes: Uint8Array,
-    private readonly what: string,
+    /** What the message is, for errors: a name, or a piece's index (named only when something fails). */
+    private readonly what: string | number,
   ) {}
 
   get done(): boolean {
@@ -39,7 +44,8 @@ class ProtoReader {
   }
 
   fail(problem: string): never {
-    throw new ApiError(400, `invalid tokenizer.model: ${this.what} ${problem} at byte ${this.pos}`);
+    const what = typeof this.what === "number" ? `piece ${this.what}` : this.what;
+    throw new ApiError(400, `invalid tokenizer.model: ${what} ${problem} at byte ${this.pos}`);
   }
 
   /** A varint of at most 10 bytes whose value fits a safe integer. */
@@ -79,8 +85,8 @@ class ProtoReader {
   }
 
   float32(): number {
-    const b = this.take(4);
-    return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
+    scoreBytes.set(this.take(4));
+    return scoreView.getFloat32(0, true);
   }
 
   skip(wire: number): void {
@@ -126,7 +132,7 @@ export function readSentencePiece(bytes: Uint8Array): SentencePieceModel {
 }
 
 function readPiece(bytes: Uint8Array, index: number): SentencePieceModel["pieces"][number] {
-  const r = new ProtoReader(bytes, `piece ${index}`);
+  const r = new ProtoReader(bytes, index);
   let piece: string | undefined;
   let score = 0;
   let type: number = PieceType.NORMAL;
