@@ -22,6 +22,11 @@ export interface Metrics {
   total_duration?: number;
   load_duration?: number;
   prompt_eval_count?: number;
+  /**
+   * corral's addition: how many of prompt_eval_count came from the prompt cache (a prefix the sequence held
+   * already) rather than being evaluated. Omitted when zero. Metered as its own usage column.
+   */
+  prompt_cached_count?: number;
   prompt_eval_duration?: number;
   eval_count?: number;
   eval_duration?: number;

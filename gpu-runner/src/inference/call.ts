@@ -78,12 +78,16 @@ export function finalStats(
   call: InferenceCall,
   clock: Clock,
   loadDurationNs: number,
-  result: Pick<CompletionResult, "promptEvalCount" | "promptEvalDurationNs" | "evalCount" | "evalDurationNs">,
+  result: Pick<
+    CompletionResult,
+    "promptEvalCount" | "promptCachedCount" | "promptEvalDurationNs" | "evalCount" | "evalDurationNs"
+  >,
 ): Metrics {
   return nonZero({
     total_duration: Number(clock.monotonicNs() - call.receivedNs),
     load_duration: loadDurationNs,
     prompt_eval_count: result.promptEvalCount,
+    prompt_cached_count: result.promptCachedCount,
     prompt_eval_duration: result.promptEvalDurationNs,
     eval_count: result.evalCount,
     eval_duration: result.evalDurationNs,

@@ -35,9 +35,25 @@ export interface CompletionResult {
   text: string;
   doneReason: DoneReason;
   promptEvalCount: number;
+  /** Of promptEvalCount, the positions the sequence held already (its cached prefix), not evaluated again. */
+  promptCachedCount: number;
   promptEvalDurationNs: number;
   evalCount: number;
   evalDurationNs: number;
+}
+
+/** The tokens as the sequence will hold them: BOS first when the model prepends one (LlamaCompletion adds it). */
+export function asHeld(instance: ModelInstance, tokens: Token[]): Token[] {
+  const { bos, shouldPrependBosToken } = instance.model.tokens;
+  return shouldPrependBosToken && bos !== null ? [bos, ...tokens] : tokens;
+}
+
+/**
+ * How many of `held`'s positions the sequence keeps from its cache: the shared prefix, less the last prompt token,
+ * which LlamaCompletion always evaluates again for the first token's logits.
+ */
+export function cachedPrefix(sequence: LlamaContextSequence, held: Token[]): number {
+  return Math.max(0, Math.min(sequence.compareContextTokens(held).firstDifferentIndex, held.length - 1));
 }
 
 /** The tokens LlamaCompletion will evaluate: it prepends BOS itself, so a BOS the template wrote is dropped. */
@@ -107,8 +123,11 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
   // Checked before a sequence is taken: a refused prompt evaluates nothing.
   const { tokens, evaluated } = fitPrompt(instance, request.tokens, settings.numCtx, request.truncate);
   const maxTokens = tokenLimit(settings, evaluated, request.shift);
-  const lease = await instance.acquireSequence(tokens, signal);
+  // Compared as the sequence holds them (BOS included), or a BOS model would never find its cached prefix.
+  const held = asHeld(instance, tokens);
+  const lease = await instance.acquireSequence(held, signal);
   const sequence = lease.sequence;
+  const promptCachedCount = cachedPrefix(sequence, held);
   const recorder =
     request.topLogprobs === undefined ? undefined : new LogprobRecorder(instance.model, request.topLogprobs);
   const completion = new LlamaCompletion({ contextSequence: recorder ? recorder.tap(sequence) : sequence });
@@ -149,6 +168,7 @@ export async function runCompletion(request: CompletionRequest): Promise<Complet
       text: response,
       doneReason,
       promptEvalCount: evaluated,
+      promptCachedCount,
       promptEvalDurationNs: Number(promptEnd - started),
       evalCount: reportedEvalCount(sequence.tokenMeter.diff(meterBefore).usedOutputTokens, doneReason, maxTokens),
       evalDurationNs: Number(ended - promptEnd),

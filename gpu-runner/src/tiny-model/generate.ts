@@ -16,6 +16,8 @@ export interface TinyModelOptions {
   seed?: number;
   /** Type of the 2-D weight matrices (norms are F32 regardless). Default "f16". */
   weightType?: WeightType;
+  /** The tokenizer prepends BOS, as llama-family models do. Default false (ChatML). */
+  addBos?: boolean;
 }
 
 /**
@@ -59,5 +61,6 @@ export function writeTinyModel(options: TinyModelOptions = {}): Uint8Array {
     hyperparameters: hp,
     weights: { tokenEmbedding, outputNorm: ones(shapes.outputNorm), output, layers },
     weightType: options.weightType ?? "f16",
+    addBos: options.addBos,
   });
 }

@@ -81,6 +81,8 @@ export interface LlamaGgufInput {
   weights: LlamaWeights;
   /** Type of the 2-D matrices; norms are always F32. */
   weightType: WeightType;
+  /** The tokenizer prepends BOS (as llama and gemma models do); default false. */
+  addBos?: boolean;
 }
 
 const LAYER_TENSOR_NAMES: Record<keyof LlamaLayerWeights, string> = {
@@ -143,7 +145,7 @@ export function writeLlamaGguf(input: LlamaGgufInput): Uint8Array {
       kv.u32("llama.rope.dimension_count", headDim),
       kv.f32("llama.rope.freq_base", hp.ropeFreqBase),
       kv.f32("llama.attention.layer_norm_rms_epsilon", hp.rmsNormEpsilon),
-      ...tokenizerMetadata(vocab),
+      ...tokenizerMetadata(vocab, input.addBos),
     ],
     tensors,
   });

@@ -163,7 +163,7 @@ export function tinyVocabulary(): TinyVocabulary {
 }
 
 /** The `tokenizer.*` metadata of the built-in models. */
-export function tokenizerMetadata(vocab: TinyVocabulary = tinyVocabulary()): GgufMetadataEntry[] {
+export function tokenizerMetadata(vocab: TinyVocabulary = tinyVocabulary(), addBos = false): GgufMetadataEntry[] {
   return [
     kv.str("tokenizer.ggml.model", "gpt2"),
     // Named explicitly: without it llama.cpp warns that generation quality will be degraded.
@@ -174,8 +174,8 @@ export function tokenizerMetadata(vocab: TinyVocabulary = tinyVocabulary()): Ggu
     kv.u32("tokenizer.ggml.bos_token_id", vocab.endOfTextId),
     kv.u32("tokenizer.ggml.eos_token_id", vocab.imEndId),
     kv.u32("tokenizer.ggml.padding_token_id", vocab.endOfTextId),
-    // ChatML needs no BOS; Qwen-style models leave it off too.
-    kv.bool("tokenizer.ggml.add_bos_token", false),
+    // ChatML needs no BOS; Qwen-style models leave it off too. Tests that need a llama-style BOS ask for one.
+    kv.bool("tokenizer.ggml.add_bos_token", addBos),
     kv.bool("tokenizer.ggml.add_eos_token", false),
     kv.str("tokenizer.chat_template", TINY_CHAT_TEMPLATE),
   ];

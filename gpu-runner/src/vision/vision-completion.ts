@@ -96,6 +96,8 @@ export async function runVisionCompletion(request: VisionCompletionRequest): Pro
         doneReason,
         // Every prompt position, image embeddings included (what the context holds), as Ollama counts it.
         promptEvalCount: Number(event.tokens_evaluated ?? timings.prompt_n ?? 0),
+        // llama-server's own prompt cache: the positions its slot held already.
+        promptCachedCount: Number(timings.cache_n ?? 0),
         promptEvalDurationNs: msToNs(timings.prompt_ms),
         evalCount,
         evalDurationNs: msToNs(timings.predicted_ms),
