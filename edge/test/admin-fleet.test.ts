@@ -15,6 +15,7 @@ function record(tenantId: string, over: Partial<UsageRecord>): UsageRecord {
     model: "tiny",
     model_digest: null,
     prompt_tokens: 3,
+    prompt_cached_tokens: 0,
     output_tokens: 4,
     load_duration: 0,
     prompt_eval_duration: 0,

@@ -181,7 +181,14 @@ describe("console isolation", () => {
     const b = await newTenant(unique("use-b"));
     const model = unique("priced");
     const now = Date.now();
-    const row = { key_id: null, endpoint: "chat", model, model_digest: null, load_duration: 0 };
+    const row = {
+      key_id: null,
+      endpoint: "chat",
+      model,
+      model_digest: null,
+      load_duration: 0,
+      prompt_cached_tokens: 0,
+    };
     const durations = { prompt_eval_duration: 0, eval_duration: 0, total_duration: 1, status: "ok" as const };
     await recordUsage(env.DB, {
       ...row,

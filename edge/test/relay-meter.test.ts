@@ -10,12 +10,14 @@ const final = {
   total_duration: 900,
   load_duration: 100,
   prompt_eval_count: 12,
+  prompt_cached_count: 9,
   prompt_eval_duration: 200,
   eval_count: 34,
   eval_duration: 500,
 };
 const expected = {
   prompt_tokens: 12,
+  prompt_cached_tokens: 9,
   output_tokens: 34,
   load_duration: 100,
   prompt_eval_duration: 200,
@@ -55,6 +57,11 @@ describe("StreamMeter", () => {
     const m = meter(stream.split("\n").slice(0, 2).join("\n"), 3);
     expect(m.done).toBe(false);
     expect(m.partialUsage()).toEqual({ ...zeroUsage(), output_tokens: 2 });
+  });
+
+  it("never meters more cached prompt tokens than prompt tokens", () => {
+    const m = meter(`${JSON.stringify({ ...final, prompt_cached_count: 99 })}\n`, 16);
+    expect(m.usage).toEqual({ ...expected, prompt_cached_tokens: 12 });
   });
 
   it("notes the runner's own error line", () => {

@@ -15,6 +15,7 @@ function record(tenantId: string, over: Partial<UsageRecord>): UsageRecord {
     model: "tiny",
     model_digest: null,
     prompt_tokens: 10,
+    prompt_cached_tokens: 0,
     output_tokens: 5,
     load_duration: 0,
     prompt_eval_duration: 0,
@@ -37,7 +38,7 @@ describe("GET /api/usage", () => {
     const a = await newTenant(`usage-a-${crypto.randomUUID().slice(0, 8)}`);
     const b = await newTenant(`usage-b-${crypto.randomUUID().slice(0, 8)}`);
     for (const r of [
-      record(a.id, {}),
+      record(a.id, { prompt_cached_tokens: 6 }),
       record(a.id, { prompt_tokens: 1, output_tokens: 2, status: "cancelled" }),
       record(a.id, { model: "other" }),
       record(a.id, { created_at: base + DAY }),
@@ -46,11 +47,13 @@ describe("GET /api/usage", () => {
       await recordUsage(bindings.DB, r);
     }
     const { body } = await usage(a.key);
-    expect(body.usage).toEqual([
-      { day: "2026-03-01", model: "other", requests: 1, prompt_tokens: 10, output_tokens: 5, total_duration: 100 },
-      { day: "2026-03-01", model: "tiny", requests: 2, prompt_tokens: 11, output_tokens: 7, total_duration: 200 },
-      { day: "2026-03-02", model: "tiny", requests: 1, prompt_tokens: 10, output_tokens: 5, total_duration: 100 },
-    ]);
+    expect(body.usage).toEqual(
+      [
+        { day: "2026-03-01", model: "other", requests: 1, prompt_tokens: 10, output_tokens: 5, total_duration: 100 },
+        { day: "2026-03-01", model: "tiny", requests: 2, prompt_tokens: 11, output_tokens: 7, total_duration: 200 },
+        { day: "2026-03-02", model: "tiny", requests: 1, prompt_tokens: 10, output_tokens: 5, total_duration: 100 },
+      ].map((row, i) => ({ ...row, prompt_cached_tokens: i === 1 ? 6 : 0 })),
+    );
     const window = await usage(a.key, "?since=2026-03-02&until=2026-03-03");
     expect(window.body.usage?.map((u) => u.day)).toEqual(["2026-03-02"]);
   });

@@ -29,7 +29,7 @@ export interface MessagesResponse {
   content: ContentBlock[];
   stop_reason: string | null;
   stop_sequence: string | null;
-  usage: { input_tokens: number; output_tokens: number };
+  usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens?: number };
 }
 
 /** A call the runner gave no id gets one in Anthropic's form, so a tool_result can answer it. */
@@ -53,8 +53,13 @@ export function stopReason(doneReason: unknown, toolCalled: boolean): string | n
   return reason ? "stop_sequence" : null;
 }
 
+/** Anthropic counts cache reads apart: input_tokens is the part of the prompt that was evaluated. */
 export function usageOf(line: Json): MessagesResponse["usage"] {
-  return { input_tokens: asCount(line.prompt_eval_count), output_tokens: asCount(line.eval_count) };
+  const prompt = asCount(line.prompt_eval_count);
+  const cached = Math.min(asCount(line.prompt_cached_count), prompt);
+  const usage: MessagesResponse["usage"] = { input_tokens: prompt - cached, output_tokens: asCount(line.eval_count) };
+  if (cached > 0) usage.cache_read_input_tokens = cached;
+  return usage;
 }
 
 export function toMessagesResponse(id: string, model: string, json: Json): MessagesResponse {

@@ -17,9 +17,10 @@ export interface UsageRecord extends Usage {
 export async function recordUsage(db: D1Database, r: UsageRecord): Promise<void> {
   await db
     .prepare(
-      `INSERT INTO usage (request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens, output_tokens,
-        load_duration, prompt_eval_duration, eval_duration, total_duration, status, runner_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING`,
+      `INSERT INTO usage (request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens,
+        prompt_cached_tokens, output_tokens, load_duration, prompt_eval_duration, eval_duration, total_duration, status,
+        runner_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(request_id) DO NOTHING`,
     )
     .bind(
       r.request_id,
@@ -29,6 +30,7 @@ export async function recordUsage(db: D1Database, r: UsageRecord): Promise<void>
       r.model,
       r.model_digest,
       r.prompt_tokens,
+      r.prompt_cached_tokens,
       r.output_tokens,
       r.load_duration,
       r.prompt_eval_duration,
@@ -50,7 +52,8 @@ export async function usageSummary(db: D1Database, tenantId: string, since?: str
   const { results } = await db
     .prepare(
       `SELECT (created_at / ${DAY_MS}) AS day, model, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
-        SUM(output_tokens) AS output_tokens, SUM(total_duration) AS total_duration
+        SUM(prompt_cached_tokens) AS prompt_cached_tokens, SUM(output_tokens) AS output_tokens,
+        SUM(total_duration) AS total_duration
        FROM usage WHERE tenant_id = ? AND created_at >= ? AND created_at < ?
        GROUP BY day, model ORDER BY day, model`,
     )
@@ -60,6 +63,7 @@ export async function usageSummary(db: D1Database, tenantId: string, since?: str
       model: string;
       requests: number;
       prompt_tokens: number;
+      prompt_cached_tokens: number;
       output_tokens: number;
       total_duration: number;
     }>();
@@ -77,8 +81,8 @@ export async function listUsageRecords(
   const limit = Math.min(Math.max(1, opts.limit ?? 1000), 10_000);
   const { results } = await db
     .prepare(
-      `SELECT request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens, output_tokens,
-        load_duration, prompt_eval_duration, eval_duration, total_duration, status, runner_id, created_at
+      `SELECT request_id, tenant_id, key_id, endpoint, model, model_digest, prompt_tokens, prompt_cached_tokens,
+        output_tokens, load_duration, prompt_eval_duration, eval_duration, total_duration, status, runner_id, created_at
        FROM usage WHERE tenant_id = ? AND created_at >= ? ORDER BY created_at, request_id LIMIT ?`,
     )
     .bind(tenantId, opts.since ?? 0, limit)

@@ -49,7 +49,7 @@ export function responsesUsage(line: Json) {
     input_tokens: input,
     output_tokens: output,
     total_tokens: input + output,
-    input_tokens_details: { cached_tokens: 0 },
+    input_tokens_details: { cached_tokens: Math.min(asCount(line.prompt_cached_count), input) },
     output_tokens_details: { reasoning_tokens: 0 },
   };
 }

@@ -1,5 +1,7 @@
 import type { ChatResponse } from "@corral/protocol/types";
 import { describe, expect, it } from "vitest";
+import { usageOf } from "../anthropic/translate-response";
+import { responsesUsage } from "./responses-response";
 import {
   completionLogprobs,
   finishReason,
@@ -11,6 +13,7 @@ import {
   toEmbeddingList,
   toModelList,
   toToolCalls,
+  toUsage,
   unixSeconds,
 } from "./translate-response";
 
@@ -268,5 +271,25 @@ it("lists models with owner and creation time", () => {
       { id: "tiny:latest", object: "model", created: createdUnix, owned_by: "library" },
       { id: "me/tools:v2", object: "model", created: 0, owned_by: "me" },
     ],
+  });
+});
+
+describe("cached prompt tokens in each dialect's usage", () => {
+  const line = { prompt_eval_count: 120, prompt_cached_count: 100, eval_count: 7 };
+  it.each([
+    { dialect: "chat completions", usage: toUsage(line), want: { prompt_tokens_details: { cached_tokens: 100 } } },
+    { dialect: "responses", usage: responsesUsage(line), want: { input_tokens_details: { cached_tokens: 100 } } },
+    // Anthropic counts cache reads apart from input_tokens.
+    { dialect: "anthropic", usage: usageOf(line), want: { input_tokens: 20, cache_read_input_tokens: 100 } },
+  ])("$dialect", ({ usage, want }) => {
+    expect(usage).toMatchObject(want);
+  });
+
+  it("says nothing of a cache that served nothing, and never more than the prompt", () => {
+    expect(toUsage({ prompt_eval_count: 5, eval_count: 1 })).not.toHaveProperty("prompt_tokens_details");
+    expect(usageOf({ prompt_eval_count: 5, eval_count: 1 })).toEqual({ input_tokens: 5, output_tokens: 1 });
+    expect(toUsage({ prompt_eval_count: 5, prompt_cached_count: 9 }).prompt_tokens_details).toEqual({
+      cached_tokens: 5,
+    });
   });
 });

@@ -43,7 +43,14 @@ export function unixSeconds(timestamp: unknown, now = Date.now()): number {
 export function toUsage(response: Metrics): OpenAIUsage {
   const prompt = asCount(response.prompt_eval_count);
   const completion = asCount(response.eval_count);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const cached = Math.min(asCount(response.prompt_cached_count), prompt);
+  const usage: OpenAIUsage = {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+  };
+  if (cached > 0) usage.prompt_tokens_details = { cached_tokens: cached };
+  return usage;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface OpenAIUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Present when part of the prompt came from the runner's prompt cache. */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 export interface OpenAIToolCall {

@@ -7,6 +7,8 @@ import { ollamaErrorOf } from "../errors";
 
 export interface Usage {
   prompt_tokens: number;
+  /** Of prompt_tokens, the ones the runner took from its prompt cache instead of evaluating them. */
+  prompt_cached_tokens: number;
   output_tokens: number;
   load_duration: number;
   prompt_eval_duration: number;
@@ -16,6 +18,7 @@ export interface Usage {
 
 export const zeroUsage = (): Usage => ({
   prompt_tokens: 0,
+  prompt_cached_tokens: 0,
   output_tokens: 0,
   load_duration: 0,
   prompt_eval_duration: 0,
@@ -25,6 +28,7 @@ export const zeroUsage = (): Usage => ({
 
 const METRIC_FIELDS = [
   "prompt_eval_count",
+  "prompt_cached_count",
   "eval_count",
   "load_duration",
   "prompt_eval_duration",
@@ -37,6 +41,7 @@ function usageFrom(metrics: Partial<Record<MetricField, unknown>>): Usage {
   const n = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
   return {
     prompt_tokens: n(metrics.prompt_eval_count),
+    prompt_cached_tokens: Math.min(n(metrics.prompt_cached_count), n(metrics.prompt_eval_count)),
     output_tokens: n(metrics.eval_count),
     load_duration: n(metrics.load_duration),
     prompt_eval_duration: n(metrics.prompt_eval_duration),
