@@ -34,6 +34,9 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 interface Generated {
   tokens: number;
+  /** The final line's prompt_eval_count and prompt_cached_count (runner only). */
+  promptTokens?: number;
+  cachedTokens?: number;
   /** ms from sending to the first streamed token. */
   ttftMs: number;
   text: string;
@@ -63,23 +66,35 @@ async function readStream(res: Response, sent: number): Promise<Generated> {
   let ttftMs = Number.NaN;
   let text = "";
   let tokens = 0;
+  let promptTokens = 0;
+  let cachedTokens = 0;
   let buffered = "";
   const decoder = new TextDecoder();
   for await (const bytes of res.body) {
     buffered += decoder.decode(bytes as Uint8Array, { stream: true });
     let nl = buffered.indexOf("\n");
     while (nl >= 0) {
-      const line = JSON.parse(buffered.slice(0, nl)) as { response?: string; done?: boolean; eval_count?: number };
+      const line = JSON.parse(buffered.slice(0, nl)) as {
+        response?: string;
+        done?: boolean;
+        eval_count?: number;
+        prompt_eval_count?: number;
+        prompt_cached_count?: number;
+      };
       buffered = buffered.slice(nl + 1);
       if (line.response) {
         if (Number.isNaN(ttftMs)) ttftMs = performance.now() - sent;
         text += line.response;
       }
-      if (line.done) tokens = line.eval_count ?? 0;
+      if (line.done) {
+        tokens = line.eval_count ?? 0;
+        promptTokens = line.prompt_eval_count ?? 0;
+        cachedTokens = line.prompt_cached_count ?? 0;
+      }
       nl = buffered.indexOf("\n");
     }
   }
-  return { tokens, ttftMs, text };
+  return { tokens, ttftMs, text, promptTokens, cachedTokens };
 }
 
 /** A stack whose runner serves `gguf` as model "bench"; requests go straight to the runner, as the edge sends them. */
@@ -240,6 +255,8 @@ async function promptCache(gguf: Uint8Array) {
       turn1_ttft_ms: round(turn1.ttftMs),
       turn2_ttft_ms: round(turn2.ttftMs),
       ratio: round(turn2.ttftMs / turn1.ttftMs, 3),
+      turn2_prompt_eval_count: turn2.promptTokens,
+      turn2_prompt_cached_count: turn2.cachedTokens,
     };
   } finally {
     await stack.stop();
