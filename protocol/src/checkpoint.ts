@@ -6,6 +6,7 @@
  * the runner's converter writes by them.
  */
 import { bertExpectedTensors, bertMetadata, bertTensorName } from "./checkpoint-bert";
+import { parseRopeScaling, type RopeScaling, ropeScalingMetadata } from "./checkpoint-rope";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 import { CONVERTIBLE_DTYPES, type SafetensorsTensor } from "./safetensors";
@@ -38,7 +39,7 @@ export interface CheckpointConfig {
   /** BERT's token type (segment) count; 0 elsewhere. */
   typeVocab: number;
   ropeTheta: number;
-  ropeScaling?: { type: string; factor: number; lowFreq: number; highFreq: number; original: number };
+  ropeScaling?: RopeScaling;
   tieEmbeddings: boolean;
 }
 
@@ -106,7 +107,7 @@ export function parseCheckpointConfig(text: string): CheckpointConfig {
     // HF's default is true; llama checkpoints that untie them say so.
     tieEmbeddings: c.tie_word_embeddings !== false,
   };
-  const scaling = ropeScaling(c.rope_scaling);
+  const scaling = parseRopeScaling(c);
   if (scaling) config.ropeScaling = scaling;
   return config;
 }
@@ -115,25 +116,6 @@ function positive(c: Record<string, unknown>, key: string, fallback: number, max
   const v = c[key] ?? fallback;
   if (typeof v !== "number" || !(v > 0) || v > max) throw bad(`config.json ${key} must be a number in (0, ${max}]`);
   return v;
-}
-
-function ropeScaling(value: unknown): CheckpointConfig["ropeScaling"] {
-  if (typeof value !== "object" || value === null) return undefined;
-  const s = value as Record<string, unknown>;
-  const type = typeof s.rope_type === "string" ? s.rope_type : typeof s.type === "string" ? s.type : "";
-  const num = (key: string, fallback: number) => {
-    const v = s[key] ?? fallback;
-    if (typeof v !== "number" || !(v > 0) || v > 1e6) throw bad(`config.json rope_scaling.${key} is out of range`);
-    return v;
-  };
-  if (type !== "linear" && type !== "llama3") return undefined;
-  return {
-    type,
-    factor: num("factor", 8),
-    lowFreq: num("low_freq_factor", 1),
-    highFreq: num("high_freq_factor", 4),
-    original: num("original_max_position_embeddings", 8192),
-  };
 }
 
 /** HF name parts → GGUF's, per Ollama's Replacements (llama, qwen2 and qwen3 share them). */
@@ -262,9 +244,7 @@ export function architectureMetadata(c: CheckpointConfig, vocabRows: number, poo
   if (a === "qwen3" || c.headDim !== c.hidden / c.heads) {
     entries.push(kv.u32(`${a}.attention.key_length`, c.headDim), kv.u32(`${a}.attention.value_length`, c.headDim));
   }
-  if (c.ropeScaling?.type === "linear") {
-    entries.push(kv.str(`${a}.rope.scaling.type`, "linear"), kv.f32(`${a}.rope.scaling.factor`, c.ropeScaling.factor));
-  }
+  entries.push(...ropeScalingMetadata(a, c.ropeScaling));
   return entries;
 }
 
