@@ -142,7 +142,7 @@ const GLOBAL_NAMES: Readonly<Record<string, string>> = {
  * The GGUF name of a checkpoint tensor; null for tensors llama.cpp recomputes (rotary `inv_freq`). Anything else is
  * a 400: a converter that guessed would write a model llama.cpp refuses or, worse, runs wrong.
  */
-export function ggufTensorName(hfName: string, c: CheckpointConfig): string | null {
+export function ggufTensorName(hfName: string, c: Pick<CheckpointConfig, "arch" | "layers">): string | null {
   const layers = c.layers;
   if (c.arch === "bert") {
     const name = bertTensorName(hfName, layers);
@@ -217,7 +217,10 @@ export function checkCheckpointTensors(c: CheckpointConfig, tensors: ReadonlyMap
  * For llama's attention Q and K: the head count their rows are permuted by (HF stores rotary halves, llama.cpp
  * interleaved pairs); null for any other tensor or architecture (qwen uses NeoX rope and keeps HF's order).
  */
-export function permutedHeads(c: CheckpointConfig, ggufName: string): number | null {
+export function permutedHeads(
+  c: Pick<CheckpointConfig, "arch" | "heads" | "kvHeads">,
+  ggufName: string,
+): number | null {
   if (c.arch !== "llama") return null;
   if (ggufName.endsWith(".attn_q.weight")) return c.heads;
   if (ggufName.endsWith(".attn_k.weight")) return c.kvHeads;
