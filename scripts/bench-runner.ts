@@ -5,7 +5,9 @@
  *     (PARALLEL=32) and through `llama-server -t 1 -np 32` (built once from node-llama-cpp's bundled source into
  *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary). With a native node-llama-cpp build present
  *     (`npm run build:native`) the runner is measured on it and, with its build folder set aside, on the prebuilt
- *     binaries too.
+ *     binaries too. Beside each build, node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts,
+ *     with and without the decode gate): bare vs llama-server is the engine loop's gap, runner vs bare what the
+ *     runner adds (HTTP, NDJSON, templates, metering).
  *   - overhead: the runner's own CPU per streamed token on its Node main thread (NDJSON framing, HTTP writes, stop
  *     strings, metering), on the built-in tiny model where inference is negligible, at 1 and 64 streams.
  *   - prompt cache: time to first token of a follow-up over a ~2,000-token history against the first turn, with
@@ -153,6 +155,28 @@ async function throughLlamaServer(binary: string, modelPath: string) {
   }
 }
 
+/** node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts), in its own process. */
+function throughBare(modelPath: string, gate: boolean): Record<string, number> {
+  const out = execFileSync(
+    process.execPath,
+    ["--import", "tsx", join(root, "scripts", "bench-runner-bare.ts"), modelPath],
+    {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      env: {
+        ...process.env,
+        STREAMS: STREAMS.join(","),
+        TOKENS: String(TOKENS),
+        PARALLEL: String(MAX_STREAMS),
+        NUM_CTX: "512",
+        GATE: gate ? "1" : "0",
+      },
+    },
+  );
+  return (JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { rates: Record<string, number> }).rates;
+}
+
 /** CPU seconds (user + system) of one thread, from /proc: the runner's Node main thread has tid = pid. */
 function threadCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
@@ -247,17 +271,28 @@ async function main() {
     const modelPath = join(root, ".corral", "bench-26m.gguf");
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
-    const native = nativeBuildReady() ? await throughRunner(gguf) : undefined;
-    const prebuilt = await withPrebuilt(() => throughRunner(gguf));
     const server = await throughLlamaServer(binary, modelPath);
-    const ratios = (runner: Record<string, number>) =>
-      Object.fromEntries(STREAMS.map((n) => [`${n}`, round((runner[`${n}`] ?? 0) / (server[`${n}`] ?? 1), 2)]));
+    const ratios = (rates: Record<string, number>, anchor = server) =>
+      Object.fromEntries(STREAMS.map((n) => [`${n}`, round((rates[`${n}`] ?? 0) / (anchor[`${n}`] ?? 1), 2)]));
+    // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it.
+    const measure = async () => {
+      const bare = throughBare(modelPath, false);
+      const bareGated = throughBare(modelPath, true);
+      const runner = await throughRunner(gguf);
+      return {
+        node_llama_cpp: bare,
+        node_llama_cpp_ratio: ratios(bare),
+        node_llama_cpp_with_gate: bareGated,
+        runner,
+        runner_ratio: ratios(runner),
+        runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
+      };
+    };
     report.throughput_tok_s = {
       streams: STREAMS,
       llama_server: server,
-      runner_prebuilt: prebuilt,
-      runner_prebuilt_ratio: ratios(prebuilt),
-      ...(native ? { runner_native: native, runner_native_ratio: ratios(native) } : { runner_native: "not built" }),
+      native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
+      prebuilt: await withPrebuilt(measure),
     };
   }
   if (PARTS.has("overhead")) report.runner_overhead = await overhead();

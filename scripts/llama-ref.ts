@@ -15,7 +15,7 @@ export function benchModel(): Uint8Array {
   });
 }
 
-type LlamaRefTarget = "llama-server" | "llama-quantize";
+type LlamaRefTarget = "llama-server" | "llama-quantize" | "llama-mtmd-cli";
 
 /** The tool when this machine has built it already (npm start gives runners llama-server this way), else undefined. */
 export function cachedLlamaRefBinary(target: LlamaRefTarget): string | undefined {
@@ -24,7 +24,7 @@ export function cachedLlamaRefBinary(target: LlamaRefTarget): string | undefined
 }
 
 /**
- * A tool from llama.cpp's own build (llama-server, llama-quantize), built once from the source bundled in
+ * A tool from llama.cpp's own build (llama-server, llama-quantize, llama-mtmd-cli), built once from the source bundled in
  * node-llama-cpp into .corral/llama-ref: the same llama.cpp the runner uses, so comparisons are like for like.
  */
 export function llamaRefBinary(target: LlamaRefTarget): string {

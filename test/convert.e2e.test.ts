@@ -2,13 +2,18 @@
  * Create from a safetensors checkpoint across processes, as `ollama create` with `FROM ./dir` does it: the official
  * `ollama` client uploads each file as a blob and sends the `files` map; the edge checks the checkpoint and hands it to
  * the real runner, which converts it in its child process and stores the GGUF through the edge. The converted model
- * then answers greedily exactly as the GGUF built independently from the same weights (checkpoint-fixture.ts) does.
+ * then answers greedily exactly as the GGUF built independently from the same weights (checkpoint-fixture.ts, and
+ * sentencepiece-fixture.ts for the Gemma and Phi-3 checkpoints with a SentencePiece tokenizer.model) does.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { type CreateRequest, Ollama, type ProgressResponse } from "ollama";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { tinyBertCheckpoint } from "../gpu-runner/src/convert/bert-fixture";
 import { type CheckpointOptions, tinyCheckpoint } from "../gpu-runner/src/convert/checkpoint-fixture";
+import {
+  type SentencePieceCheckpointOptions,
+  tinySentencePieceCheckpoint,
+} from "../gpu-runner/src/convert/sentencepiece-fixture";
 
 const { url, adminKey } = inject("stack");
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -89,6 +94,29 @@ describe("create from a safetensors checkpoint", () => {
     const text = await greedy(`${name}-converted`);
     expect(text?.length).toBeGreaterThan(0);
     expect(text).toBe(await greedy(`${name}-reference`));
+  });
+
+  it.each<[string, SentencePieceCheckpointOptions]>([
+    ["gemma2", { architecture: "Gemma2ForCausalLM", seed: 31 }],
+    ["gemma3", { architecture: "Gemma3ForCausalLM", seed: 32 }],
+    ["phi3", { architecture: "Phi3ForCausalLM", seed: 21, longrope: true }],
+  ])("%s with a SentencePiece tokenizer.model: answers as the reference GGUF does", async (name, options) => {
+    const { files, reference } = tinySentencePieceCheckpoint(options);
+    const statuses = await createStreaming({ model: `${name}-converted`, files: await uploadAll(files) });
+    expect(statuses.slice(-2)).toEqual(["writing manifest", "success"]);
+    await createStreaming({ model: `${name}-reference`, files: { "model.gguf": await uploadBlob(reference) } });
+    expect((await ollama.show({ model: `${name}-converted` })).details.family).toBe(name);
+    const text = await greedy(`${name}-converted`);
+    expect(text?.length).toBeGreaterThan(0);
+    expect(text).toBe(await greedy(`${name}-reference`));
+  });
+
+  it("refuses a truncated tokenizer.model before any conversion, and creates nothing", async () => {
+    const { files } = tinySentencePieceCheckpoint({ architecture: "Gemma2ForCausalLM", seed: 34 });
+    files.set("tokenizer.model", files.get("tokenizer.model")!.subarray(0, 40));
+    const map = await uploadAll(files);
+    await expect(createStreaming({ model: "gemma-bad", files: map })).rejects.toThrow(/invalid tokenizer\.model: /);
+    expect((await ollama.list()).models.map((m) => m.name)).not.toContain("gemma-bad:latest");
   });
 
   it("bert: /api/embed on the converted model gives the reference GGUF's vectors", async () => {

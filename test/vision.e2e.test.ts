@@ -97,6 +97,28 @@ describe("the tiny vision fixture in llama-server alone", () => {
   });
 });
 
+describe("a projector of the wrong width in llama-server alone (the runner's second line behind create's check)", () => {
+  it("fails to start, naming llama.cpp's mismatch line without file paths", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-vision-narrow-"));
+    writeFileSync(join(dir, "model.gguf"), model);
+    writeFileSync(join(dir, "mmproj.gguf"), writeTinyProjector({ textEmbedding: 32 }));
+    try {
+      const start = LlamaServerProcess.start({
+        binary,
+        modelPath: join(dir, "model.gguf"),
+        projectorPath: join(dir, "mmproj.gguf"),
+        contextSize: 512,
+        parallel: 1,
+        threads: 1,
+      });
+      await expect(start).rejects.toThrow(/mismatch/);
+      await expect(start).rejects.not.toThrow(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("cancel", () => {
   it("an aborted image request stops llama-server's generation (the slot goes idle long before its budget)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "corral-vision-cancel-"));
@@ -176,12 +198,17 @@ describe("vision through the stack", () => {
     if (stack) expect(llamaServersOf(stack)).toEqual([]);
   });
 
-  it("shows the vision capability and the projector's info", async () => {
+  it("shows the vision capability and the projector's info; tags lists the same capabilities", async () => {
     const shown = await ollama.show({ model: name });
     expect(shown.capabilities).toContain("vision");
     expect(shown.projector_info).toMatchObject({ "general.architecture": "clip" });
     const text = await ollama.show({ model: "tiny" });
     expect(text.capabilities).not.toContain("vision");
+    const listed = (await api(stack.url, stack.key, "GET", "/api/tags")).body as {
+      models: { name: string; capabilities: string[] }[];
+    };
+    expect(listed.models.find((m) => m.name === `${name}:latest`)?.capabilities).toEqual(shown.capabilities);
+    expect(listed.models.find((m) => m.name === "tiny:latest")?.capabilities).toEqual(text.capabilities);
   });
 
   it("generate: different images give different answers, the same image the same answer", async () => {
@@ -312,7 +339,7 @@ describe("vision through the stack", () => {
     expect(llamaServersOf(stack)).toHaveLength(1);
   });
 
-  it("a projector whose embedding size is not the model's answers 400 naming it", async () => {
+  it("a projector whose embedding size is not the model's is refused at create, and nothing is stored", async () => {
     const narrow = writeTinyProjector({ textEmbedding: 32 });
     await uploadBlob(narrow);
     const created = await api(stack.url, stack.key, "POST", "/api/create", {
@@ -320,10 +347,10 @@ describe("vision through the stack", () => {
       files: { "model.gguf": digestOf(model), "mmproj.gguf": digestOf(narrow) },
       stream: false,
     });
-    expect(created.status).toBe(200);
-    await expect(
-      ollama.generate({ model: "tiny-vision-mismatch", prompt: "x", images: [imageA], options: greedy }),
-    ).rejects.toMatchObject({ status_code: 400, error: expect.stringMatching(/vision projector: .*mismatch/) });
+    expect(created.status).toBe(400);
+    expect(created.body).toMatchObject({ error: expect.stringMatching(/projector mismatch: .*32.*64/) });
+    const { models } = await ollama.list();
+    expect(models.map((m) => m.name)).not.toContain("tiny-vision-mismatch:latest");
     const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
     expect(ok.done).toBe(true);
   });

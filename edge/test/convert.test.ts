@@ -1,5 +1,7 @@
 import { env } from "cloudflare:test";
 import { writeSafetensors } from "@corral/protocol/safetensors-testkit";
+import { MAX_TOKENIZER_MODEL_BYTES } from "@corral/protocol/sentencepiece";
+import { tinySentencePieces, writeSentencePieceModel } from "@corral/protocol/sentencepiece-testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { blobKey } from "../src/store/store";
 import { ADMIN, call, newTenant } from "./helpers";
@@ -60,6 +62,20 @@ function checkpoint(change: (files: Map<string, Uint8Array>) => void = () => {})
   change(files);
   return files;
 }
+/** A SentencePiece tokenizer.model instead of tokenizer.json (llama then reads it). */
+const withTokenizerModel = (bytes: Uint8Array) => (f: Map<string, Uint8Array>) => {
+  f.delete("tokenizer.json");
+  f.set("tokenizer.model", bytes);
+};
+/** The checkpoint as a Gemma 2 (head_dim 4, pre/post norms), with or without its tokenizer.model. */
+const asGemma2 = (withModel: boolean) => (f: Map<string, Uint8Array>) => {
+  f.set("config.json", enc.encode(JSON.stringify({ ...CONFIG, architectures: ["Gemma2ForCausalLM"], head_dim: 4 })));
+  const p = "model.layers.0";
+  const norms = ["pre_feedforward_layernorm", "post_feedforward_layernorm"].map((n) => t(`${p}.${n}.weight`, [8]));
+  f.set("model.safetensors", writeSafetensors([...tensors(), ...norms]));
+  f.delete("tokenizer.json");
+  if (withModel) f.set("tokenizer.model", writeSentencePieceModel(tinySentencePieces()));
+};
 const withConfig = (over: Record<string, unknown>) => (f: Map<string, Uint8Array>) =>
   f.set("config.json", enc.encode(JSON.stringify({ ...CONFIG, ...over })));
 /** Rewrites the shard's header JSON (the data stays as it was). */
@@ -187,12 +203,24 @@ describe("create from safetensors: bad input is a 400 that changes nothing", () 
       "file path must be relative",
     ],
     [
-      "a SentencePiece tokenizer.model without tokenizer.json",
-      (f) => {
-        f.delete("tokenizer.json");
-        f.set("tokenizer.model", enc.encode("sentencepiece model proto"));
-      },
-      "converting a SentencePiece tokenizer.model is not supported; include tokenizer.json",
+      "a truncated SentencePiece tokenizer.model",
+      withTokenizerModel(writeSentencePieceModel(tinySentencePieces()).subarray(0, 20)),
+      "invalid tokenizer.model: ModelProto has a length of 12 past its end",
+    ],
+    [
+      "a tokenizer.model with a varint that never ends",
+      withTokenizerModel(new Uint8Array(12).fill(0xff)),
+      "invalid tokenizer.model: ModelProto has a varint longer than 10 bytes",
+    ],
+    [
+      "an oversized tokenizer.model",
+      withTokenizerModel(new Uint8Array(MAX_TOKENIZER_MODEL_BYTES + 1)),
+      `tokenizer.model is ${MAX_TOKENIZER_MODEL_BYTES + 1} bytes, over the limit of ${MAX_TOKENIZER_MODEL_BYTES}`,
+    ],
+    [
+      "Gemma 2 without a tokenizer.model",
+      asGemma2(false),
+      "tokenizer.model is required to convert a safetensors model",
     ],
     ["FROM a model as well", () => {}, "safetensors imports do not support FROM model overlays"],
   ])("%s", async (label, change, message) => {
@@ -254,6 +282,21 @@ describe("create from safetensors: the convert job", () => {
       name: "conv:latest",
       details: { family: "llama", quantization_level: "F16" },
     });
+  });
+
+  it("a Gemma 2 checkpoint sends its SentencePiece tokenizer.model to the runner", async () => {
+    await heartbeat(runnerStatus("r1"));
+    const fake = fakeRunners({ r1: producing(ggufModel({ arch: "gemma2", salt: 73, fileType: 1 }), "convert") });
+    restore = fake.restore;
+    const res = await create(await uploadAll(checkpoint(asGemma2(true))));
+    expect((await ndjsonLines(res)).at(-1)).toEqual({ status: "success" });
+    const sent = fake.received[0]!.body as { files: { name: string }[] };
+    expect(sent.files.map((f) => f.name).sort()).toEqual([
+      "config.json",
+      "model.safetensors",
+      "tokenizer.model",
+      "tokenizer_config.json",
+    ]);
   });
 
   it("with quantize: converts, then quantizes the converted weights", async () => {

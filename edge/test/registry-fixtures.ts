@@ -12,6 +12,8 @@ export interface GgufOptions {
   chatTemplate?: string;
   pooling?: boolean;
   fileType?: number;
+  /** A projector's `clip.vision.projection_dim`: the embedding width it feeds the text model (8 matches). */
+  projectionDim?: number;
   /** Makes otherwise identical fixtures distinct blobs. */
   salt?: number;
 }
@@ -32,6 +34,7 @@ export function ggufModel(o: GgufOptions = {}): Uint8Array {
   if (o.type) metadata.push(kv.str("general.type", o.type));
   if (o.chatTemplate) metadata.push(kv.str("tokenizer.chat_template", o.chatTemplate));
   if (o.pooling) metadata.push(kv.u32(`${arch}.pooling_type`, 1));
+  if (o.projectionDim) metadata.push(kv.u32("clip.vision.projection_dim", o.projectionDim));
   const data = new Uint8Array(8 * 4 * 4);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (o.salt ?? 0)) & 0xff;
   return writeGguf({ metadata, tensors: [{ name: "token_embd.weight", dims: [8, 4], type: GgmlType.F32, data }] });

@@ -41,6 +41,7 @@ describe("create, tags, show, copy, delete", () => {
     });
     expect(m!.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(m!.size).toBeGreaterThan(bytes.length);
+    expect(m!.capabilities).toEqual(["completion", "tools"]);
     expect((await call("HEAD", "/api/tags", { key })).status).toBe(200);
   });
 
@@ -169,11 +170,13 @@ describe("create, tags, show, copy, delete", () => {
     [{ pooling: true }, undefined, ["embedding"]],
     [{}, "{{ .Prompt }}{{ if .Tools }}{{ end }}{{ .Suffix }}", ["completion", "tools", "insert"]],
     [{}, "{{ if .Think }}<think>{{ end }}{{ .Prompt }}", ["completion", "thinking"]],
-  ])("derives capabilities %#", async (gguf, template, expected) => {
+  ])("derives capabilities, the same in show and tags %#", async (gguf, template, expected) => {
     const { key } = await newTenant(`reg-caps-${expected.join("")}`);
     await createFromGguf(key, "caps", ggufModel({ salt: 16, ...gguf }), template ? { template } : {});
     const show = await json(await call("POST", "/api/show", { key, body: { model: "caps" } }));
     expect(show.capabilities).toEqual(expected);
+    const tags = await json<{ models: { capabilities: string[] }[] }>(await call("GET", "/api/tags", { key }));
+    expect(tags.models.map((m) => m.capabilities)).toEqual([expected]);
   });
 
   it("takes a clip GGUF beside the weights as the projector: vision capability and projector_info", async () => {
@@ -187,6 +190,64 @@ describe("create, tags, show, copy, delete", () => {
     expect(show.capabilities).toEqual(["completion", "vision"]);
     expect(show.projector_info).toMatchObject({ "general.architecture": "clip", "clip.block_count": 1 });
     expect((show.model_info as Record<string, unknown>)["general.architecture"]).toBe("llama");
+    const tags = await json<{ models: { capabilities: string[] }[] }>(await call("GET", "/api/tags", { key }));
+    expect(tags.models.map((m) => m.capabilities)).toEqual([["completion", "vision"]]);
+  });
+
+  it("takes a second Modelfile FROM naming a projector blob as the projector layer, and show's Modelfile recreates it", async () => {
+    const { key } = await newTenant("reg-vision-modelfile");
+    const weights = ggufModel({ salt: 322 });
+    const projector = ggufModel({ arch: "clip", salt: 323, projectionDim: 8 });
+    for (const bytes of [weights, projector]) expect((await upload(key, bytes)).status).toBe(201);
+    const modelfile = `FROM ${digest(weights)}\nFROM ${digest(projector)}\nSYSTEM look`;
+    const res = await call("POST", "/api/create", { key, body: { model: "eyes", modelfile, stream: false } });
+    expect(res.status).toBe(200);
+    const show = await json(await call("POST", "/api/show", { key, body: { model: "eyes" } }));
+    expect(show.capabilities).toEqual(["completion", "vision"]);
+    expect(show.projector_info).toMatchObject({ "general.architecture": "clip" });
+    const shown = show.modelfile as string;
+    expect(shown).toContain(`FROM ${digest(weights)}\nFROM ${digest(projector)}\n`);
+    const again = await call("POST", "/api/create", { key, body: { model: "eyes2", modelfile: shown, stream: false } });
+    expect(again.status).toBe(200);
+    const copy = await json(await call("POST", "/api/show", { key, body: { model: "eyes2" } }));
+    expect(copy.capabilities).toEqual(["completion", "vision"]);
+    const projectorFirst = `FROM ${digest(projector)}\nFROM ${digest(weights)}`;
+    const reversed = await call("POST", "/api/create", {
+      key,
+      body: { model: "eyes3", modelfile: projectorFirst, stream: false },
+    });
+    expect(reversed.status).toBe(200);
+    const third = await json(await call("POST", "/api/show", { key, body: { model: "eyes3" } }));
+    expect(third.capabilities).toEqual(["completion", "vision"]);
+
+    const narrow = ggufModel({ arch: "clip", salt: 324, projectionDim: 16 });
+    expect((await upload(key, narrow)).status).toBe(201);
+    const refused = await call("POST", "/api/create", {
+      key,
+      body: { model: "squint", modelfile: `FROM ${digest(weights)}\nFROM ${digest(narrow)}`, stream: false },
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: expect.stringMatching(/^vision projector mismatch/) });
+  });
+
+  it("refuses a projector whose embeddings are not the model's width, storing nothing", async () => {
+    const { id, key } = await newTenant("reg-vision-mismatch");
+    const weights = ggufModel({ salt: 319 });
+    const narrow = ggufModel({ arch: "clip", salt: 320, projectionDim: 4 });
+    expect((await upload(key, narrow)).status).toBe(201);
+    expect((await upload(key, weights)).status).toBe(201);
+    const files = { "model.gguf": digest(weights), "mmproj.gguf": digest(narrow) };
+    const res = await call("POST", "/api/create", { key, body: { model: "squint", files, stream: false } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "vision projector mismatch: the projector produces 4-wide embeddings, the model's embedding_length is 8",
+    });
+    expect(await env.DB.prepare("SELECT 1 FROM models WHERE tenant_id = ?").bind(id).first()).toBeNull();
+    const fits = ggufModel({ arch: "clip", salt: 321, projectionDim: 8 });
+    expect((await upload(key, fits)).status).toBe(201);
+    await createFromGguf(key, "clear", weights, {
+      files: { "model.gguf": digest(weights), "mmproj.gguf": digest(fits) },
+    });
   });
 
   it("copies (same manifest digest) and deletes, collecting unreferenced blobs", async () => {

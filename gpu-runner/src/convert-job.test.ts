@@ -23,7 +23,7 @@ let convert: ConvertFn = loadedConvertEngine;
 const good = tinyCheckpoint({ seed: 3 });
 /** ~50 MB of F32 weights in ~100 tensors: a conversion that takes a while. */
 const big = tinyCheckpoint({ seed: 4, hidden: 256, layers: 12, feedForward: 1024 });
-const badConfig = new TextEncoder().encode('{"architectures":["Gemma2ForCausalLM"]}');
+const badConfig = new TextEncoder().encode('{"architectures":["FalconForCausalLM"]}');
 const blobs = [...good.files.values(), ...big.files.values(), badConfig].map(blobOf);
 const fileList = (files: Map<string, Uint8Array>) =>
   [...files].map(([name, bytes]) => ({ name, digest: blobOf(bytes).digest, size: bytes.length }));
@@ -95,7 +95,7 @@ describe("POST /v1/convert", () => {
     const lines = await events(await postJob({ request_id: `c${nextId++}`, files }));
     expect(lines.at(-1)).toEqual({
       event: "error",
-      error: 'unsupported architecture "Gemma2ForCausalLM"',
+      error: 'unsupported architecture "FalconForCausalLM"',
       status: 400,
     });
     expect(puts.length).toBe(before);

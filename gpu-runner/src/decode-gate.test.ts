@@ -12,8 +12,8 @@ function harness(generating: number) {
   const finish = new Map<number, () => void>();
   let count = generating;
   const gate = new DecodeGate(() => count, 5);
-  const submit = (sequenceId: number) =>
-    gate.submit(sequenceId, () => {
+  const submit = (sequenceId: number, tokens = 1) =>
+    gate.submit(sequenceId, tokens, () => {
       started.push(sequenceId);
       return new Promise<number>((resolve) => finish.set(sequenceId, () => resolve(sequenceId)));
     });
@@ -41,10 +41,30 @@ describe("DecodeGate", () => {
     expect(started).toEqual([0, 1, 2, 3]);
   });
 
-  it("lets the others go after the bound while one sequence is in a long decode", () => {
-    vi.useFakeTimers();
+  it("lets a prompt evaluation through at once and waits only the shortest bound while it runs", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { gate, started, finish, submit, setGenerating } = harness(2);
+    // One step measured at 30 ms: held decodes would wait 15 ms for a straggler.
+    const first = submit(0);
+    void submit(1);
+    vi.advanceTimersByTime(30);
+    finish.get(0)?.();
+    await first;
+    expect(gate.boundMs).toBe(15);
+    setGenerating(3);
+    void submit(2, 40); // sequence 2 evaluates its prompt: it will not ask for a next token for a while
+    expect(started).toEqual([0, 1, 2]);
+    expect(gate.boundMs).toBe(5);
+    void submit(0);
+    void submit(1);
+    vi.advanceTimersByTime(5);
+    expect(started).toEqual([0, 1, 2, 0, 1]);
+  });
+
+  it("lets the others go after the bound while one sequence is a straggler", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const { started, submit } = harness(3);
-    void submit(2); // alone past the bound: sequence 2 is then in a long decode (a prompt, say)
+    void submit(2); // alone past the bound
     vi.advanceTimersByTime(5);
     expect(started).toEqual([2]);
     void submit(1);
@@ -52,6 +72,18 @@ describe("DecodeGate", () => {
     expect(started).toEqual([2]);
     vi.advanceTimersByTime(5);
     expect(started).toEqual([2, 0, 1]);
+  });
+
+  it("waits half a measured step for stragglers, at most its ceiling", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { gate, finish, submit } = harness(2);
+    expect(gate.boundMs).toBe(5);
+    const first = submit(0);
+    void submit(1);
+    vi.advanceTimersByTime(200);
+    finish.get(0)?.();
+    await first;
+    expect(gate.boundMs).toBe(25);
   });
 
   it("releases what it holds after the bound when a generating sequence never asks", () => {
@@ -67,10 +99,10 @@ describe("DecodeGate", () => {
 
   it("passes a failed decode's error to its caller and stops holding once disposed", async () => {
     const gate = new DecodeGate(() => 2, 1000);
-    const failed = gate.submit(0, () => Promise.reject(new Error("decode failed")));
+    const failed = gate.submit(0, 1, () => Promise.reject(new Error("decode failed")));
     gate.dispose();
     await expect(failed).rejects.toThrow("decode failed");
-    await expect(gate.submit(1, () => Promise.resolve("after"))).resolves.toBe("after");
+    await expect(gate.submit(1, 1, () => Promise.resolve("after"))).resolves.toBe("after");
     gate.dispose();
   });
 });
@@ -109,7 +141,7 @@ describe("DecodeGate on a real context", () => {
     const context = await model.createContext({ contextSize: 1024, sequences: 4, threads: 1 });
     const sequences = Array.from({ length: 4 }, () => context.getSequence());
     let generating = 0;
-    installDecodeGate(context, new DecodeGate(() => generating, 50));
+    installDecodeGate(context, new DecodeGate(() => generating, 50, 50));
     const batches = countBatches(context);
     generating = 4;
     const produced = await Promise.all(

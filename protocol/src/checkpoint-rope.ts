@@ -2,10 +2,12 @@
  * Rope scaling in config.json (`rope_scaling`, or `rope_parameters` in newer transformers) as llama.cpp's
  * convert_hf_to_gguf.py writes it: the type from `rope_type` or the older `type`; linear → type and factor; yarn →
  * type, factor, the original context length and the yarn knobs the config sets; longrope (or its old name `su`) → the
- * type alone (Phi-3's factor tensors belong to its own converter); llama3 → a `rope_freqs` tensor (checkpoint.ts);
- * dynamic and anything else → nothing, as llama.cpp does. A top-level `original_max_position_embeddings` counts as
- * the scaling's own when the scaling does not say.
+ * type alone (Phi-3's factor tensors are its own module's, checkpoint-phi3.ts); llama3 → a `rope_freqs.weight` tensor
+ * of per-frequency factors; dynamic and anything else → nothing, as llama.cpp does. A top-level
+ * `original_max_position_embeddings` counts as the scaling's own when the scaling does not say.
  */
+import type { CheckpointConfig } from "./checkpoint";
+import { phi3RopeTensors } from "./checkpoint-phi3";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 
@@ -99,6 +101,32 @@ export function ropeScalingMetadata(arch: string, s: RopeScaling | undefined): G
   if (betaFast !== undefined) entries.push(kv.f32(`${arch}.rope.scaling.yarn_beta_fast`, betaFast));
   if (betaSlow !== undefined) entries.push(kv.f32(`${arch}.rope.scaling.yarn_beta_slow`, betaSlow));
   return entries;
+}
+
+/** F32 tensors the converter computes from config.json: llama 3's `rope_freqs`, Phi-3's longrope factors. */
+export function generatedTensors(c: CheckpointConfig): { name: string; values: Float32Array }[] {
+  const freqs = llama3RopeFactors(c);
+  return freqs ? [{ name: "rope_freqs.weight", values: freqs }] : phi3RopeTensors(c);
+}
+
+/** Llama 3's rope scaling as llama.cpp takes it: a `rope_freqs.weight` tensor of per-frequency factors. */
+export function llama3RopeFactors(c: CheckpointConfig): Float32Array | null {
+  const s = c.ropeScaling;
+  if (c.arch !== "llama" || s?.type !== "llama3") return null;
+  const dim = c.headDim;
+  const factors = new Float32Array(dim / 2);
+  const lowWavelength = s.original / s.lowFreq;
+  const highWavelength = s.original / s.highFreq;
+  for (let i = 0; i < dim; i += 2) {
+    const wavelength = 2 * Math.PI * c.ropeTheta ** (i / dim);
+    if (wavelength < highWavelength) factors[i / 2] = 1;
+    else if (wavelength > lowWavelength) factors[i / 2] = s.factor;
+    else {
+      const smooth = (s.original / wavelength - s.lowFreq) / (s.highFreq - s.lowFreq);
+      factors[i / 2] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return factors;
 }
 
 function bad(message: string): ApiError {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
   architectureMetadata,
+  type GgufArchitecture,
   llama3RopeFactors,
   parseCheckpointConfig,
   permutedHeads,
   planCheckpoint,
+  readsSentencePiece,
 } from "./checkpoint";
 
 const base = {
@@ -27,6 +29,41 @@ describe("config.json", () => {
     ["negative epsilon", { rms_norm_eps: -1 }, "rms_norm_eps must be a number"],
     ["unknown architecture", { architectures: ["GPT2LMHeadModel"] }, 'unsupported architecture "GPT2LMHeadModel"'],
     ["no architectures", { architectures: [] }, "unknown architecture"],
+    [
+      "a multimodal Gemma 3 (text only converts)",
+      { architectures: ["Gemma3ForConditionalGeneration"] },
+      'unsupported architecture "Gemma3ForConditionalGeneration"',
+    ],
+    [
+      "a negative Gemma 2 soft-cap",
+      { architectures: ["Gemma2ForCausalLM"], attn_logit_softcapping: -5 },
+      "attn_logit_softcapping must be a number in (0, 1000000]",
+    ],
+    [
+      "a fractional sliding window",
+      { architectures: ["Gemma3ForCausalLM"], sliding_window: 10.5 },
+      "sliding_window must be an integer",
+    ],
+    [
+      "attention soft-capping on Gemma 3",
+      { architectures: ["Gemma3ForCausalLM"], attn_logit_softcapping: 50 },
+      "attn_logit_softcapping is not used by Gemma 3",
+    ],
+    [
+      "Phi-3 partial rotary over 1",
+      { architectures: ["Phi3ForCausalLM"], partial_rotary_factor: 2 },
+      "partial_rotary_factor must be a number in (0, 1]",
+    ],
+    [
+      "Phi-3 yarn factors",
+      { architectures: ["Phi3ForCausalLM"], rope_scaling: { type: "yarn", long_factor: [1], short_factor: [1] } },
+      'rope_scaling type "yarn" is not supported for Phi-3',
+    ],
+    [
+      "a negative Phi-3 sliding window",
+      { architectures: ["Phi3ForCausalLM"], sliding_window: -1 },
+      "sliding_window must be an integer from 0",
+    ],
   ])("refuses %s", (_label, over, message) => {
     expect(() => parse(over)).toThrow(message);
   });
@@ -51,6 +88,38 @@ describe("config.json", () => {
     expect(factors).toHaveLength(8);
     expect(factors[0]).toBe(1);
     expect(factors.at(-1)).toBe(8);
+  });
+});
+
+describe("Gemma 3's rope bases", () => {
+  it.each<[string, Record<string, unknown>, number, number | undefined]>([
+    ["top-level keys", { rope_theta: 500_000, rope_local_base_freq: 10_000 }, 500_000, 10_000],
+    [
+      "nested per attention kind",
+      { rope_parameters: { full_attention: { rope_theta: 1e6 }, sliding_attention: { rope_theta: 10_000 } } },
+      1e6,
+      10_000,
+    ],
+    ["none: the converter's default global base", {}, 1e6, undefined],
+  ])("%s", (_label, over, global, local) => {
+    const config = parse({ architectures: ["Gemma3ForCausalLM"], head_dim: 16, ...over });
+    const keys = Object.fromEntries(architectureMetadata(config, 100).map((e) => [e.key, e.value]));
+    expect(keys["gemma3.rope.freq_base"]).toBe(global);
+    expect(keys["gemma3.rope.freq_base_swa"]).toBe(local);
+  });
+});
+
+describe("which tokenizer a checkpoint converts from", () => {
+  it.each<[GgufArchitecture, boolean, boolean, boolean]>([
+    ["gemma2", true, true, true],
+    ["gemma3", true, true, true],
+    ["gemma3", false, true, false],
+    ["phi3", true, true, true],
+    ["phi3", false, true, false],
+    ["llama", true, true, false],
+    ["llama", true, false, true],
+  ])("%s with tokenizer.model %s and tokenizer.json %s: SentencePiece %s", (arch, model, json, expected) => {
+    expect(readsSentencePiece(arch, model, json)).toBe(expected);
   });
 });
 

@@ -2,16 +2,34 @@
  * Hugging Face checkpoints (config.json + safetensors) as llama.cpp's GGUF sees them: which architectures convert,
  * how config.json maps to GGUF keys, how tensor names map, which tensors each layer must have and their shapes.
  * The rules follow Ollama's `convert/` (convert_llama.go, convert_qwen2.go, convert_qwen3.go) and llama.cpp's
- * convert_hf_to_gguf.py. Shared because the edge checks a checkpoint with them before any runner work starts, and
- * the runner's converter writes by them.
+ * convert_hf_to_gguf.py; BERT, Gemma and Phi-3 have their own modules beside this one (checkpoint-bert.ts,
+ * checkpoint-gemma.ts, checkpoint-phi3.ts), rope scaling too (checkpoint-rope.ts). Shared because the edge checks a
+ * checkpoint with them before any runner work starts, and the runner's converter writes by them.
  */
 import { bertExpectedTensors, bertMetadata, bertTensorName } from "./checkpoint-bert";
-import { parseRopeScaling, type RopeScaling, ropeScalingMetadata } from "./checkpoint-rope";
+import {
+  GEMMA_LAYER_NAMES,
+  type GemmaParams,
+  gemmaExpectedTensors,
+  gemmaMetadata,
+  gemmaNormOffset,
+  gemmaParams,
+} from "./checkpoint-gemma";
+import { PHI3_LAYER_NAMES, type Phi3Params, phi3ExpectedTensors, phi3Metadata, phi3Params } from "./checkpoint-phi3";
+import {
+  generatedTensors,
+  llama3RopeFactors,
+  parseRopeScaling,
+  type RopeScaling,
+  ropeScalingMetadata,
+} from "./checkpoint-rope";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 import { CONVERTIBLE_DTYPES, type SafetensorsTensor } from "./safetensors";
 
-export type GgufArchitecture = "llama" | "qwen2" | "qwen3" | "bert";
+export { generatedTensors, llama3RopeFactors };
+
+export type GgufArchitecture = "llama" | "qwen2" | "qwen3" | "bert" | "gemma2" | "gemma3" | "phi3";
 
 /** config.json's `architectures[0]` → the GGUF architecture it converts to (Mistral is a llama to llama.cpp). */
 const ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
@@ -20,7 +38,21 @@ const ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   BertModel: "bert",
+  Gemma2ForCausalLM: "gemma2",
+  Gemma3ForCausalLM: "gemma3",
+  Phi3ForCausalLM: "phi3",
 };
+
+/**
+ * Whether the tokenizer comes from a SentencePiece tokenizer.model, as llama.cpp's converters choose: always for
+ * Gemma 2; for Gemma 3 and Phi-3 when there is one (Phi-4 ships a BPE tokenizer.json only); for the rest only when
+ * there is no tokenizer.json.
+ */
+export function readsSentencePiece(arch: GgufArchitecture, hasTokenizerModel: boolean, hasTokenizerJson: boolean) {
+  if (arch === "gemma2") return true;
+  if (arch === "gemma3" || arch === "phi3") return hasTokenizerModel || !hasTokenizerJson;
+  return hasTokenizerModel && !hasTokenizerJson;
+}
 
 export interface CheckpointConfig {
   hfArchitecture: string;
@@ -41,6 +73,8 @@ export interface CheckpointConfig {
   ropeTheta: number;
   ropeScaling?: RopeScaling;
   tieEmbeddings: boolean;
+  gemma?: GemmaParams;
+  phi3?: Phi3Params;
 }
 
 /** Bounds on config values: far above any real model, low enough that nothing derived from them overflows. */
@@ -99,18 +133,23 @@ export function parseCheckpointConfig(text: string): CheckpointConfig {
     kvHeads,
     headDim,
     feedForward: int("intermediate_size", LIMITS.feedForward),
-    contextLength: int("max_position_embeddings", LIMITS.contextLength, arch === "bert" ? 512 : 4096),
+    contextLength: int("max_position_embeddings", LIMITS.contextLength, DEFAULT_CONTEXT[arch] ?? 4096),
     vocabSize,
     normEpsilon: arch === "bert" ? positive(c, "layer_norm_eps", 1e-12, 1) : positive(c, "rms_norm_eps", 1e-6, 1),
     typeVocab: arch === "bert" ? int("type_vocab_size", 16, 2) : 0,
-    ropeTheta: positive(c, "rope_theta", 10_000, 1e12),
+    // Gemma 3's converter defaults its global rope base to 1M.
+    ropeTheta: positive(c, "rope_theta", arch === "gemma3" ? 1_000_000 : 10_000, 1e12),
     // HF's default is true; llama checkpoints that untie them say so.
     tieEmbeddings: c.tie_word_embeddings !== false,
   };
   const scaling = parseRopeScaling(c);
   if (scaling) config.ropeScaling = scaling;
+  if (arch === "gemma2" || arch === "gemma3") config.gemma = gemmaParams(c, arch);
+  if (arch === "phi3") config.phi3 = phi3Params(c, config);
   return config;
 }
+
+const DEFAULT_CONTEXT: Partial<Record<GgufArchitecture, number>> = { bert: 512, gemma3: 131_072 };
 
 function positive(c: Record<string, unknown>, key: string, fallback: number, max: number): number {
   const v = c[key] ?? fallback;
@@ -138,6 +177,14 @@ const GLOBAL_NAMES: Readonly<Record<string, string>> = {
   "lm_head.weight": "output.weight",
 };
 
+const GEMMA_NAMES = { ...LAYER_NAMES, ...GEMMA_LAYER_NAMES };
+const PHI3_NAMES = { ...LAYER_NAMES, ...PHI3_LAYER_NAMES };
+
+function layerNames(arch: GgufArchitecture): Readonly<Record<string, string>> {
+  if (arch === "gemma2" || arch === "gemma3") return GEMMA_NAMES;
+  return arch === "phi3" ? PHI3_NAMES : LAYER_NAMES;
+}
+
 /**
  * The GGUF name of a checkpoint tensor; null for tensors llama.cpp recomputes (rotary `inv_freq`). Anything else is
  * a 400: a converter that guessed would write a model llama.cpp refuses or, worse, runs wrong.
@@ -149,11 +196,14 @@ export function ggufTensorName(hfName: string, c: Pick<CheckpointConfig, "arch" 
     if (name === undefined) throw bad(`unexpected tensor ${hfName} in the checkpoint`);
     return name;
   }
+  // llama.cpp's gemma2 always reuses the embedding; a checkpoint's lm_head (autoawq writes one) is dropped.
+  if (c.arch === "gemma2" && hfName === "lm_head.weight") return null;
   if (Object.hasOwn(GLOBAL_NAMES, hfName)) return GLOBAL_NAMES[hfName]!;
   const match = /^model\.layers\.(\d{1,4})\.(.+)\.(weight|bias)$/.exec(hfName);
   if (match && Number(match[1]) < layers) {
     if (match[2]!.endsWith("rotary_emb")) return null;
-    const part = Object.hasOwn(LAYER_NAMES, match[2]!) ? LAYER_NAMES[match[2]!] : undefined;
+    const names = layerNames(c.arch);
+    const part = Object.hasOwn(names, match[2]!) ? names[match[2]!] : undefined;
     if (part) return `blk.${Number(match[1])}.${part}.${match[3]}`;
   }
   if (/^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(hfName)) return null;
@@ -163,6 +213,8 @@ export function ggufTensorName(hfName: string, c: Pick<CheckpointConfig, "arch" 
 /** Every tensor the architecture needs, by GGUF name, with its shape as the checkpoint stores it ([out, in]). */
 export function expectedTensors(c: CheckpointConfig, vocabRows: number, hasOutput: boolean): Map<string, number[]> {
   if (c.arch === "bert") return bertExpectedTensors(c, vocabRows);
+  if (c.arch === "gemma2" || c.arch === "gemma3") return gemmaExpectedTensors(c, vocabRows, hasOutput);
+  if (c.arch === "phi3") return phi3ExpectedTensors(c, vocabRows, hasOutput);
   const q = c.heads * c.headDim;
   const kvWidth = c.kvHeads * c.headDim;
   const expected = new Map<string, number[]>([
@@ -230,6 +282,8 @@ export function permutedHeads(
 /** The architecture's GGUF keys (general.* and `<arch>.*`; the tokenizer's come from the converter). */
 export function architectureMetadata(c: CheckpointConfig, vocabRows: number, pooling?: number): GgufMetadataEntry[] {
   if (c.arch === "bert") return bertMetadata(c, pooling);
+  if (c.arch === "gemma2" || c.arch === "gemma3") return gemmaMetadata(c, vocabRows);
+  if (c.arch === "phi3") return phi3Metadata(c, vocabRows);
   const a = c.arch;
   const entries = [
     kv.str("general.architecture", a),
@@ -251,24 +305,9 @@ export function architectureMetadata(c: CheckpointConfig, vocabRows: number, poo
   return entries;
 }
 
-/** Llama 3's rope scaling as llama.cpp takes it: a `rope_freqs.weight` tensor of per-frequency factors. */
-export function llama3RopeFactors(c: CheckpointConfig): Float32Array | null {
-  const s = c.ropeScaling;
-  if (c.arch !== "llama" || s?.type !== "llama3") return null;
-  const dim = c.headDim;
-  const factors = new Float32Array(dim / 2);
-  const lowWavelength = s.original / s.lowFreq;
-  const highWavelength = s.original / s.highFreq;
-  for (let i = 0; i < dim; i += 2) {
-    const wavelength = 2 * Math.PI * c.ropeTheta ** (i / dim);
-    if (wavelength < highWavelength) factors[i / 2] = 1;
-    else if (wavelength > lowWavelength) factors[i / 2] = s.factor;
-    else {
-      const smooth = (s.original / wavelength - s.lowFreq) / (s.highFreq - s.lowFreq);
-      factors[i / 2] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return factors;
+/** What is added to every value of a tensor as it converts: Gemma's norm offset, else 0. */
+export function valueOffset(c: CheckpointConfig, ggufName: string): number {
+  return c.arch === "gemma2" || c.arch === "gemma3" ? gemmaNormOffset(ggufName) : 0;
 }
 
 function bad(message: string): ApiError {

@@ -1,5 +1,5 @@
 /**
- * The tenant's models: the list (/api/tags with each model's capabilities from /api/show), running models
+ * The tenant's models: the list (/api/tags, capabilities included), running models
  * (/api/ps), details, copy and delete — all through the API's own routes, so nothing here repeats their logic.
  */
 import type { ListModelResponse, ProcessModelResponse, ShowResponse } from "@corral/protocol";
@@ -9,9 +9,6 @@ import { html } from "hono/html";
 import { type ConsoleBindings, type ConsoleContext, formFields } from "./context";
 import { csrfField, formatBytes, formatTime, page } from "./layout";
 
-/** Capabilities cost one show per model; beyond this many models the column is left blank. */
-const MAX_CAPABILITY_LOOKUPS = 100;
-
 async function modelsPage(c: ConsoleContext, notice?: { kind: "ok" | "error"; text: string }) {
   const api = c.get("api");
   const session = c.get("session");
@@ -19,16 +16,6 @@ async function modelsPage(c: ConsoleContext, notice?: { kind: "ok" | "error"; te
     api<{ models: ListModelResponse[] }>("GET", "/api/tags"),
     api<{ models: ProcessModelResponse[] }>("GET", "/api/ps"),
   ]);
-  const capabilities = await Promise.all(
-    models.map((m, i) =>
-      i < MAX_CAPABILITY_LOOKUPS
-        ? api<ShowResponse>("POST", "/api/show", { model: m.name }).then(
-            (s) => (s.capabilities ?? []).join(", "),
-            () => "",
-          )
-        : "",
-    ),
-  );
   return page(
     c,
     { title: "Models", session, notice },
@@ -37,7 +24,7 @@ async function modelsPage(c: ConsoleContext, notice?: { kind: "ok" | "error"; te
 <tbody>${models.map(
       (m, i) => html`<tr><td><a href="/console/models/show?name=${encodeURIComponent(m.name)}">${m.name}</a></td>
 <td>${formatBytes(m.size)}</td><td>${m.details.family}</td><td>${m.details.parameter_size}</td><td>${m.details.quantization_level}</td>
-<td>${capabilities[i]}</td><td>${formatTime(String(m.modified_at))}</td>
+<td>${(m.capabilities ?? []).join(", ")}</td><td>${formatTime(String(m.modified_at))}</td>
 <td><form method="post" action="/console/models/copy" class="row">${csrfField(session)}<input type="hidden" name="source" value="${m.name}">
 <div><label for="copy-${i}">Copy <span class="sr">${m.name} </span>to</label><input id="copy-${i}" name="destination" required maxlength="300"></div><div><button type="submit" class="secondary" aria-label="Copy ${m.name}">Copy</button></div></form>
 <form method="post" action="/console/models/delete" class="inline">${csrfField(session)}<input type="hidden" name="model" value="${m.name}"><button type="submit" class="danger" aria-label="Delete ${m.name}">Delete</button></form></td></tr>`,

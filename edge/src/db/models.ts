@@ -24,26 +24,40 @@ export async function listModels(db: D1Database, tenantId: string): Promise<Mode
   return results;
 }
 
-/** A model row with its config blob's inline text (null when the config has no inline copy): what tags lists. */
-export interface ModelListing {
-  display_name: string;
-  digest: string;
-  size: number;
-  modified_at: number;
-  config: string | null;
+/**
+ * The tenant's models, newest first, with the inline text and cached GGUF summary of every layer they reference
+ * (what tags needs for details and capabilities): one D1 batch, no R2 read.
+ */
+export async function listModelsWithInlineLayers(
+  db: D1Database,
+  tenantId: string,
+): Promise<{ rows: Omit<ModelRow, "tenant_id">[]; contents: Map<string, string>; summaries: Map<string, string> }> {
+  const [modelResult, layerResult] = await db.batch([
+    db
+      .prepare(
+        `SELECT name, display_name, manifest, digest, size, modified_at FROM models WHERE tenant_id = ?
+         ORDER BY modified_at DESC, name`,
+      )
+      .bind(tenantId),
+    db
+      .prepare(
+        `SELECT DISTINCT b.digest, b.content, b.gguf FROM model_layers l JOIN blobs b ON b.digest = l.digest
+         WHERE l.tenant_id = ? AND (b.content IS NOT NULL OR b.gguf IS NOT NULL)`,
+      )
+      .bind(tenantId),
+  ]);
+  return { rows: (modelResult?.results ?? []) as Omit<ModelRow, "tenant_id">[], ...inlineLayers(layerResult) };
 }
 
-/** The tenant's models, newest first, each with its config's inline text: one query, no R2 read. */
-export async function listModelsWithConfig(db: D1Database, tenantId: string): Promise<ModelListing[]> {
-  const { results } = await db
-    .prepare(
-      `SELECT m.display_name, m.digest, m.size, m.modified_at, b.content AS config
-       FROM models m LEFT JOIN blobs b ON b.digest = json_extract(m.manifest, '$.config.digest')
-       WHERE m.tenant_id = ? ORDER BY m.modified_at DESC, m.name`,
-    )
-    .bind(tenantId)
-    .all<ModelListing>();
-  return results;
+/** Inline texts and GGUF summaries by digest from a `SELECT digest, content, gguf` result. */
+function inlineLayers(result: D1Result | undefined) {
+  const contents = new Map<string, string>();
+  const summaries = new Map<string, string>();
+  for (const r of (result?.results ?? []) as { digest: string; content: string | null; gguf: string | null }[]) {
+    if (r.content !== null) contents.set(r.digest, r.content);
+    if (r.gguf !== null) summaries.set(r.digest, r.gguf);
+  }
+  return { contents, summaries };
 }
 
 export async function getModel(db: D1Database, tenantId: string, name: string): Promise<ModelRow | null> {
@@ -129,11 +143,5 @@ export async function getModelWithInlineLayers(
   ]);
   const row = modelResult?.results[0] as Omit<ModelRow, "tenant_id" | "name"> | undefined;
   if (!row) return null;
-  const contents = new Map<string, string>();
-  const summaries = new Map<string, string>();
-  for (const r of (contentResult?.results ?? []) as { digest: string; content: string | null; gguf: string | null }[]) {
-    if (r.content !== null) contents.set(r.digest, r.content);
-    if (r.gguf !== null) summaries.set(r.digest, r.gguf);
-  }
-  return { row, contents, summaries };
+  return { row, ...inlineLayers(contentResult) };
 }

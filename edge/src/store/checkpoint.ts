@@ -6,10 +6,16 @@
  * (runner-jobs.ts, `/v1/convert`), which becomes the model's weights layer.
  */
 import { ApiError } from "@corral/protocol";
-import { type CheckpointPlan, planCheckpoint } from "@corral/protocol/checkpoint";
+import {
+  type CheckpointPlan,
+  type GgufArchitecture,
+  planCheckpoint,
+  readsSentencePiece,
+} from "@corral/protocol/checkpoint";
 import { isBertPoolingFile } from "@corral/protocol/checkpoint-bert";
 import type { ConvertJobRequest } from "@corral/protocol/runner";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
+import { MAX_TOKENIZER_MODEL_BYTES, readSentencePiece } from "@corral/protocol/sentencepiece";
 import type { ProgressResponse } from "@corral/protocol/types";
 import { blobRows, visibleDigests } from "../db/blobs";
 import type { Env } from "../env";
@@ -20,13 +26,15 @@ import { blobKey, r2ByteSource } from "./store";
 
 /**
  * The files a conversion reads besides the shards; anything else in `files` (README.md, special_tokens_map.json,
- * a tokenizer.model beside tokenizer.json, ...) is not sent to the runner.
+ * ...) is not sent to the runner.
  */
 const CHECKPOINT_FILES = new Set([
+  "added_tokens.json",
   "config.json",
   "generation_config.json",
   "model.safetensors.index.json",
   "tokenizer.json",
+  "tokenizer.model",
   "tokenizer_config.json",
 ]);
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -63,14 +71,6 @@ export async function planConvert(
   );
   const sized = await visibleFiles(env, tenantId, used);
   const byName = new Map(sized.map((f) => [f.name, f]));
-  if (!byName.has("tokenizer.json")) {
-    throw new ApiError(
-      400,
-      files.some(([name]) => name === "tokenizer.model")
-        ? "converting a SentencePiece tokenizer.model is not supported; include tokenizer.json"
-        : "tokenizer.json is required to convert a safetensors model",
-    );
-  }
   const config = byName.get("config.json");
   if (!config) throw new ApiError(400, "config.json is required to convert a safetensors model");
   const index = byName.get("model.safetensors.index.json");
@@ -81,11 +81,22 @@ export async function planConvert(
     index ? await readText(env, index, MAX_INDEX_BYTES) : undefined,
     headers,
   );
-  return {
-    files: sized,
-    architecture: plan.config.arch,
-    estimatedSize: estimate(plan) + byName.get("tokenizer.json")!.size,
-  };
+  const tokenizer = await checkTokenizer(env, plan.config.arch, byName);
+  return { files: sized, architecture: plan.config.arch, estimatedSize: estimate(plan) + tokenizer.size };
+}
+
+/**
+ * The tokenizer file the architecture's converter reads (protocol's readsSentencePiece) must be there; a
+ * SentencePiece tokenizer.model is read whole and parsed, so a malformed one is a 400 before any runner work.
+ */
+async function checkTokenizer(env: Env, arch: GgufArchitecture, byName: ReadonlyMap<string, ShardFile>) {
+  const name = readsSentencePiece(arch, byName.has("tokenizer.model"), byName.has("tokenizer.json"))
+    ? "tokenizer.model"
+    : "tokenizer.json";
+  const file = byName.get(name);
+  if (!file) throw new ApiError(400, `${name} is required to convert a safetensors model`);
+  if (name === "tokenizer.model") readSentencePiece(await readBytes(env, file, MAX_TOKENIZER_MODEL_BYTES));
+  return file;
 }
 
 /** Each file's blob with its size; every one must be a blob the tenant can see. */
@@ -109,17 +120,23 @@ function estimate(plan: CheckpointPlan): number {
   return plan.tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length > 1 ? 2 : 4), 0);
 }
 
-export async function readShardHeader(env: Env, file: { name: string; digest: string; size: number }) {
+export async function readShardHeader(env: Env, file: ShardFile) {
   const source = r2ByteSource(env.BLOBS, blobKey(file.digest), file.size);
   const length = safetensorsHeaderLength(await source.read(0, 8), file.size, file.name);
   return parseSafetensorsHeader(await source.read(8, length), file.size, file.name);
 }
 
-export async function readText(env: Env, file: { name: string; digest: string; size: number }, max: number) {
+type ShardFile = { name: string; digest: string; size: number };
+
+export async function readText(env: Env, file: ShardFile, max: number): Promise<string> {
+  return new TextDecoder().decode(await readBytes(env, file, max));
+}
+
+async function readBytes(env: Env, file: ShardFile, max: number): Promise<Uint8Array> {
   if (file.size > max) throw new ApiError(400, `${file.name} is ${file.size} bytes, over the limit of ${max}`);
   const object = await env.BLOBS.get(blobKey(file.digest));
   if (!object) throw new ApiError(500, `blob ${file.digest} is missing from the bucket`);
-  return object.text();
+  return new Uint8Array(await object.arrayBuffer());
 }
 
 /**

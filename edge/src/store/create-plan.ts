@@ -147,6 +147,7 @@ async function plan(
     throw new ApiError(400, "no model weights: the GGUF files hold no model (only adapters or projectors)");
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
+  for (const d of drafts) if (d.layer.mediaType === MediaType.projector) assertProjectorFits(d.summary, weights);
   const adapter = safetensorsAdapter
     ? await planAdapterConvert(env, tenantId, source.adapters, models[0]!.layer)
     : null;
@@ -185,6 +186,20 @@ async function plan(
     adapter,
     produced: [],
   };
+}
+
+/**
+ * llama.cpp refuses to load a projector whose embeddings are not the text model's width; refusing it here keeps
+ * such a model from being stored at all (the runner's load still checks, for summaries cached before this).
+ */
+function assertProjectorFits(projector: GgufSummary | undefined, weights: GgufSummary): void {
+  const width = projector?.projector_width;
+  const embedding = weights.embedding_length;
+  if (width === undefined || embedding === undefined || width === embedding) return;
+  throw new ApiError(
+    400,
+    `vision projector mismatch: the projector produces ${width}-wide embeddings, the model's embedding_length is ${embedding}`,
+  );
 }
 
 /** Stands in for the converted weights' (or adapter's) digest in the plan until a runner has produced them. */

@@ -9,6 +9,7 @@ import {
   type GgufLimits,
   metadataNumber,
   modelInfo,
+  projectorOutputWidth,
   readGgufHeader,
   tensorsInfo,
 } from "@corral/protocol";
@@ -38,6 +39,8 @@ export interface GgufSummary {
   /** `<arch>.pooling_type` present: an embedding model. */
   pooling: boolean;
   vision: boolean;
+  /** A projector's output width, which must be the text model's embedding_length (absent when not said). */
+  projector_width?: number;
 }
 
 export async function readHeader(env: Env, digest: string, size: number): Promise<GgufHeader> {
@@ -71,6 +74,10 @@ export function summarise(header: GgufHeader): GgufSummary {
   if (details.context_length !== undefined) summary.context_length = details.context_length;
   if (details.embedding_length !== undefined) summary.embedding_length = details.embedding_length;
   if (typeof template === "string" && template !== "") summary.chat_template = template;
+  if (summary.mediaType === MediaType.projector) {
+    const width = projectorOutputWidth(header);
+    if (width !== undefined) summary.projector_width = width;
+  }
   return summary;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { ApiError } from "@corral/protocol";
 import type { ResolvedModel } from "@corral/protocol/runner";
-import { getModelWithInlineLayers } from "../db/models";
+import { getModelWithInlineLayers, listModelsWithInlineLayers } from "../db/models";
 import type { Env } from "../env";
 import { cachedSummary, type ModelShape, modelShape } from "./gguf";
 import { type Layer, type Manifest, MediaType, parseManifest } from "./manifest";
@@ -54,6 +54,22 @@ export async function loadModel(
     contents,
     summaries,
   };
+}
+
+/** All of a tenant's models, newest first, loaded from one D1 batch (what /api/tags lists). */
+export async function loadTenantModels(env: Env, tenantId: string): Promise<LoadedModel[]> {
+  const { rows, contents, summaries } = await listModelsWithInlineLayers(env.DB, tenantId);
+  return rows.map((row) => ({
+    key: row.name,
+    display_name: row.display_name,
+    digest: row.digest,
+    size: row.size,
+    modified_at: row.modified_at,
+    manifest: parseManifest(row.manifest),
+    manifestText: row.manifest,
+    contents,
+    summaries,
+  }));
 }
 
 /** The text of a small layer: its inline copy, else the bucket. */

@@ -60,18 +60,39 @@ function remember(digest: string, summary: GgufSummary): GgufSummary {
   return summary;
 }
 
-/** The GGUF summary of a model's weights (shared between requests: treat it as read-only). */
-export async function weightsSummary(env: Env, weights: Layer | undefined): Promise<GgufSummary | null> {
+/**
+ * The GGUF summary of a model's weights (shared between requests: treat it as read-only). `cached` holds the
+ * summaries the model's D1 read already brought; only a blob without one costs another query or an R2 read.
+ */
+export async function weightsSummary(
+  env: Env,
+  weights: Layer | undefined,
+  cached?: ReadonlyMap<string, string>,
+): Promise<GgufSummary | null> {
   if (!weights) return null;
-  const known = summaries.get(weights.digest);
-  if (known) return known;
+  const known = summaries.get(weights.digest) ?? cachedSummary(cached?.get(weights.digest) ?? null);
+  if (known) return remember(weights.digest, known);
   const row = (await blobRows(env.DB, [weights.digest])).get(weights.digest);
-  const cached = cachedSummary(row?.gguf ?? null);
-  if (cached) return remember(weights.digest, cached);
+  const stored = cachedSummary(row?.gguf ?? null);
+  if (stored) return remember(weights.digest, stored);
   // Blobs that arrived without a summary (e.g. by pull) are parsed once, then served from D1.
   const summary = summarise(await readHeader(env, weights.digest, weights.size));
   await saveGgufSummary(env.DB, weights.digest, JSON.stringify(summary));
   return remember(weights.digest, summary);
+}
+
+/** What show and tags both report about a model: its texts, weights and projector summaries, and capabilities. */
+export async function describeModelLayers(env: Env, model: LoadedModel) {
+  const layers = model.manifest.layers;
+  const weightsLayer = layers.find((l) => l.mediaType === MediaType.model);
+  const projectorLayer = layers.find((l) => l.mediaType === MediaType.projector);
+  const [texts, summary, projector] = await Promise.all([
+    modelTexts(env, model),
+    weightsSummary(env, weightsLayer, model.summaries),
+    weightsSummary(env, projectorLayer, model.summaries),
+  ]);
+  const capabilities = modelCapabilities(summary, texts.template, projectorLayer !== undefined);
+  return { weightsLayer, texts, summary, projector, capabilities };
 }
 
 /** Go's %v of an option value (what `ollama show --modelfile` prints after PARAMETER). */
@@ -115,14 +136,7 @@ function showNotFound(input: string): ApiError {
 
 export async function showModel(env: Env, tenantId: string, request: ShowRequest): Promise<ShowResponse> {
   const model = await loadModel(env, tenantId, request.model, showNotFound);
-  const layers = model.manifest.layers;
-  const weightsLayer = layers.find((l) => l.mediaType === MediaType.model);
-  const projectorLayer = layers.find((l) => l.mediaType === MediaType.projector);
-  const [texts, summary, projector] = await Promise.all([
-    modelTexts(env, model),
-    weightsSummary(env, weightsLayer),
-    weightsSummary(env, projectorLayer),
-  ]);
+  const { weightsLayer, texts, summary, projector, capabilities } = await describeModelLayers(env, model);
   const configText = await layerText(env, model, model.manifest.config).catch(() => null);
   const template = texts.template ?? summary?.chat_template ?? DEFAULT_TEMPLATE;
   const system = request.system || texts.system;
@@ -152,7 +166,7 @@ export async function showModel(env: Env, tenantId: string, request: ShowRequest
     response.model_info = summary?.model_info ?? {};
   }
   if (projector) response.projector_info = projector.model_info;
-  response.capabilities = modelCapabilities(summary, texts.template, projectorLayer !== undefined);
+  response.capabilities = capabilities;
   response.modified_at = new Date(model.modified_at).toISOString();
   return response;
 }

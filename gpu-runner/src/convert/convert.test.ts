@@ -1,13 +1,13 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bytesSource, type GgufHeader, readGgufHeader } from "@corral/protocol";
-import type { LlamaModel, Token } from "node-llama-cpp";
+import type { Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testLlama } from "../test-support";
 import { tinyBertCheckpoint } from "./bert-fixture";
 import { type Checkpoint, type CheckpointOptions, tinyCheckpoint } from "./checkpoint-fixture";
 import { convertCheckpoint } from "./convert";
+import { convertFiles, expectSameGguf, greedyText, header, writeFiles as writeFilesIn } from "./convert-testkit";
 import { ConvertAbortError, convertInChild } from "./engine";
 import { halfFromFloatBits } from "./tensor-data";
 
@@ -20,37 +20,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function writeFiles(files: Map<string, Uint8Array>): Map<string, string> {
-  const sub = mkdtempSync(join(dir, "ckpt-"));
-  const paths = new Map<string, string>();
-  let i = 0;
-  for (const [name, bytes] of files) {
-    // Stored under opaque names, as the runner's cache stores blobs: the converter goes by the given names only.
-    const path = join(sub, `blob-${i++}`);
-    writeFileSync(path, bytes);
-    paths.set(name, path);
-  }
-  return paths;
-}
-
-const header = (bytes: Uint8Array) => readGgufHeader(bytesSource(bytes));
-
-function tensorBytes(bytes: Uint8Array, h: GgufHeader): Map<string, { dims: number[]; type: number; data: Buffer }> {
-  return new Map(
-    h.tensors.map((t) => [
-      t.name,
-      { dims: t.dims, type: t.type, data: Buffer.from(bytes.subarray(t.fileOffset, t.fileOffset + t.size)) },
-    ]),
-  );
-}
+const writeFiles = (files: Map<string, Uint8Array>) => writeFilesIn(dir, files);
 
 function convert(options: CheckpointOptions | Checkpoint): { out: Uint8Array; reference: Uint8Array } {
   const { files, reference } = "files" in options ? options : tinyCheckpoint(options);
-  const output = join(mkdtempSync(join(dir, "out-")), "model.gguf");
-  const { size } = convertCheckpoint({ files: writeFiles(files), output });
-  const out = readFileSync(output);
-  expect(out.length).toBe(size);
-  return { out, reference };
+  return { out: convertFiles(dir, files), reference };
 }
 
 const COMPARED_KEYS = [
@@ -80,22 +54,7 @@ describe("convertCheckpoint: tensor for tensor equal to the independently built 
     ["bert (WordPiece, an I64 position_ids skipped)", tinyBertCheckpoint()],
   ])("%s", async (_label, options) => {
     const { out, reference } = convert(options);
-    const got = await header(out);
-    const want = await header(reference);
-    const gotTensors = tensorBytes(out, got);
-    const wantTensors = tensorBytes(reference, want);
-    expect([...gotTensors.keys()].sort()).toEqual([...wantTensors.keys()].sort());
-    for (const [name, w] of wantTensors) {
-      const g = gotTensors.get(name)!;
-      expect({ name, dims: g.dims, type: g.type }).toEqual({ name, dims: w.dims, type: w.type });
-      expect(Buffer.compare(g.data, w.data), name).toBe(0);
-    }
-    for (const key of COMPARED_KEYS) expect(got.metadata[key], key).toEqual(want.metadata[key]);
-    for (const key of Object.keys(want.metadata).filter((k) =>
-      k.startsWith(`${want.metadata["general.architecture"]}.`),
-    )) {
-      expect(got.metadata[key], key).toEqual(want.metadata[key]);
-    }
+    await expectSameGguf(out, reference, COMPARED_KEYS);
   });
 
   it("llama3 rope scaling: a rope_freqs tensor of per-frequency factors, and llama.cpp runs the model", async () => {
@@ -262,38 +221,14 @@ describe("the converted model runs as the reference does", () => {
     expect(vector).toEqual(await embed(reference, "bert-reference.gguf"));
   });
 
-  async function greedy(bytes: Uint8Array, name: string): Promise<string> {
-    const path = join(dir, name);
-    writeFileSync(path, bytes);
-    const llama = await testLlama();
-    const model: LlamaModel = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-    try {
-      const context = await model.createContext({ contextSize: 256, threads: 1, sequences: 1 });
-      try {
-        const tokens: Token[] = [];
-        for await (const token of context
-          .getSequence()
-          .evaluate(model.tokenize("the quick brown"), { temperature: 0 })) {
-          tokens.push(token);
-          if (tokens.length >= 12) break;
-        }
-        return model.detokenize(tokens);
-      } finally {
-        await context.dispose();
-      }
-    } finally {
-      await model.dispose();
-    }
-  }
-
   it.each<[string, CheckpointOptions]>([
     ["llama", {}],
     ["qwen2", { architecture: "Qwen2ForCausalLM" }],
   ])("%s: identical greedy text", async (label, options) => {
     const { out, reference } = convert(options);
-    const text = await greedy(out, `${label}-converted.gguf`);
+    const text = await greedyText(dir, out, `${label}-converted.gguf`);
     expect(text.length).toBeGreaterThan(0);
-    expect(text).toBe(await greedy(reference, `${label}-reference.gguf`));
+    expect(text).toBe(await greedyText(dir, reference, `${label}-reference.gguf`));
     expect(existsSync(join(dir, `${label}-converted.gguf`))).toBe(true);
   });
 });

@@ -8,17 +8,21 @@ import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import {
   architectureMetadata,
   type CheckpointPlan,
-  llama3RopeFactors,
+  generatedTensors,
   permutedHeads,
   planCheckpoint,
+  readsSentencePiece,
+  valueOffset,
 } from "@corral/protocol/checkpoint";
 import { bertPooling } from "@corral/protocol/checkpoint-bert";
 import { ApiError } from "@corral/protocol/errors";
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, type GgufMetadataEntry, kv } from "@corral/protocol/gguf/writer";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
-import { convertTensorData, outputType, permuteRows, Scratch } from "./tensor-data";
+import { MAX_TOKENIZER_MODEL_BYTES } from "@corral/protocol/sentencepiece";
+import { addToValues, convertTensorData, outputType, permuteRows, Scratch } from "./tensor-data";
 import { tokenizerMetadata } from "./tokenizer";
+import { sentencePieceMetadata } from "./tokenizer-sentencepiece";
 
 /** JSON files beside the weights are read whole: anything over this is not a real config or tokenizer. */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
@@ -57,15 +61,7 @@ export function convertCheckpoint(input: ConvertInput): { size: number } {
     ),
     kv.u32("general.file_type", fileType),
     kv.u32("general.quantization_version", 2),
-    ...tokenizerMetadata(
-      {
-        tokenizer: readText(input.files, "tokenizer.json", true)!,
-        tokenizerConfig: readText(input.files, "tokenizer_config.json", false),
-        generationConfig: readText(input.files, "generation_config.json", false),
-      },
-      plan.vocabRows,
-      plan.config.typeVocab,
-    ),
+    ...tokenizerEntries(plan, input.files),
   ];
   return writeGgufFile(input.output, metadata, tensors, input.onProgress);
 }
@@ -103,11 +99,28 @@ export function writeGgufFile(
   }
 }
 
+/** The tokenizer's keys: from a SentencePiece tokenizer.model where the architecture's converter reads one. */
+function tokenizerEntries(plan: CheckpointPlan, files: ReadonlyMap<string, string>) {
+  const c = plan.config;
+  const tokenizerConfig = readText(files, "tokenizer_config.json", false);
+  if (readsSentencePiece(c.arch, files.has("tokenizer.model"), files.has("tokenizer.json"))) {
+    const sentencePiece = {
+      model: readBytes(files, "tokenizer.model", true, MAX_TOKENIZER_MODEL_BYTES)!,
+      config: readText(files, "config.json", true)!,
+      tokenizer: readText(files, "tokenizer.json", false),
+      tokenizerConfig,
+      addedTokens: readText(files, "added_tokens.json", false),
+    };
+    const flavour = c.arch === "phi3" ? "phi3" : c.arch === "gemma2" || c.arch === "gemma3" ? "gemma" : "generic";
+    return sentencePieceMetadata(sentencePiece, plan.vocabRows, flavour);
+  }
+  const tokenizer = { tokenizer: readText(files, "tokenizer.json", true)!, tokenizerConfig };
+  const generationConfig = readText(files, "generation_config.json", false);
+  return tokenizerMetadata({ ...tokenizer, generationConfig }, plan.vocabRows, c.typeVocab);
+}
+
 /** config.json, the index and every shard's header, checked (protocol/checkpoint.ts). */
 function readPlan(files: ReadonlyMap<string, string>): CheckpointPlan {
-  if (!files.has("tokenizer.json")) {
-    throw new ApiError(400, "tokenizer.json is required (a SentencePiece tokenizer.model alone is not supported)");
-  }
   const headers = new Map<string, SafetensorsHeader>();
   for (const [name, path] of files) if (name.endsWith(".safetensors")) headers.set(name, readHeader(name, path));
   if (headers.size === 0) throw new ApiError(400, "no .safetensors files to convert");
@@ -134,21 +147,15 @@ export function readHeader(name: string, path: string): SafetensorsHeader {
 function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>): OutputTensor[] {
   const out: OutputTensor[] = [];
   const scratch = new Scratch();
-  const factors = llama3RopeFactors(plan.config);
-  if (factors) {
-    const bytes = new Uint8Array(factors.buffer);
-    out.push({
-      name: "rope_freqs.weight",
-      dims: [factors.length],
-      type: GgmlType.F32,
-      bytes: bytes.length,
-      data: () => bytes,
-    });
+  for (const { name, values } of generatedTensors(plan.config)) {
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    out.push({ name, dims: [values.length], type: GgmlType.F32, bytes: bytes.length, data: () => bytes });
   }
   for (const t of plan.tensors) {
     const type = outputType(t.name, t.dtype, t.shape.length);
     const elements = t.shape.reduce((a, b) => a * b, 1);
     const heads = permutedHeads(plan.config, t.name);
+    const offset = valueOffset(plan.config, t.name);
     out.push({
       name: t.name,
       // ggml order: the contiguous dimension first.
@@ -164,7 +171,8 @@ function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>)
           closeSync(fd);
         }
         if (heads !== null) raw = permuteRows(raw, t.shape[0]!, heads, scratch);
-        return convertTensorData(raw, t.dtype, type, scratch);
+        const converted = convertTensorData(raw, t.dtype, type, scratch);
+        return offset === 0 ? converted : addToValues(converted, type, offset);
       },
     });
   }
@@ -172,6 +180,16 @@ function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>)
 }
 
 export function readText(files: ReadonlyMap<string, string>, name: string, required: boolean): string | undefined {
+  const bytes = readBytes(files, name, required, MAX_JSON_BYTES);
+  return bytes && new TextDecoder().decode(bytes);
+}
+
+function readBytes(
+  files: ReadonlyMap<string, string>,
+  name: string,
+  required: boolean,
+  max: number,
+): Uint8Array | undefined {
   const path = files.get(name);
   if (path === undefined) {
     if (required) throw new ApiError(400, `${name} is required to convert a safetensors model`);
@@ -180,8 +198,8 @@ export function readText(files: ReadonlyMap<string, string>, name: string, requi
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
-    if (size > MAX_JSON_BYTES) throw new ApiError(400, `${name} is over ${MAX_JSON_BYTES} bytes`);
-    return new TextDecoder().decode(readAt(fd, 0, size));
+    if (size > max) throw new ApiError(400, `${name} is ${size} bytes, over the limit of ${max}`);
+    return readAt(fd, 0, size);
   } finally {
     closeSync(fd);
   }

@@ -111,6 +111,17 @@ export function convertTensorData(
 }
 
 /**
+ * `offset` added to every value of converted F32 data, in place (Gemma's norm weights, stored as `w` for `1 + w`).
+ * Only vectors get an offset, and vectors are always written as F32.
+ */
+export function addToValues(data: Uint8Array, type: GgmlType, offset: number): Uint8Array {
+  if (type !== GgmlType.F32) throw new Error(`an offset applies to F32 data, not ggml type ${type}`);
+  const values = new Float32Array(data.buffer, data.byteOffset, data.length / 4);
+  for (let i = 0; i < values.length; i++) values[i]! += offset;
+  return data;
+}
+
+/**
  * llama.cpp's `permute` for attention Q/K (convert_hf_to_gguf.py LlamaModel.permute, Ollama's llama repack): within
  * each head, HF's rows [first rotary half; second half] become interleaved pairs. Row (h, s, j) → row (h, j, s).
  */

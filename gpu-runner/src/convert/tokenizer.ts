@@ -22,7 +22,7 @@ const PRE_TOKENIZERS: Readonly<Record<string, string>> = {
 };
 
 /** Ollama's special token types and the GGUF key part of each. */
-const SPECIAL_KEYS: readonly [string, string][] = [
+export const SPECIAL_KEYS: readonly [string, string][] = [
   ["bos", "bos"],
   ["eos", "eos"],
   ["unk", "unknown"],
@@ -205,7 +205,7 @@ function configEntries(files: TokenizerFiles, added: AddedToken[]): GgufMetadata
 }
 
 /** A string, or a list of named templates of which "default" is taken. */
-function chatTemplate(value: unknown): string | undefined {
+export function chatTemplate(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   if (Array.isArray(value)) {
     const named = value.find((t) => (t as { name?: unknown } | null)?.name === "default") as
@@ -217,11 +217,11 @@ function chatTemplate(value: unknown): string | undefined {
   throw new ApiError(400, "invalid chat_template in tokenizer_config.json");
 }
 
-function isId(v: unknown): v is number {
+export function isId(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 1 << 22;
 }
 
-function parseJson(text: string, file: string): unknown {
+export function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -229,7 +229,7 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
-function objectOf(value: unknown, what: string): Record<string, unknown> {
+export function objectOf(value: unknown, what: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ApiError(400, `${what} is not a JSON object`);
   }

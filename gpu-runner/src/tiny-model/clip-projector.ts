@@ -11,25 +11,40 @@ import { encodeTensorData, mulberry32, uniformValues } from "./tensor-data";
 
 export const TINY_PROJECTOR_DEFAULT_SEED = 7;
 
-/** The vision tower's shape; `patches` image tokens per image. */
-export const TINY_VISION = {
+/** A vision tower's shape: an image becomes (imageSize / patchSize)² positions. */
+export interface VisionShape {
+  embedding: number;
+  heads: number;
+  feedForward: number;
+  layers: number;
+  imageSize: number;
+  patchSize: number;
+}
+
+/** The tests' tower: 16 positions per image. */
+export const TINY_VISION: VisionShape = {
   embedding: 32,
   heads: 2,
   feedForward: 48,
   layers: 2,
   imageSize: 32,
   patchSize: 8,
-  patches: (32 / 8) ** 2,
-} as const;
+};
+
+/** Image positions a tower gives each picture. */
+export const visionPositions = (v: VisionShape) => (v.imageSize / v.patchSize) ** 2;
 
 export interface TinyProjectorOptions {
   seed?: number;
   /** Embedding size of the text model the projector feeds (the `mm.2` output); the tiny model's by default. */
   textEmbedding?: number;
+  /** The tower's shape (a bigger one makes the encode cost measurable in benchmarks); TINY_VISION by default. */
+  vision?: VisionShape;
 }
 
 export function writeTinyProjector(options: TinyProjectorOptions = {}): Uint8Array {
-  const v = TINY_VISION;
+  const v = options.vision ?? TINY_VISION;
+  const patches = visionPositions(v);
   const textEmbedding = options.textEmbedding ?? TINY_MODEL_HYPERPARAMETERS.embedding;
   const next = mulberry32(options.seed ?? TINY_PROJECTOR_DEFAULT_SEED);
   const tensors: GgufTensorInput[] = [];
@@ -54,7 +69,7 @@ export function writeTinyProjector(options: TinyProjectorOptions = {}): Uint8Arr
     uniformValues(next, elementCount(kernel), Math.sqrt(3 / (v.patchSize ** 2 * 3))),
     "f16",
   );
-  add("v.position_embd.weight", [v.embedding, v.patches], uniformValues(next, v.embedding * v.patches, 0.1));
+  add("v.position_embd.weight", [v.embedding, patches], uniformValues(next, v.embedding * patches, 0.1));
   vector("v.pre_ln.weight", v.embedding, 1);
   vector("v.pre_ln.bias", v.embedding, 0);
   for (let i = 0; i < v.layers; i++) {

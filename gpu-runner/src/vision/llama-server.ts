@@ -3,9 +3,13 @@
  * one vision model: the GGUF weights with their `--mmproj` projector, on a private loopback port the OS picks.
  * node-llama-cpp 3.22 has no multimodal API, so images go through llama.cpp's mtmd inside this process; the
  * runner keeps the contract with the edge (chunks, stats, cancel, keep_alive) and talks to it over HTTP.
- * The process dies with its instance (dispose), and with the runner on any exit Node gets to run handlers for.
+ * The process dies with its instance (dispose), with the runner on any exit Node gets to run handlers for, and on
+ * Linux with the runner however it dies (SIGKILL, OOM killer): it starts under util-linux's `setpriv --pdeathsig`,
+ * so the kernel sends it SIGKILL when its parent, the runner, is gone.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { ApiError } from "@corral/protocol/errors";
 
 /** The media marker llama-server replaces with an image's embeddings; pinned so prompts can carry it. */
@@ -151,7 +155,8 @@ function spawnServer(options: LlamaServerOptions): { child: ChildProcess; exited
     ...["-t", String(options.threads), "-tb", String(options.threads)],
     ...["--host", "127.0.0.1", "--port", "0", "--no-webui", "--no-warmup", "--offline"],
   ];
-  const child = spawn(options.binary, args, {
+  const [command, commandArgs] = diesWithRunner(options.binary, args);
+  const child = spawn(command, commandArgs, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...serverEnv(), LLAMA_MEDIA_MARKER: MEDIA_MARKER },
   });
@@ -165,6 +170,34 @@ function spawnServer(options: LlamaServerOptions): { child: ChildProcess; exited
     child.once("error", done);
   });
   return { child, exited };
+}
+
+/**
+ * The command line that runs `binary` so it dies with this process: on Linux through `setpriv --pdeathsig
+ * SIGKILL` (it sets the parent-death signal, then execs the server in its place, so the pid is the server's).
+ * Other systems have no parent-death signal; there the exit hook is all there is.
+ */
+function diesWithRunner(binary: string, args: string[]): [string, string[]] {
+  if (process.platform !== "linux") return [binary, args];
+  return [setprivPath(), ["--pdeathsig", "SIGKILL", "--", binary, ...args]];
+}
+
+let setpriv: string | undefined;
+
+function setprivPath(): string {
+  setpriv ??= (process.env.PATH ?? "")
+    .split(delimiter)
+    .map((dir) => join(dir, "setpriv"))
+    .find((candidate) => {
+      try {
+        accessSync(candidate, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  if (!setpriv) throw new Error("setpriv (util-linux) not found: it makes llama-server die with the runner");
+  return setpriv;
 }
 
 interface LogTail {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeModel, humanNumber, modelInfo, shortestFloat32, tensorsInfo } from "./describe";
+import { describeModel, humanNumber, modelInfo, projectorOutputWidth, shortestFloat32, tensorsInfo } from "./describe";
 import { readGgufHeader } from "./reader";
 import { bytesSource } from "./source";
 import { fileTypeName, GgmlType, GgufValueType, ggmlTensorBytes } from "./types";
@@ -155,5 +155,26 @@ describe("tensorsInfo", () => {
       { name: "b", type: "unknown", shape: [256] },
       { name: "c", type: "F32", shape: [5] },
     ]);
+  });
+});
+
+describe("projectorOutputWidth", () => {
+  const f32 = GgmlType.F32;
+  const projDim = kv.u32("clip.vision.projection_dim", 99);
+  const cases: [string, GgufMetadataEntry[], GgufTensorInput[], number | undefined][] = [
+    ["LLaVA mlp: mm.2's bias", [projDim], [tensor("mm.0.weight", f32, [32, 64]), tensor("mm.2.bias", f32, [64])], 64],
+    [
+      "the last matrix's second dimension",
+      [],
+      [tensor("mm.0.weight", f32, [8, 16]), tensor("mm.3.weight", f32, [16, 48])],
+      48,
+    ],
+    ["a final norm (mlp_norm)", [], [tensor("mm.3.weight", f32, [16, 48]), tensor("mm.4.weight", f32, [48])], 48],
+    ["mm.10 after mm.9 (numeric order)", [], [tensor("mm.10.bias", f32, [7]), tensor("mm.9.bias", f32, [5])], 7],
+    ["no mm.N tensor: projection_dim", [projDim], [tensor("mm.input_projection.weight", f32, [4, 4])], 99],
+    ["neither", [], [tensor("v.patch_embd.weight", f32, [4])], undefined],
+  ];
+  it.each(cases)("%s", async (_, metadata, tensors, expected) => {
+    expect(projectorOutputWidth(await header(metadata, tensors))).toBe(expected);
   });
 });

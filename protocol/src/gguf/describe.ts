@@ -55,6 +55,26 @@ export function describeModel(header: GgufHeader): ModelDescription {
   return description;
 }
 
+/**
+ * The width of the embeddings a vision projector (llama.cpp's `clip` GGUF) hands the text model, which must equal
+ * the text model's embedding_length. As llama.cpp measures it for the LLaVA-style projectors: the output of the
+ * last numbered `mm.N` tensor (a bias or norm's length, a matrix's second dimension); for the others, the
+ * converter's `clip.vision.projection_dim`. Undefined when the file says neither.
+ */
+export function projectorOutputWidth(header: GgufHeader): number | undefined {
+  let last: { index: number; width: number; bias: boolean } | undefined;
+  for (const t of header.tensors) {
+    const match = /^mm\.(\d+)\.(weight|bias)$/.exec(t.name);
+    if (!match) continue;
+    const index = Number(match[1]);
+    const width = t.dims.length === 1 ? t.dims[0] : t.dims[1];
+    const bias = match[2] === "bias";
+    if (width === undefined) continue;
+    if (!last || index > last.index || (index === last.index && bias)) last = { index, width, bias };
+  }
+  return last?.width ?? metadataNumber(header, "clip.vision.projection_dim");
+}
+
 /** Without general.file_type, the tensor type holding the most elements stands for the file's quantization. */
 function dominantTensorType(header: GgufHeader): string {
   const elementsByType = new Map<number, bigint>();

@@ -7,6 +7,7 @@ export {
   modelInfo,
   ollamaTensorTypeName,
   parameterCount,
+  projectorOutputWidth,
   shortestFloat32,
   type TensorDescription,
   tensorsInfo,
