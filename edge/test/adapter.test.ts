@@ -228,6 +228,32 @@ describe("create with a safetensors adapter: the convert job", () => {
     },
   );
 
+  it("on a base that has an adapter already: both adapter layers, the base's unchanged", async () => {
+    await createBase();
+    const earlier = writeGguf({
+      metadata: [
+        kv.str("general.architecture", "llama"),
+        kv.str("general.type", "adapter"),
+        kv.str("adapter.type", "lora"),
+        kv.f32("adapter.lora.alpha", 2),
+      ],
+      tensors: [{ name: "blk.0.attn_v.weight.lora_a", dims: [8, 2], type: GgmlType.F32, data: new Uint8Array(64) }],
+    });
+    await uploadAll(new Map([["earlier.gguf", earlier]]));
+    const first = await create({ model: "tuned-once", from: "base", adapters: { "earlier.gguf": digest(earlier) } });
+    expect((await ndjsonLines(first)).at(-1)).toEqual({ status: "success" });
+    await heartbeat(runnerStatus("r1"));
+    const fake = fakeRunners({ r1: producing });
+    restore = fake.restore;
+    const res = await create({ from: "tuned-once", adapters: await uploadAll(adapter()) });
+    expect((await ndjsonLines(res)).at(-1)).toEqual({ status: "success" });
+    const show = await json<{ modelfile: string }>(
+      await call("POST", "/api/show", { key: tenant.key, body: { model: "tuned" } }),
+    );
+    expect(show.modelfile).toContain(`ADAPTER ${digest(earlier)}`);
+    expect(show.modelfile).toContain(`ADAPTER ${digest(converted)}`);
+  });
+
   it("a runner's result that is not an adapter ends the create and writes no model", async () => {
     await createBase();
     await heartbeat(runnerStatus("r1"));

@@ -231,7 +231,8 @@ export function withConvertedAdapter(
   summary: GgufSummary,
   alreadyVisible: boolean,
 ): CreatePlan {
-  const isAdapter = (l: Layer) => l.mediaType === MediaType.adapter;
+  // The placeholder only: a base model's own adapter layers stay as they are.
+  const isAdapter = (l: Layer) => l.mediaType === MediaType.adapter && l.digest === PENDING_DIGEST;
   const layers = plan.layers.map((l) =>
     isAdapter(l) ? { mediaType: l.mediaType, digest: produced.digest, size: produced.size } : l,
   );
