@@ -110,6 +110,28 @@ describe("POST /v1/convert", () => {
       /file path must be relative/,
     ],
     [{ request_id: "x", files: [{ name: "a", digest: "sha256:zz", size: 1 }] }, /invalid digest format/],
+    [
+      {
+        request_id: "x",
+        files: fileList(good.files),
+        adapter_base: { architecture: "llama", layers: 1, heads: 0, kv_heads: 1, tensors: [] },
+      },
+      /invalid convert job: adapter_base\.heads/,
+    ],
+    [
+      {
+        request_id: "x",
+        files: fileList(good.files),
+        adapter_base: {
+          architecture: "llama",
+          layers: 1,
+          heads: 2,
+          kv_heads: 1,
+          tensors: [{ name: "blk.0.attn_q.weight", dims: [8, 8, 1] }],
+        },
+      },
+      /invalid convert job: adapter_base\.tensors\.0\.dims/,
+    ],
   ])("refuses a bad job body with a plain 400: %j", async (body, message) => {
     const res = await postJob(body);
     expect(res.status).toBe(400);

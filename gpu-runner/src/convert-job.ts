@@ -95,14 +95,16 @@ export class ConvertJobs {
         fetchProgress(fetched, total);
       }
       signal.throwIfAborted();
-      // F16/BF16 weights convert to their own size, F32 to half: the checkpoint's size bounds the output.
-      unreserve = await this.deps.blobs.reserve(total);
+      // F16/BF16 weights convert to their own size, F32 to half: the checkpoint's size bounds the output. An adapter
+      // is written in F32: twice its size at most.
+      unreserve = await this.deps.blobs.reserve(request.adapter_base ? 2 * total : total);
       output = join(dirname(leases[0]!.path), `convert-${randomUUID()}.partial`);
       await this.convert({
         files: paths,
         output,
         signal,
         onProgress: phaseProgress(this.deps.clock, "convert", emit),
+        ...(request.adapter_base ? { adapterBase: request.adapter_base } : {}),
       });
       for (const lease of leases.splice(0)) lease.release();
       signal.throwIfAborted();

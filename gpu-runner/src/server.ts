@@ -309,6 +309,10 @@ export function createRunnerServer(deps: RunnerServerDeps): RunnerServer {
   // Generations stream for minutes; Node's default request timeout (5 min) would cut long ones.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
+  // Idle kept-alive connections are the client's to close (the edge's workerd, cloudflared in production, both pool
+  // them). Closing them here (Node's default: after 5 s) races the client's reuse: a request sent on a socket the
+  // runner is closing fails before its first byte, and the edge takes the runner out of service for its cooldown.
+  server.keepAliveTimeout = 0;
 
   return {
     server,

@@ -16,7 +16,13 @@ import {
   gemmaParams,
 } from "./checkpoint-gemma";
 import { PHI3_LAYER_NAMES, type Phi3Params, phi3ExpectedTensors, phi3Metadata, phi3Params } from "./checkpoint-phi3";
-import { generatedTensors, llama3RopeFactors, ropeScaling } from "./checkpoint-rope";
+import {
+  generatedTensors,
+  llama3RopeFactors,
+  parseRopeScaling,
+  type RopeScaling,
+  ropeScalingMetadata,
+} from "./checkpoint-rope";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 import { CONVERTIBLE_DTYPES, type SafetensorsTensor } from "./safetensors";
@@ -65,7 +71,7 @@ export interface CheckpointConfig {
   /** BERT's token type (segment) count; 0 elsewhere. */
   typeVocab: number;
   ropeTheta: number;
-  ropeScaling?: { type: string; factor: number; lowFreq: number; highFreq: number; original: number };
+  ropeScaling?: RopeScaling;
   tieEmbeddings: boolean;
   gemma?: GemmaParams;
   phi3?: Phi3Params;
@@ -136,7 +142,7 @@ export function parseCheckpointConfig(text: string): CheckpointConfig {
     // HF's default is true; llama checkpoints that untie them say so.
     tieEmbeddings: c.tie_word_embeddings !== false,
   };
-  const scaling = ropeScaling(c.rope_scaling);
+  const scaling = parseRopeScaling(c);
   if (scaling) config.ropeScaling = scaling;
   if (arch === "gemma2" || arch === "gemma3") config.gemma = gemmaParams(c, arch);
   if (arch === "phi3") config.phi3 = phi3Params(c, config);
@@ -183,7 +189,7 @@ function layerNames(arch: GgufArchitecture): Readonly<Record<string, string>> {
  * The GGUF name of a checkpoint tensor; null for tensors llama.cpp recomputes (rotary `inv_freq`). Anything else is
  * a 400: a converter that guessed would write a model llama.cpp refuses or, worse, runs wrong.
  */
-export function ggufTensorName(hfName: string, c: CheckpointConfig): string | null {
+export function ggufTensorName(hfName: string, c: Pick<CheckpointConfig, "arch" | "layers">): string | null {
   const layers = c.layers;
   if (c.arch === "bert") {
     const name = bertTensorName(hfName, layers);
@@ -263,7 +269,10 @@ export function checkCheckpointTensors(c: CheckpointConfig, tensors: ReadonlyMap
  * For llama's attention Q and K: the head count their rows are permuted by (HF stores rotary halves, llama.cpp
  * interleaved pairs); null for any other tensor or architecture (qwen uses NeoX rope and keeps HF's order).
  */
-export function permutedHeads(c: CheckpointConfig, ggufName: string): number | null {
+export function permutedHeads(
+  c: Pick<CheckpointConfig, "arch" | "heads" | "kvHeads">,
+  ggufName: string,
+): number | null {
   if (c.arch !== "llama") return null;
   if (ggufName.endsWith(".attn_q.weight")) return c.heads;
   if (ggufName.endsWith(".attn_k.weight")) return c.kvHeads;
@@ -292,9 +301,7 @@ export function architectureMetadata(c: CheckpointConfig, vocabRows: number, poo
   if (a === "qwen3" || c.headDim !== c.hidden / c.heads) {
     entries.push(kv.u32(`${a}.attention.key_length`, c.headDim), kv.u32(`${a}.attention.value_length`, c.headDim));
   }
-  if (c.ropeScaling?.type === "linear") {
-    entries.push(kv.str(`${a}.rope.scaling.type`, "linear"), kv.f32(`${a}.rope.scaling.factor`, c.ropeScaling.factor));
-  }
+  entries.push(...ropeScalingMetadata(a, c.ropeScaling));
   return entries;
 }
 

@@ -163,8 +163,35 @@ export const ConvertJobRequestSchema = z.object({
     )
     .min(1)
     .max(1024),
+  /** Present for a LoRA adapter: the base model it applies to (protocol/checkpoint-lora.ts). */
+  adapter_base: z
+    .object({
+      architecture: z.string().min(1).max(64),
+      layers: z.number().int().min(1).max(1024),
+      heads: z.number().int().min(1).max(1024),
+      kv_heads: z.number().int().min(1).max(1024),
+      /** The base weights the adapter targets, with their ggml dims ([in, out]). */
+      tensors: z
+        .array(
+          z.object({
+            name: z.string().max(256),
+            dims: z
+              .array(
+                z
+                  .number()
+                  .int()
+                  .min(1)
+                  .max(1 << 24),
+              )
+              .length(2),
+          }),
+        )
+        .max(8192),
+    })
+    .optional(),
 });
 export type ConvertJobRequest = z.infer<typeof ConvertJobRequestSchema>;
+export type AdapterBaseWire = NonNullable<ConvertJobRequest["adapter_base"]>;
 
 /**
  * One NDJSON line of a runner job (quantize, convert). `progress`: `phase` "fetch" while the source blobs download,

@@ -69,15 +69,7 @@ export async function planConvert(
   const used = files.filter(
     ([name]) => name.endsWith(".safetensors") || CHECKPOINT_FILES.has(name) || isBertPoolingFile(name),
   );
-  const digests = used.map(([, d]) => d);
-  const [visible, rows] = await Promise.all([visibleDigests(env.DB, tenantId, digests), blobRows(env.DB, digests)]);
-  const sized = used.map(([name, digest]) => {
-    const row = rows.get(digest);
-    if (!row || !visible.has(digest)) {
-      throw new ApiError(400, `blob ${digest} not found: upload it with POST /api/blobs/${digest} first`);
-    }
-    return { name, digest, size: row.size };
-  });
+  const sized = await visibleFiles(env, tenantId, used);
   const byName = new Map(sized.map((f) => [f.name, f]));
   const config = byName.get("config.json");
   if (!config) throw new ApiError(400, "config.json is required to convert a safetensors model");
@@ -107,11 +99,28 @@ async function checkTokenizer(env: Env, arch: GgufArchitecture, byName: Readonly
   return file;
 }
 
+/** Each file's blob with its size; every one must be a blob the tenant can see. */
+export async function visibleFiles(
+  env: Env,
+  tenantId: string,
+  files: readonly [string, string][],
+): Promise<ConvertStep["files"]> {
+  const digests = files.map(([, d]) => d);
+  const [visible, rows] = await Promise.all([visibleDigests(env.DB, tenantId, digests), blobRows(env.DB, digests)]);
+  return files.map(([name, digest]) => {
+    const row = rows.get(digest);
+    if (!row || !visible.has(digest)) {
+      throw new ApiError(400, `blob ${digest} not found: upload it with POST /api/blobs/${digest} first`);
+    }
+    return { name, digest, size: row.size };
+  });
+}
+
 function estimate(plan: CheckpointPlan): number {
   return plan.tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length > 1 ? 2 : 4), 0);
 }
 
-async function readShardHeader(env: Env, file: ShardFile) {
+export async function readShardHeader(env: Env, file: ShardFile) {
   const source = r2ByteSource(env.BLOBS, blobKey(file.digest), file.size);
   const length = safetensorsHeaderLength(await source.read(0, 8), file.size, file.name);
   return parseSafetensorsHeader(await source.read(8, length), file.size, file.name);
@@ -119,7 +128,7 @@ async function readShardHeader(env: Env, file: ShardFile) {
 
 type ShardFile = { name: string; digest: string; size: number };
 
-async function readText(env: Env, file: ShardFile, max: number): Promise<string> {
+export async function readText(env: Env, file: ShardFile, max: number): Promise<string> {
   return new TextDecoder().decode(await readBytes(env, file, max));
 }
 

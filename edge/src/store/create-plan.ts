@@ -8,6 +8,7 @@ import { digestOf } from "@corral/protocol/digest";
 import type { CreateRequest } from "@corral/protocol/schemas-models";
 import { assertStorageQuota, blobRows, pinForWriteOrWait, unpin, visibleDigests } from "../db/blobs";
 import type { Env } from "../env";
+import { type AdapterStep, planAdapterConvert } from "./adapter";
 import { type ConvertStep, isCheckpoint, pendingWeights, planConvert } from "./checkpoint";
 import { type CreateSource, createSource } from "./create-source";
 import { cachedSummary, type GgufSummary, readHeader, summarise } from "./gguf";
@@ -60,6 +61,8 @@ export interface CreatePlan {
    * weights layer and summary are placeholders (checkpoint.ts pendingWeights).
    */
   convert: { step: ConvertStep; quantize?: string } | null;
+  /** A safetensors LoRA adapter to convert on a runner before commit; until then its layer is a placeholder. */
+  adapter: AdapterStep | null;
   /** Blobs a runner produced for this create: the tenant owns them once the model is written. */
   produced: { digest: string; size: number }[];
 }
@@ -106,12 +109,11 @@ async function plan(
   const drafts: Draft[] = [];
   let baseParams: Options = {};
   let convert: ConvertStep | null = null;
-  if (source.adapters.some(([name]) => name.endsWith(".safetensors") || name.endsWith(".json"))) {
-    throw new ApiError(400, "converting safetensors LoRA adapters is not supported; convert the adapter to GGUF first");
-  }
-
   if (source.from && isCheckpoint(source.files)) {
     throw new ApiError(400, "safetensors imports do not support FROM model overlays");
+  }
+  if (source.adapters.length > 0 && isCheckpoint(source.files)) {
+    throw new ApiError(400, "safetensors imports do not support adapters");
   }
   if (source.from) {
     const base = await loadModel(env, tenantId, source.from.input);
@@ -136,7 +138,9 @@ async function plan(
   } else {
     drafts.push(...(await ggufDrafts(env, tenantId, source.files, null, summaries)));
   }
-  drafts.push(...(await ggufDrafts(env, tenantId, source.adapters, MediaType.adapter, summaries)));
+  const safetensorsAdapter = isCheckpoint(source.adapters);
+  if (!safetensorsAdapter)
+    drafts.push(...(await ggufDrafts(env, tenantId, source.adapters, MediaType.adapter, summaries)));
 
   const models = drafts.filter((d) => d.layer.mediaType === MediaType.model);
   if (models.length === 0)
@@ -144,6 +148,16 @@ async function plan(
   if (models.length > 1) throw new ApiError(400, "only one model GGUF is supported per model");
   const weights = models[0]!.summary!;
   for (const d of drafts) if (d.layer.mediaType === MediaType.projector) assertProjectorFits(d.summary, weights);
+  const adapter = safetensorsAdapter
+    ? await planAdapterConvert(env, tenantId, source.adapters, models[0]!.layer)
+    : null;
+  if (adapter) {
+    drafts.push({
+      layer: { mediaType: MediaType.adapter, digest: PENDING_DIGEST, size: 0 },
+      status: "converting adapter",
+    });
+    await assertStorageQuota(env.DB, tenantId, "adapter:pending", adapter.estimatedSize);
+  }
   // A checkpoint is quantized once converted; its quota check goes by the converted size's estimate.
   const quantizeStep = convert ? null : planQuantize(quantize, models[0]!.layer, weights.quantization_level);
   // Refused before the runner spends minutes on it: the result's size estimated from the source's.
@@ -159,7 +173,7 @@ async function plan(
     tenantId,
     holder,
     name,
-    parsedFiles: source.from || convert ? 0 : source.files.length + source.adapters.length,
+    parsedFiles: source.from || convert ? 0 : source.files.length + (adapter ? 0 : source.adapters.length),
     layers,
     statuses: textLayers.map((d) => d.status),
     config: configLayer,
@@ -169,6 +183,7 @@ async function plan(
     weights,
     quantize: quantizeStep,
     convert: convert ? { step: convert, quantize } : null,
+    adapter,
     produced: [],
   };
 }
@@ -187,7 +202,7 @@ function assertProjectorFits(projector: GgufSummary | undefined, weights: GgufSu
   );
 }
 
-/** Stands in for the converted weights' digest in the plan until a runner has produced them. */
+/** Stands in for the converted weights' (or adapter's) digest in the plan until a runner has produced them. */
 const PENDING_DIGEST = `sha256:${"0".repeat(64)}`;
 
 /** The model's weights size once converted (and quantized, when asked), estimated. */
@@ -207,6 +222,32 @@ export function withConvertedWeights(
   const next = withQuantizedWeights(plan, produced, summary, alreadyVisible);
   const quantize = planQuantize(plan.convert?.quantize, produced, summary.quantization_level);
   return { ...next, convert: null, quantize };
+}
+
+/** The plan once a runner has converted the safetensors adapter: its GGUF is the adapter layer. */
+export function withConvertedAdapter(
+  plan: CreatePlan,
+  produced: { digest: string; size: number },
+  summary: GgufSummary,
+  alreadyVisible: boolean,
+): CreatePlan {
+  // The placeholder only: a base model's own adapter layers stay as they are.
+  const isAdapter = (l: Layer) => l.mediaType === MediaType.adapter && l.digest === PENDING_DIGEST;
+  const layers = plan.layers.map((l) =>
+    isAdapter(l) ? { mediaType: l.mediaType, digest: produced.digest, size: produced.size } : l,
+  );
+  const statuses = plan.statuses.map((s, i) =>
+    isAdapter(plan.layers[i]!) ? `${alreadyVisible ? "using existing" : "creating new"} layer ${produced.digest}` : s,
+  );
+  return {
+    ...plan,
+    layers,
+    statuses,
+    summaries: new Map(plan.summaries).set(produced.digest, summary),
+    manifest: encodeManifest(plan.config, layers),
+    adapter: null,
+    produced: [...plan.produced, produced],
+  };
 }
 
 /** The config blob (Ollama's ConfigV2) for these weights, added to `newBlobs`. */

@@ -73,7 +73,9 @@ export function createSource(request: CreateRequest): CreateSource {
   if (request.parameters) source.parameters = request.parameters;
   if (request.messages?.length) source.messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
   if (!source.from && source.files.length === 0) throw new ApiError(400, "neither 'from' or 'files' was specified");
-  if (source.adapters.length > 1) throw new ApiError(400, "only one adapter is currently supported");
+  // A safetensors adapter is several files (adapter_config.json and its weights); a GGUF adapter is one.
+  const safetensors = source.adapters.some(([name]) => name.endsWith(".safetensors"));
+  if (source.adapters.length > 1 && !safetensors) throw new ApiError(400, "only one adapter is currently supported");
   return source;
 }
 

@@ -11,7 +11,7 @@
  * 4. release what the replaced manifest (if any) no longer needs.
  * With `quantize`, a runner first writes the quantized weights as a new blob (quantize.ts); the plan then takes
  * that blob in place of the source weights, and the same steps follow. A safetensors checkpoint is first converted
- * the same way (checkpoint.ts), then quantized if asked. The create's pins are extended while a job runs, however
+ * the same way (checkpoint.ts), then quantized if asked; a safetensors LoRA adapter is converted last (adapter.ts). The create's pins are extended while a job runs, however
  * long it takes.
  */
 import { ApiError } from "@corral/protocol";
@@ -28,8 +28,9 @@ import {
   visibleBlob,
 } from "../db/blobs";
 import type { Env } from "../env";
+import { runAdapterJob } from "./adapter";
 import { runConvertJob } from "./checkpoint";
-import { type CreatePlan, withConvertedWeights, withQuantizedWeights } from "./create-plan";
+import { type CreatePlan, withConvertedAdapter, withConvertedWeights, withQuantizedWeights } from "./create-plan";
 import { readHeader, summarise } from "./gguf";
 import { MediaType, manifestDigests } from "./manifest";
 import { runQuantizeJob } from "./quantize";
@@ -60,6 +61,10 @@ export async function* commitCreate(
     }
     if (plan.quantize) {
       const produced = yield* extendingPins(db, holder, runQuantizeJob(env, plan.quantize, job.signal));
+      plan = await adoptProducedBlob(env, plan, produced);
+    }
+    if (plan.adapter) {
+      const produced = yield* extendingPins(db, holder, runAdapterJob(env, plan.adapter, job.signal));
       plan = await adoptProducedBlob(env, plan, produced);
     }
 
@@ -150,10 +155,17 @@ async function adoptProducedBlob(
   if (step && (summary.mediaType !== MediaType.model || summary.quantization_level !== step.fileType)) {
     throw new ApiError(502, `the quantized file is not a ${step.fileType} model (${summary.quantization_level})`);
   }
+  // The weights' jobs run first: an adapter job's result is the only one left then.
+  const adapter = !convert && !step ? plan.adapter : null;
+  if (adapter && (summary.mediaType !== MediaType.adapter || summary.family !== adapter.base.architecture)) {
+    throw new ApiError(502, `the converted adapter is not a ${adapter.base.architecture} adapter (${summary.family})`);
+  }
   const visible = (await visibleBlob(env.DB, plan.tenantId, produced.digest)) !== null;
   const next = convert
     ? withConvertedWeights(plan, produced, summary, visible)
-    : withQuantizedWeights(plan, produced, summary, visible);
+    : adapter
+      ? withConvertedAdapter(plan, produced, summary, visible)
+      : withQuantizedWeights(plan, produced, summary, visible);
   // Only the model's final weights count: a converted file that is quantized next is never the tenant's.
   if (!next.quantize) await assertStorageQuota(env.DB, plan.tenantId, produced.digest, produced.size);
   return next;

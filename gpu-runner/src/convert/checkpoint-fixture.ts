@@ -46,7 +46,7 @@ const GGUF_ARCH = {
 } as const;
 
 /** HF row (h, s, j) holds llama.cpp's row (h, j, s): the inverse of the converter's permutation, written out. */
-function toHfRows(values: Float32Array, rows: number, heads: number): Float32Array {
+export function toHfRows(values: Float32Array, rows: number, heads: number): Float32Array {
   const cols = values.length / rows;
   const headRows = rows / heads;
   const out = new Float32Array(values.length);

@@ -17,7 +17,7 @@ import {
 import { bertPooling } from "@corral/protocol/checkpoint-bert";
 import { ApiError } from "@corral/protocol/errors";
 import { GgmlType } from "@corral/protocol/gguf/types";
-import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, kv } from "@corral/protocol/gguf/writer";
+import { GGUF_DEFAULT_ALIGNMENT, GgufByteWriter, type GgufMetadataEntry, kv } from "@corral/protocol/gguf/writer";
 import { parseSafetensorsHeader, type SafetensorsHeader, safetensorsHeaderLength } from "@corral/protocol/safetensors";
 import { MAX_TOKENIZER_MODEL_BYTES } from "@corral/protocol/sentencepiece";
 import { addToValues, convertTensorData, outputType, permuteRows, Scratch } from "./tensor-data";
@@ -39,7 +39,7 @@ export interface ConvertInput {
   onProgress?(done: number, total: number): void;
 }
 
-interface OutputTensor {
+export interface OutputTensor {
   name: string;
   dims: number[];
   type: GgmlType;
@@ -63,6 +63,16 @@ export function convertCheckpoint(input: ConvertInput): { size: number } {
     kv.u32("general.quantization_version", 2),
     ...tokenizerEntries(plan, input.files),
   ];
+  return writeGgufFile(input.output, metadata, tensors, input.onProgress);
+}
+
+/** Writes a GGUF a tensor at a time: the header from the tensors' planned sizes, then each tensor's bytes, padded. */
+export function writeGgufFile(
+  output: string,
+  metadata: readonly GgufMetadataEntry[],
+  tensors: readonly OutputTensor[],
+  onProgress?: (done: number, total: number) => void,
+): { size: number } {
   const header = new GgufByteWriter().magic().u32(3).u64(tensors.length).u64(metadata.length);
   for (const entry of metadata) header.kv(entry);
   let offset = 0;
@@ -72,16 +82,16 @@ export function convertCheckpoint(input: ConvertInput): { size: number } {
   }
   header.padTo(GGUF_DEFAULT_ALIGNMENT);
 
-  const fd = openSync(input.output, "wx");
+  const fd = openSync(output, "wx");
   try {
     let size = writeAll(fd, header.finish());
-    input.onProgress?.(0, tensors.length);
+    onProgress?.(0, tensors.length);
     tensors.forEach((t, i) => {
       const data = t.data();
       if (data.length !== t.bytes) throw new Error(`${t.name}: ${data.length} bytes converted, ${t.bytes} planned`);
       size += writeAll(fd, data);
       size += writeAll(fd, new Uint8Array(align(data.length) - data.length));
-      input.onProgress?.(i + 1, tensors.length);
+      onProgress?.(i + 1, tensors.length);
     });
     return { size };
   } finally {
@@ -121,7 +131,7 @@ function readPlan(files: ReadonlyMap<string, string>): CheckpointPlan {
   );
 }
 
-function readHeader(name: string, path: string): SafetensorsHeader {
+export function readHeader(name: string, path: string): SafetensorsHeader {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
@@ -169,7 +179,7 @@ function outputTensors(plan: CheckpointPlan, files: ReadonlyMap<string, string>)
   return out;
 }
 
-function readText(files: ReadonlyMap<string, string>, name: string, required: boolean): string | undefined {
+export function readText(files: ReadonlyMap<string, string>, name: string, required: boolean): string | undefined {
   const bytes = readBytes(files, name, required, MAX_JSON_BYTES);
   return bytes && new TextDecoder().decode(bytes);
 }
@@ -196,7 +206,12 @@ function readBytes(
 }
 
 /** `length` bytes at `position`, into `buffer` (fresh by default; aligned either way); a short file is a 400. */
-function readAt(fd: number, position: number, length: number, buffer: Uint8Array = new Uint8Array(length)): Uint8Array {
+export function readAt(
+  fd: number,
+  position: number,
+  length: number,
+  buffer: Uint8Array = new Uint8Array(length),
+): Uint8Array {
   let done = 0;
   while (done < length) {
     const n = readSync(fd, buffer, done, length - done, position + done);

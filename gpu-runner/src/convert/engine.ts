@@ -9,6 +9,7 @@ import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { ApiError } from "@corral/protocol/errors";
+import type { AdapterBaseWire } from "@corral/protocol/runner";
 import { childEntry } from "../child-entry";
 
 export interface ConvertChildJob {
@@ -16,11 +17,15 @@ export interface ConvertChildJob {
   files: [string, string][];
   output: string;
   parentPid: number;
+  /** Present when the files are a LoRA adapter for this base. */
+  adapterBase?: AdapterBaseWire;
 }
 
 export interface ConvertOptions {
   files: ReadonlyMap<string, string>;
   output: string;
+  /** Present when the files are a LoRA adapter for this base (convert/adapter.ts). */
+  adapterBase?: AdapterBaseWire;
   signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
 }
@@ -52,6 +57,7 @@ export function convertInChild(options: ConvertOptions): Promise<ConvertResult> 
   }
   const temp = join(dirname(output), `.${basename(output)}.${process.pid}-${randomBytes(6).toString("hex")}.partial`);
   const job: ConvertChildJob = { files: [...options.files], output: temp, parentPid: process.pid };
+  if (options.adapterBase) job.adapterBase = options.adapterBase;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry.args, entry.entry, JSON.stringify(job)], {
       stdio: ["ignore", "pipe", "pipe"],
