@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, newTenant } from "./helpers";
 import { createFromGguf, digest, ggufModel, json, ndjsonLines, r2Keys, upload } from "./registry-fixtures";
+import { seedModel } from "./relay-fixtures";
 
 const digestOfText = (text: string) => digest(new TextEncoder().encode(text));
 
@@ -177,6 +178,19 @@ describe("create, tags, show, copy, delete", () => {
     expect(show.capabilities).toEqual(expected);
     const tags = await json<{ models: { capabilities: string[] }[] }>(await call("GET", "/api/tags", { key }));
     expect(tags.models.map((m) => m.capabilities)).toEqual([expected]);
+  });
+
+  it("lists a model whose weights cannot be read, without capabilities, beside the others", async () => {
+    const tenant = await newTenant("reg-caps-unreadable");
+    await createFromGguf(tenant.key, "fine", ggufModel({ salt: 19 }));
+    await seedModel(tenant.id, "unreadable"); // its weights blob is not a GGUF
+    const res = await call("GET", "/api/tags", { key: tenant.key });
+    expect(res.status).toBe(200);
+    const { models } = await json<{ models: { name: string; capabilities?: string[] }[] }>(res);
+    expect(Object.fromEntries(models.map((m) => [m.name, m.capabilities]))).toEqual({
+      "fine:latest": ["completion"],
+      "unreadable:latest": undefined,
+    });
   });
 
   it("takes a clip GGUF beside the weights as the projector: vision capability and projector_info", async () => {

@@ -13,7 +13,15 @@ export const tagsRoutes = new Hono<AppBindings>().get("/tags", async (c) => {
   const loaded = await loadTenantModels(c.env, c.get("tenantId"));
   const models = await Promise.all(
     loaded.map(async (m): Promise<ListModelResponse> => {
-      const { capabilities } = await describeModelLayers(c.env, m);
+      // One model whose weights cannot be read (a corrupt or foreign blob) must not take the whole list down: it is
+      // listed without capabilities, as /api/show answers for it on its own.
+      const capabilities = await describeModelLayers(c.env, m).then(
+        (described) => described.capabilities,
+        (err: unknown) => {
+          console.warn(`tags: no capabilities for ${m.display_name}: ${err instanceof Error ? err.message : err}`);
+          return undefined;
+        },
+      );
       return {
         name: m.display_name,
         model: m.display_name,
@@ -21,7 +29,7 @@ export const tagsRoutes = new Hono<AppBindings>().get("/tags", async (c) => {
         size: m.size,
         digest: m.digest.replace(/^sha256:/, ""),
         details: detailsFromConfig(m.contents.get(m.manifest.config.digest), ""),
-        capabilities,
+        ...(capabilities ? { capabilities } : {}),
       };
     }),
   );
