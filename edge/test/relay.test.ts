@@ -349,7 +349,12 @@ function holdUsageInserts(db: D1Database, hold: () => Promise<void>): D1Database
         return {
           bind: (...values: unknown[]) => {
             const bound = statement.bind(...values);
-            return { run: async () => (await hold(), bound.run()) };
+            return {
+              run: async () => {
+                await hold();
+                return bound.run();
+              },
+            };
           },
         };
       };
