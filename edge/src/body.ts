@@ -41,7 +41,8 @@ async function readText(request: Request, limit: number): Promise<string> {
     await discardBody(request.body);
     throw bodyTooLarge(declared, limit);
   }
-  if (!request.body) return "";
+  // A declared length is what the runtime delivers (HTTP framing): within the bound, the native reader is fastest.
+  if (declared <= limit || !request.body) return request.text();
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let bytes = 0;
