@@ -32,8 +32,8 @@ export async function readJson<S extends z.ZodTypeAny>(
 
 /**
  * The body as UTF-8 text, refused (400 naming the bound) once it passes `limit` bytes: a declared Content-Length
- * before a byte is read, a chunked body as soon as its count passes the bound. Nothing past the bound is buffered
- * or decoded; the rest is read and dropped (see discardBody for why it is not cancelled).
+ * past it before a byte is kept, a chunked body as soon as its count passes the bound. Nothing past the bound is
+ * buffered, decoded or parsed; the rest is read and dropped (see discardBody for why it is not cancelled).
  */
 async function readText(request: Request, limit: number): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
