@@ -65,6 +65,8 @@ describe("relay", () => {
     expect(sent.headers.get("x-corral-request-id")).toBe(payload.request_id);
     expect(payload.model).toMatchObject({ name: "tiny", model_blob: model.modelBlob });
     expect(payload.request).toEqual({ model: "tiny", prompt: "hi" });
+    // Whose share a load counts against on the runner (fair-share unloading).
+    expect(payload).toMatchObject({ tenant: tenant.id });
 
     const rows = await eventually(async () => {
       const r = await usageRows(tenant.id);

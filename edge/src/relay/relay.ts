@@ -92,6 +92,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     request_id: run.requestId,
     model,
     request: body as Record<string, unknown>,
+    tenant: run.info.tenantId,
     ...(c.get("relaxThinking") ? { relax_thinking: true } : {}),
   };
   try {
