@@ -159,12 +159,18 @@ describe("ModelPool keep_alive", () => {
   });
 });
 
+/** What the tiny model's weights and one 256-token context take, measured on a pool of its own. */
+async function oneInstanceBytes(): Promise<number> {
+  const probe = await makePool();
+  (await probe.pool.acquire(tiny(), 256, null)).release();
+  const bytes = probe.pool.memoryUsed;
+  await probe.pool.dispose();
+  return bytes;
+}
+
 describe("ModelPool memory budget", () => {
   it("unloads idle instances in expiry order to make room", async () => {
-    const probe = await makePool();
-    (await probe.pool.acquire(tiny(), 256, null)).release();
-    const oneInstance = probe.pool.memoryUsed;
-    await probe.pool.dispose();
+    const oneInstance = await oneInstanceBytes();
 
     // Room for the weights and about two small contexts, not three.
     const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.9) });
@@ -181,10 +187,7 @@ describe("ModelPool memory budget", () => {
   });
 
   it("unloads the loading tenant's own idle instance before another tenant's, past its fair share", async () => {
-    const probe = await makePool();
-    (await probe.pool.acquire(tiny(), 256, null)).release();
-    const oneInstance = probe.pool.memoryUsed;
-    await probe.pool.dispose();
+    const oneInstance = await oneInstanceBytes();
 
     // Room for about two instances; each tenant's fair share is half of it.
     const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.9) });
@@ -199,10 +202,7 @@ describe("ModelPool memory budget", () => {
   });
 
   it("answers 503 when the memory is held by running requests", async () => {
-    const probe = await makePool();
-    (await probe.pool.acquire(tiny(), 256, null)).release();
-    const oneInstance = probe.pool.memoryUsed;
-    await probe.pool.dispose();
+    const oneInstance = await oneInstanceBytes();
 
     const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.2) });
     const held = await pool.acquire(tiny(), 256, null);
