@@ -1,5 +1,6 @@
 /**
- * The one place a request body is read. Every body is read as Ollama's handlers read theirs (protocol's
+ * The one place a request body is read. Every body is read up to the tenant's `body_bytes` bound (the defaults'
+ * where no tenant is known: admin, runners), then parsed as Ollama's handlers read theirs (protocol's
  * parseJsonBody: empty is `missing request body`, bad JSON gets Go's texts, only the first JSON value counts), then
  * validated: Ollama's API requests with Ollama's texts (parseRequest), corral's own bodies (admin, uploads, runner
  * messages) with `invalid <subject>: <field>: <problem>` (parseBody).
@@ -7,10 +8,12 @@
 import { parseBody, parseJsonBody, parseRequest } from "@corral/protocol";
 import type { Context } from "hono";
 import type { z } from "zod";
+import { bodyTooLarge, REQUEST_LIMIT_DEFAULTS, type RequestLimits } from "./bounds";
 
 /** The body as JSON, unvalidated: for translators (OpenAI) and parsers that take `unknown`. */
 export async function readBody(c: Context): Promise<unknown> {
-  return parseJsonBody(await c.req.text());
+  const limits = c.get("limits") as RequestLimits | undefined;
+  return parseJsonBody(await readText(c.req.raw, limits?.body_bytes ?? REQUEST_LIMIT_DEFAULTS.body_bytes));
 }
 
 /** An Ollama API request, validated with one of protocol's request schemas (Ollama's texts on failure). */
@@ -28,12 +31,49 @@ export async function readJson<S extends z.ZodTypeAny>(
 }
 
 /**
+ * The body as UTF-8 text, refused (400 naming the bound) once it passes `limit` bytes: a declared Content-Length
+ * past it before a byte is kept, a chunked body as soon as its count passes the bound. Nothing past the bound is
+ * buffered, decoded or parsed; the rest is read and dropped (see discardBody for why it is not cancelled).
+ */
+async function readText(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await discardBody(request.body);
+    throw bodyTooLarge(declared, limit);
+  }
+  // A declared length is what the runtime delivers (HTTP framing): within the bound, the native reader is fastest.
+  if (declared <= limit || !request.body) return request.text();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    bytes += read.value.byteLength;
+    if (bytes > limit) {
+      await drain(reader);
+      throw bodyTooLarge(undefined, limit);
+    }
+    chunks.push(read.value);
+  }
+  const whole = new Uint8Array(bytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(whole);
+}
+
+/**
  * Reads a request body to its end and throws the bytes away, for answers that do not need them (a blob the store
- * has already). Cancelling instead makes wrangler dev's proxy answer `503 Your worker restarted mid-request`
- * to the client (issue #9); the body's size is bounded by the platform's request limit.
+ * has already, a body past its bound). Cancelling instead makes wrangler dev's proxy answer
+ * `503 Your worker restarted mid-request` to the client (issue #9); the body's size is bounded by the platform's
+ * request limit.
  */
 export async function discardBody(body: ReadableStream<Uint8Array> | null): Promise<void> {
   if (!body || body.locked) return;
-  const reader = body.getReader();
+  await drain(body.getReader());
+}
+
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
   while (!(await reader.read()).done) {}
 }

@@ -28,6 +28,11 @@ export const REQUEST_LIMIT_DEFAULTS = {
    * measured a 4 MiB prompt at ~12 s), delaying every other stream on that runner.
    */
   prompt_bytes: 1024 * 1024,
+  /**
+   * Bytes of one request body (JSON text: prompt, messages, base64 images, options), counted while it is read: a
+   * larger body is refused before it is buffered or parsed. Room for the prompt bound and ~15 MiB of images.
+   */
+  body_bytes: 16 * 1024 * 1024,
   /** Images in one request (generate's, or all messages' together). */
   images: 16,
   /** Inputs in one embed batch. */
@@ -92,6 +97,10 @@ export function patchLimits(stored: string | null, patch: RequestLimitsPatch): s
 
 const crossed = (what: string, limit: number, unit = "") =>
   new ApiError(400, `${what} exceeds this tenant's limit of ${limit}${unit}`);
+
+/** A body past `body_bytes`: its size where the client declared it (Content-Length), else only that it is larger. */
+export const bodyTooLarge = (declared: number | undefined, limit: number) =>
+  crossed(declared === undefined ? "request body" : `request body (${declared} bytes)`, limit, " bytes");
 
 export type InferenceRequest = GenerateRequest | ChatRequest | EmbedRequest | EmbeddingRequest;
 

@@ -18,6 +18,7 @@ import {
 } from "./relay-fixtures";
 
 const TRAINED_CONTEXT = 4096;
+const BODY_BYTES = 4096;
 let tenant: { id: string; key: string };
 let restore: (() => void) | undefined;
 
@@ -27,7 +28,7 @@ beforeAll(async () => {
   const limits = { num_ctx: 8192, num_predict: 1000, num_batch: 512, top_k: 100, prompt_bytes: 64, images: 2 };
   const res = await call("PUT", `/admin/tenants/${tenant.id}/limits`, {
     key: ADMIN,
-    body: { ...limits, embed_inputs: 3, keep_alive_s: 600, create_files: 2 },
+    body: { ...limits, embed_inputs: 3, keep_alive_s: 600, create_files: 2, body_bytes: BODY_BYTES },
   });
   expect(res.status).toBe(200);
   const model = await seedModel(tenant.id, "tiny");
@@ -180,6 +181,55 @@ describe("request bounds", () => {
     const res = await call("POST", "/api/create", { key: tenant.key, body: { model: "many", files } });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({ error: "3 files exceeds this tenant's limit of 2 files per create" });
+  });
+});
+
+describe("the request body bound", () => {
+  const oversized = JSON.stringify(generate({ prompt: "x".repeat(BODY_BYTES) }));
+  /** The oversized body in 1 KiB chunks without a length (chunked). */
+  function chunkedBody(): ReadableStream<Uint8Array> {
+    const bytes = new TextEncoder().encode(oversized);
+    let offset = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + 1024));
+        offset += 1024;
+      },
+    });
+  }
+
+  it.each([
+    ["/api/generate", "length", `request body (${oversized.length} bytes) exceeds`],
+    ["/api/generate", "chunked", "request body exceeds"],
+    ["/v1/chat/completions", "length", `request body (${oversized.length} bytes) exceeds`],
+    ["/v1/messages", "chunked", "request body exceeds"],
+  ] as const)("refuses a body past the bound on %s (%s) with a 400 naming it", async (path, how, start) => {
+    const fleet = fakeRunners({ r1: streamingRunner(["x"]) });
+    restore = fleet.restore;
+    const res = await call("POST", path, {
+      key: tenant.key,
+      headers: { "content-type": "application/json" },
+      raw: how === "length" ? oversized : chunkedBody(),
+    });
+    expect(res.status).toBe(400);
+    const error = ((await res.json()) as { error: string | { message: string } }).error;
+    // Each endpoint's own dialect: Ollama's string, OpenAI's and Anthropic's objects.
+    expect(typeof error === "string").toBe(path === "/api/generate");
+    expect(typeof error === "string" ? error : error.message).toBe(
+      `${start} this tenant's limit of ${BODY_BYTES} bytes`,
+    );
+    expect(fleet.received).toEqual([]);
+  });
+
+  it("takes a body at the bound", async () => {
+    const fleet = fakeRunners({ r1: streamingRunner(["x"]) });
+    restore = fleet.restore;
+    const body = JSON.stringify(generate({ images: [image] }));
+    const atBound = `${body}${" ".repeat(BODY_BYTES - body.length)}`;
+    const res = await call("POST", "/api/generate", { key: tenant.key, raw: atBound });
+    expect(res.status).toBe(200);
+    expect(fleet.received).toHaveLength(1);
   });
 });
 

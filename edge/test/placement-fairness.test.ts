@@ -6,6 +6,7 @@ import type { LoadedModel } from "@corral/protocol/runner";
 import { describe, expect, it } from "vitest";
 import { chooseRunner, type FairnessPolicy, LeaseIndex } from "../src/scheduler/placement";
 import type { Lease, RunnerState } from "../src/scheduler/types";
+import { eventually, isolatedScheduler, runnerStatus } from "./relay-fixtures";
 
 const blob = (name: string) => `sha256:${name.padEnd(64, "0")}`;
 const model = (name: string, size: number): LoadedModel => ({
@@ -81,5 +82,28 @@ describe("fair-share placement", () => {
     expect(ask("a", "loaded")).toBe("r1");
     expect(ask("a", "x")).toBe("r1");
     expect(ask("b", "z")).toBe("r1");
+  });
+
+  // A scheduler that never placed anything here (a fresh instance, as after a restart) knows each model's last
+  // user only from the runner's heartbeat.
+  it.each([
+    ["waits when the heartbeat names the users (its own 500 + 600 > 1000/2)", { a: "a", b: "b" }, false],
+    ["is placed when the heartbeat names none (anyone's)", {}, true],
+  ])("after a restart, a tenant past its share %s", async (_label, tenants: Record<string, string>, placed) => {
+    const stub = isolatedScheduler(`fairness-${crypto.randomUUID()}`);
+    const loaded = ["a", "b"].map((name) => ({
+      ...model(name, 500),
+      ...(tenants[name] ? { tenant: tenants[name] } : {}),
+    }));
+    await stub.heartbeat(runnerStatus("r1", { memory_total: 1000, memory_free: 0, loaded }));
+    const request_id = crypto.randomUUID();
+    const result = stub.acquire({ model_blob: blob("new"), estimated_bytes: 600, tenant_id: "a", request_id });
+    if (placed) {
+      expect((await result).ok).toBe(true);
+      return;
+    }
+    await eventually(async () => expect((await stub.stats()).totals.queue_depth).toBe(1));
+    await stub.cancel(request_id);
+    expect(await result).toEqual({ ok: false, reason: "cancelled" });
   });
 });

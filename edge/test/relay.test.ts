@@ -65,6 +65,8 @@ describe("relay", () => {
     expect(sent.headers.get("x-corral-request-id")).toBe(payload.request_id);
     expect(payload.model).toMatchObject({ name: "tiny", model_blob: model.modelBlob });
     expect(payload.request).toEqual({ model: "tiny", prompt: "hi" });
+    // Whose share a load counts against on the runner (fair-share unloading).
+    expect(payload).toMatchObject({ tenant: tenant.id });
 
     const rows = await eventually(async () => {
       const r = await usageRows(tenant.id);
@@ -300,4 +302,64 @@ describe("relay", () => {
     expect(lines(await res.text())[0]?.response).toBe('{"done":true,"eval_count":999}');
     await eventually(async () => expect(await usageRows(tenant.id)).toMatchObject([{ output_tokens: 1 }]));
   });
+
+  // The usage row is written in waitUntil; a Worker that dies (a redeploy, the soak's edge restart) between the
+  // client's last byte and that write would leave a completed request unbilled. Its write is held here until the
+  // client's answer ended (or 0.5 s passed): the answer's end must wait for it.
+  it.each([
+    ["a streamed answer", true],
+    ["a single-object answer", false],
+  ])("bills %s before the client sees its end", async (_l, stream) => {
+    await heartbeat(runnerStatus("r1", { loaded: [loaded(model.modelBlob)] }));
+    runners({ r1: streamingRunner(["Hel", "lo"]) });
+    const events: string[] = [];
+    let answerEnded = () => {};
+    const ended = new Promise<void>((resolve) => {
+      answerEnded = resolve;
+    });
+    const ctx = createExecutionContext();
+    const request = new Request("http://corral.test/api/generate", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny", prompt: "hi", stream }),
+    });
+    const db = holdUsageInserts(bindings.DB, async () => {
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 500))]);
+      events.push("usage row written");
+    });
+    const res = await createApp().fetch(request, { ...bindings, DB: db }, ctx);
+    await res.text();
+    events.push("answer ended");
+    answerEnded();
+    await waitOnExecutionContext(ctx);
+    expect(events).toEqual(["usage row written", "answer ended"]);
+    expect(await usageRows(tenant.id)).toMatchObject([{ status: "ok", output_tokens: 3 }]);
+  });
 });
+
+/** The database with each usage insert run only after `hold` resolves (every other statement untouched). */
+function holdUsageInserts(db: D1Database, hold: () => Promise<void>): D1Database {
+  return new Proxy(db, {
+    get(target, key) {
+      if (key !== "prepare") {
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (sql: string) => {
+        const statement = target.prepare(sql);
+        if (!sql.includes("INSERT INTO usage")) return statement;
+        return {
+          bind: (...values: unknown[]) => {
+            const bound = statement.bind(...values);
+            return {
+              run: async () => {
+                await hold();
+                return bound.run();
+              },
+            };
+          },
+        };
+      };
+    },
+  });
+}

@@ -262,4 +262,26 @@ describe("Heartbeat keeper thread", () => {
       expect(during).toBe(0);
     }
   });
+
+  it("stays quiet while the main thread is free and only the edge is slow to answer", async () => {
+    // Each beat answered after five intervals, as a local edge busy with a large upload answered in 3 s.
+    const edge = await fakeEdge(
+      () => new Promise<Answer>((resolve) => setTimeout(() => resolve({ status: 200, body: { ok: true } }), 500)),
+    );
+    const logs: string[] = [];
+    const beat = new Heartbeat({
+      edgeUrl: edge.url,
+      secret: "s",
+      intervalMs: 100,
+      status: () => status,
+      log: (line) => logs.push(line),
+      keeper: true,
+    });
+    beat.start();
+    await until(() => beat.accepted >= 3);
+    await beat.stop();
+    // Only the main thread's beats, one at a time: none resent by the keeper, nothing logged as a stall.
+    expect(edge.received.length).toBeLessThanOrEqual(beat.accepted + 1);
+    expect(logs.filter((line) => line.includes("keeper"))).toEqual([]);
+  });
 });

@@ -99,6 +99,8 @@ export class ModelInstance {
   keepAliveMs: number;
   /** Epoch ms at which an idle instance unloads; Infinity for keep_alive < 0. */
   expiresAt = Number.POSITIVE_INFINITY;
+  /** The tenant whose request used it last, when the edge said (the fair-share rule of unloading). */
+  tenant: string | undefined;
 
   constructor(
     readonly key: string,

@@ -159,12 +159,18 @@ describe("ModelPool keep_alive", () => {
   });
 });
 
+/** What the tiny model's weights and one 256-token context take, measured on a pool of its own. */
+async function oneInstanceBytes(): Promise<number> {
+  const probe = await makePool();
+  (await probe.pool.acquire(tiny(), 256, null)).release();
+  const bytes = probe.pool.memoryUsed;
+  await probe.pool.dispose();
+  return bytes;
+}
+
 describe("ModelPool memory budget", () => {
   it("unloads idle instances in expiry order to make room", async () => {
-    const probe = await makePool();
-    (await probe.pool.acquire(tiny(), 256, null)).release();
-    const oneInstance = probe.pool.memoryUsed;
-    await probe.pool.dispose();
+    const oneInstance = await oneInstanceBytes();
 
     // Room for the weights and about two small contexts, not three.
     const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.9) });
@@ -180,11 +186,23 @@ describe("ModelPool memory budget", () => {
     ).toEqual([224, 256]);
   });
 
+  it("unloads the loading tenant's own idle instance before another tenant's, past its fair share", async () => {
+    const oneInstance = await oneInstanceBytes();
+
+    // Room for about two instances; each tenant's fair share is half of it.
+    const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.9) });
+    (await pool.acquire(tiny(), 256, 60_000, "tenant-b")).release(); // expires sooner: keep_alive order's victim
+    (await pool.acquire(tiny(), 240, 600_000, "tenant-a")).release();
+    (await pool.acquire(tiny(), 224, null, "tenant-a")).release();
+    const loaded = pool.ps().map((m) => [m.context_length, m.tenant]);
+    expect(loaded.sort()).toEqual([
+      [224, "tenant-a"],
+      [256, "tenant-b"],
+    ]);
+  });
+
   it("answers 503 when the memory is held by running requests", async () => {
-    const probe = await makePool();
-    (await probe.pool.acquire(tiny(), 256, null)).release();
-    const oneInstance = probe.pool.memoryUsed;
-    await probe.pool.dispose();
+    const oneInstance = await oneInstanceBytes();
 
     const { pool } = await makePool({ memoryBudgetBytes: Math.floor(oneInstance * 1.2) });
     const held = await pool.acquire(tiny(), 256, null);

@@ -2,10 +2,12 @@
  * Loaded models. Weights (one LlamaModel per GGUF blob) are shared by the instances that use them; an instance
  * adds a context for one num_ctx / adapter combination. Requests lease an instance for their duration; when the
  * last lease ends the keep_alive timer starts (0 unloads at once, negative never). Loading beyond the memory
- * budget first unloads idle instances in keep_alive expiry order.
+ * budget first unloads idle instances in keep_alive expiry order, those the loading tenant may unload under the
+ * fair-share rule the scheduler places by (protocol's fairVictims): its own first, others' only up to an equal split.
  */
 
 import { ApiError } from "@corral/protocol/errors";
+import { fairVictims } from "@corral/protocol/fair-share";
 import type { LoadedModel } from "@corral/protocol/runner";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import type { BlobCache, BlobLease } from "./blob-cache";
@@ -123,11 +125,16 @@ export class ModelPool {
    * is clamped to the model's training context, as Ollama does. `keepAliveMs`: null → the default,
    * Infinity → never unload, 0 → unload as soon as the last lease ends.
    */
-  async acquire(model: ModelSpec, numCtx: number | undefined, keepAliveMs: number | null): Promise<ModelLease> {
+  async acquire(
+    model: ModelSpec,
+    numCtx: number | undefined,
+    keepAliveMs: number | null,
+    tenant?: string,
+  ): Promise<ModelLease> {
     if (this.closed) throw busy("runner is shutting down");
     const started = this.clock.monotonicNs();
     // A temporary hold on the weights: they tell the training context, and cannot unload meanwhile.
-    const weights = await this.acquireWeights(model);
+    const weights = await this.acquireWeights(model, tenant);
     let instance: ModelInstance | undefined;
     try {
       const spec: InstanceSpec = { ...model, numCtx: clampNumCtx(numCtx ?? this.options.defaultNumCtx, weights.model) };
@@ -140,7 +147,7 @@ export class ModelPool {
         let load = this.loading.get(key);
         holding = !load;
         if (!load) {
-          load = this.load(key, spec, weights, keepAliveMs).finally(() => this.loading.delete(key));
+          load = this.load(key, spec, weights, keepAliveMs, tenant).finally(() => this.loading.delete(key));
           this.loading.set(key, load);
         }
         instance = await load;
@@ -151,6 +158,7 @@ export class ModelPool {
     }
     this.timers.get(instance)?.cancel();
     this.timers.delete(instance);
+    if (tenant) instance.tenant = tenant;
     instance.keepAliveMs = keepAliveMs ?? this.defaultKeepAlive;
     instance.expiresAt = this.clock.now() + instance.keepAliveMs;
     const loadDurationNs = Number(this.clock.monotonicNs() - started);
@@ -206,6 +214,7 @@ export class ModelPool {
     spec: InstanceSpec,
     held: Weights,
     keepAliveMs: number | null,
+    tenant: string | undefined,
   ): Promise<ModelInstance> {
     // Downloads run outside the lock: only the memory bookkeeping and llama.cpp allocations are serialised.
     const adapterLeases = await Promise.all(spec.adapters.map((a) => this.options.blobs.acquire(a.digest, a.size)));
@@ -231,7 +240,7 @@ export class ModelPool {
           contextMemory.ram += held.memory.ram + contextMemory.ram + projectorLease.size;
           contextMemory.vram += held.memory.vram + contextMemory.vram;
         }
-        await this.makeRoom(total(contextMemory));
+        await this.makeRoom(total(contextMemory), tenant);
         if (projectorLease) vision = await this.startVision(spec, held, projectorLease);
         const context = await held.model.createContext({
           contextSize: spec.numCtx,
@@ -302,10 +311,10 @@ export class ModelPool {
     return run;
   }
 
-  private async acquireWeights(spec: ModelSpec): Promise<Weights> {
+  private async acquireWeights(spec: ModelSpec, tenant: string | undefined): Promise<Weights> {
     let pending = this.weights.get(spec.modelBlob);
     if (!pending) {
-      pending = this.loadWeights(spec);
+      pending = this.loadWeights(spec, tenant);
       this.weights.set(spec.modelBlob, pending);
       pending.catch(() => this.weights.delete(spec.modelBlob));
     }
@@ -314,13 +323,13 @@ export class ModelPool {
     return weights;
   }
 
-  private async loadWeights(spec: ModelSpec): Promise<Weights> {
+  private async loadWeights(spec: ModelSpec, tenant: string | undefined): Promise<Weights> {
     const blobLease = await this.options.blobs.acquire(spec.modelBlob, spec.modelSize);
     try {
       return await this.withLoadLock(async () => {
         const { llama } = this.options;
         // Until the file is read, its size is the best guess of what the weights take.
-        await this.makeRoom(blobLease.size);
+        await this.makeRoom(blobLease.size, tenant);
         const model = await llama.loadModel({ modelPath: blobLease.path, gpuLayers: llama.gpu === false ? 0 : "auto" });
         const estimate = model.fileInsights.estimateModelResourceRequirements({ gpuLayers: model.gpuLayers });
         const weights: Weights = {
@@ -348,16 +357,26 @@ export class ModelPool {
     void weights.model.dispose().finally(() => weights.blobLease.release());
   }
 
-  /** Unloads idle instances, soonest keep_alive expiry first, until `bytes` more fit in the budget. */
-  private async makeRoom(bytes: number): Promise<void> {
+  /**
+   * Unloads idle instances `tenant` may unload (fairVictims: its own first), soonest keep_alive expiry first, until
+   * `bytes` more fit in the budget.
+   */
+  private async makeRoom(bytes: number, tenant: string | undefined): Promise<void> {
     const budget = this.options.memoryBudgetBytes;
-    while (this.memoryUsed + bytes > budget) {
-      const idle = [...this.instances.values()]
-        .filter((instance) => instance.users === 0 && !instance.disposed)
-        .sort((a, b) => a.expiresAt - b.expiresAt);
-      const victim = idle[0];
-      if (!victim) break;
-      await this.unloadInstance(victim, "memory");
+    if (this.memoryUsed + bytes > budget) {
+      const resident = [...this.instances.values()]
+        .filter((instance) => !instance.disposed)
+        .sort((a, b) => a.expiresAt - b.expiresAt)
+        .map((instance) => ({
+          instance,
+          size: this.sizeOf(instance),
+          tenant: instance.tenant,
+          idle: instance.users === 0,
+        }));
+      for (const { instance } of fairVictims(resident, tenant, budget, bytes)) {
+        if (this.memoryUsed + bytes <= budget) break;
+        if (instance.users === 0 && !instance.disposed) await this.unloadInstance(instance, "memory");
+      }
     }
     if (this.memoryUsed + bytes <= budget) return;
     if (this.instances.size === 0 && this.memoryUsed === 0) {
@@ -378,6 +397,12 @@ export class ModelPool {
     this.options.onChange?.();
   }
 
+  /** What an instance holds: its context, and its weights (shared with the blob's other instances). */
+  private sizeOf(instance: ModelInstance): number {
+    const weights = this.loadedWeights.get(instance.spec.modelBlob);
+    return total(weights?.memory ?? { ram: 0, vram: 0 }) + total(instance.contextMemory);
+  }
+
   /** Loaded instances for the heartbeat and /v1/ps. */
   ps(): LoadedModel[] {
     const now = this.clock.now();
@@ -388,12 +413,13 @@ export class ModelPool {
       const expiresAt = idle ? instance.expiresAt : now + instance.keepAliveMs;
       return {
         model_blob: instance.spec.modelBlob,
-        size: total(weightsMemory) + total(instance.contextMemory),
+        size: this.sizeOf(instance),
         size_vram: weightsMemory.vram + instance.contextMemory.vram,
         context_length: instance.spec.numCtx,
         expires_at: Number.isFinite(expiresAt) ? new Date(expiresAt).toISOString() : FOREVER_ISO,
         busy_sequences: instance.busySequences,
         sequences: instance.totalSequences,
+        ...(instance.tenant ? { tenant: instance.tenant } : {}),
       };
     });
   }

@@ -160,13 +160,21 @@ async function serveInference(ctx: RouteContext, req: IncomingMessage, res: Serv
   try {
     if (ctx.draining()) throw new ApiError(503, "runner is draining");
     const parsed = parseBody(RunnerInferenceRequestSchema, parseJsonBody(await readBody(req)), "runner request");
-    const { model, request, request_id, relax_thinking } = parsed;
+    const { model, request, request_id, relax_thinking, tenant } = parsed;
     res.setHeader(RUNNER_HEADER_REQUEST_ID, request_id);
     const stream = route.name === "generate" || route.name === "chat" ? request.stream !== false : false;
     sink = createSink(res, stream, route.merge);
     // The client's `model` field names the tenant's model; the runner only needs it to be present.
     const body = { ...request, model: typeof request.model === "string" && request.model ? request.model : model.name };
-    const call = { model, body, signal: controller.signal, sink, receivedNs, relaxThinking: relax_thinking === true };
+    const call = {
+      model,
+      body,
+      signal: controller.signal,
+      sink,
+      receivedNs,
+      relaxThinking: relax_thinking === true,
+      ...(tenant ? { tenant } : {}),
+    };
     const usage = await route.handler(ctx.inferenceDeps, call);
     metrics.recordTokens(route.name, usage.promptTokens, usage.generatedTokens);
   } catch (err) {

@@ -55,6 +55,8 @@ export const RunnerInferenceRequestSchema = z.object({
    * asking a model without thinking to think drops the request's `think` instead of refusing it.
    */
   relax_thinking: z.boolean().optional(),
+  /** The edge's tenant id: the runner unloads by the fair-share rule (fair-share.ts) and reports it per model. */
+  tenant: z.string().min(1).max(128).optional(),
 });
 export type RunnerInferenceRequest = z.infer<typeof RunnerInferenceRequestSchema>;
 
@@ -68,6 +70,11 @@ export const LoadedModelSchema = z.object({
   expires_at: z.string(),
   busy_sequences: z.number().int().nonnegative(),
   sequences: z.number().int().nonnegative(),
+  /**
+   * The tenant whose request used it last (RunnerInferenceRequest.tenant), for the fair-share rule of unloading
+   * (fair-share.ts); the scheduler learns it back from here after a restart. Never shown to tenants.
+   */
+  tenant: z.string().min(1).max(128).optional(),
 });
 export type LoadedModel = z.infer<typeof LoadedModelSchema>;
 

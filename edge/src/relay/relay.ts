@@ -92,6 +92,7 @@ export async function relayInference(c: Context<AppBindings>, endpoint: Endpoint
     request_id: run.requestId,
     model,
     request: body as Record<string, unknown>,
+    tenant: run.info.tenantId,
     ...(c.get("relaxThinking") ? { relax_thinking: true } : {}),
   };
   try {
@@ -219,7 +220,7 @@ async function forward(
   }
   const bytes = concat(chunks);
   const { usage, error } = usageOfJson(new TextDecoder().decode(bytes));
-  run.finish(error === undefined ? "ok" : "error", usage);
+  await run.finish(error === undefined ? "ok" : "error", usage);
   return { kind: "answered", response: new Response(bytes, { status: response.status, headers: jsonHeaders(run) }) };
 }
 
@@ -253,7 +254,12 @@ async function copyStream(
   abort: AbortController,
 ): Promise<void> {
   const meter = new StreamMeter();
-  meter.observe(first);
+  /** Meters a chunk; the one holding the final line is billed before the client gets it (see InferenceRun.finish). */
+  const observe = async (chunk: Uint8Array) => {
+    meter.observe(chunk);
+    if (meter.done) await run.finish("ok", meter.usage);
+  };
+  await observe(first);
   const clientLeft = new Promise<false>((resolve) => {
     if (abort.signal.aborted) resolve(false);
     abort.signal.addEventListener("abort", () => resolve(false), { once: true });
@@ -297,7 +303,7 @@ async function copyStream(
       return end(errorLine(`runner failed mid-stream: ${errorText(err)}`));
     }
     if (read.done) break;
-    meter.observe(read.value);
+    await observe(read.value);
     if (!(await deliver(read.value))) return clientGone();
   }
 
@@ -307,7 +313,8 @@ async function copyStream(
     return end();
   }
   if (meter.done) {
-    run.finish("ok", meter.usage);
+    // A final line without its newline ends only when the stream closes: billed before that too.
+    await run.finish("ok", meter.usage);
     return end();
   }
   if (meter.error !== undefined) {

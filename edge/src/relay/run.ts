@@ -49,6 +49,7 @@ export class InferenceRun {
   private lastRunner: string | null = null;
   private permitHeld = false;
   private finished = false;
+  private recorded: Promise<void> = Promise.resolve();
   private settle!: () => void;
   /**
    * Resolves once the request has ended (finished or abandoned). Held in `waitUntil` from the start: a Worker's
@@ -93,9 +94,13 @@ export class InferenceRun {
     if (lease) this.waitUntil(schedulerStub(this.env).release(lease.lease_id, outcome).catch(logFailure("release")));
   }
 
-  /** Ends the request: releases what it holds and writes its one usage record. Later calls do nothing. */
-  finish(status: UsageRecord["status"], usage: Usage, outcome?: ReleaseOutcome): void {
-    if (this.finished) return;
+  /**
+   * Ends the request: releases what it holds and writes its one usage record. Later calls do nothing. Resolves once
+   * the record is written (or its write gave up, logged): a completed answer's last bytes wait for it, so a Worker
+   * that dies right after the client got its answer cannot leave it unbilled.
+   */
+  finish(status: UsageRecord["status"], usage: Usage, outcome?: ReleaseOutcome): Promise<void> {
+    if (this.finished) return this.recorded;
     this.finished = true;
     this.releaseLease(outcome ?? (status === "ok" ? "ok" : status === "cancelled" ? "cancelled" : "error"));
     if (this.permitHeld) {
@@ -116,8 +121,10 @@ export class InferenceRun {
       runner_id: this.lastRunner,
       created_at: Date.now(),
     };
-    this.waitUntil(withRetries(() => recordUsage(this.env.DB, record)).catch(logFailure("usage record")));
+    this.recorded = withRetries(() => recordUsage(this.env.DB, record)).catch(logFailure("usage record"));
+    this.waitUntil(this.recorded);
     this.settle();
+    return this.recorded;
   }
 
   /** For requests refused before a model was resolved: nothing was used, so nothing is recorded. */

@@ -5,17 +5,18 @@
  * Order of preference:
  *   1. a runner holding the model (loaded, or being loaded for an earlier lease) with a free sequence;
  *   2. a runner with free memory to load it;
- *   3. a runner where unloading idle models makes room (the runner unloads them by keep_alive order).
+ *   3. a runner where unloading idle models makes room (the runner unloads them by keep_alive order, within the
+ *      same fair-share rule).
  * Ties go to the runner with the most free sequences / memory, then the lowest id, so placement is deterministic.
  *
  * Fairness between tenants (with a FairnessPolicy), for loads only (2 and 3):
  *   - a tenant has at most `maxLoadsPerTenant` loads in progress over the fleet; more wait in the queue;
- *   - in 3, a tenant's request may count as reclaimable the idle models it used last itself (or whose user is not
- *     known), but other tenants' idle models only while its own models on that runner plus this one stay within
- *     its fair share: the runner's memory divided by the tenants with models there (itself included). A tenant's
- *     long contexts therefore unload its own models first, and another tenant's only up to an equal split; past
- *     that it waits for memory to free up (keep_alive expiry) instead of pushing others out.
+ *   - in 3, what a tenant's request may count as reclaimable follows protocol's fair-share rule (fairVictims), the
+ *     same rule the runner applies when it makes room: its own idle models (or ones whose user is not known), other
+ *     tenants' only up to an equal split of the runner's memory; past that it waits for memory to free up
+ *     (keep_alive expiry) instead of pushing others out.
  */
+import { fairVictims } from "@corral/protocol/fair-share";
 import type { LoadedModel } from "@corral/protocol/runner";
 import type { Lease, RunnerState } from "./types";
 
@@ -116,7 +117,7 @@ export interface PlacementRequest {
 }
 
 export interface FairnessPolicy {
-  /** The tenant whose request last used `modelBlob` on `runnerId`; undefined when not known (after a restart). */
+  /** The tenant whose request last used `modelBlob` on `runnerId`; undefined when not known. */
   userOf(runnerId: string, modelBlob: string): string | undefined;
   /** Loads one tenant may have in progress over the fleet. */
   maxLoadsPerTenant: number;
@@ -133,28 +134,20 @@ export function loadsInProgress(tenantId: string, runners: Iterable<RunnerState>
   return loads;
 }
 
-/** What `tenantId` may reclaim on `runner` under the fair-share rule (see the header). */
+/** What `req`'s tenant may reclaim on `runner` under the fair-share rule. */
 function fairReclaimable(
   runner: RunnerState,
   leases: LeaseIndex,
   req: PlacementRequest,
   policy: FairnessPolicy,
 ): number {
-  const tenant = req.tenant_id;
-  let own = 0;
-  let others = 0;
-  let used = 0;
-  const users = new Set<string>(tenant ? [tenant] : []);
-  for (const m of runner.loaded) {
-    const user = policy.userOf(runner.id, m.model_blob);
-    if (user) users.add(user);
-    if (user === tenant) used += m.size;
-    if (m.busy_sequences > 0 || leases.count(runner.id, m.model_blob) > 0) continue;
-    if (user === undefined || user === tenant) own += m.size;
-    else others += m.size;
-  }
-  const fairShare = runner.memory_total / users.size;
-  return own + (used + req.estimated_bytes <= fairShare ? others : 0);
+  const resident = runner.loaded.map((m) => ({
+    size: m.size,
+    tenant: policy.userOf(runner.id, m.model_blob),
+    idle: m.busy_sequences === 0 && leases.count(runner.id, m.model_blob) === 0,
+  }));
+  const victims = fairVictims(resident, req.tenant_id, runner.memory_total, req.estimated_bytes);
+  return victims.reduce((n, m) => n + m.size, 0);
 }
 
 /** The runner to serve `req` now, or null when it has to wait. */

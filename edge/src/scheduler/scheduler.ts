@@ -37,12 +37,15 @@ export class Scheduler extends DurableObject<Env> {
   private readonly queues = new Map<string, FairQueue<Waiter>>();
   private counters: SchedulerCounters = emptyCounters();
   /**
-   * The tenant that last used each model on each runner (`runner\nblob`), for the fair-share rule of placement.ts.
-   * Memory only: after a restart owners are unknown and placement falls back to keep_alive order for them.
+   * The tenant that last used each model on each runner (`runner\nblob`), for the fair-share rule of placement.ts,
+   * as placed here: newer than the runner's own report (its heartbeat's `tenant` per loaded model), which is what
+   * is known after a restart.
    */
   private readonly lastUser = new Map<string, string>();
   private readonly fairness = {
-    userOf: (runnerId: string, modelBlob: string) => this.lastUser.get(`${runnerId}\n${modelBlob}`),
+    userOf: (runnerId: string, modelBlob: string) =>
+      this.lastUser.get(`${runnerId}\n${modelBlob}`) ??
+      this.runners.get(runnerId)?.loaded.find((m) => m.model_blob === modelBlob)?.tenant,
     maxLoadsPerTenant: 0,
   };
 

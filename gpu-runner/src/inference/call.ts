@@ -35,6 +35,8 @@ export interface InferenceCall {
   receivedNs: bigint;
   /** `think` on a model without thinking is dropped instead of refused (RunnerInferenceRequest.relax_thinking). */
   relaxThinking?: boolean;
+  /** The edge's tenant id (RunnerInferenceRequest.tenant): whose share a load counts against when it makes room. */
+  tenant?: string;
 }
 
 export interface Usage {
@@ -62,7 +64,8 @@ export function acquireModel(
   options: Options,
   keepAliveMs: number | null,
 ): Promise<ModelLease> {
-  return deps.pool.acquire(modelSpec(call.model, requestedNumBatch(options)), requestedNumCtx(options), keepAliveMs);
+  const spec = modelSpec(call.model, requestedNumBatch(options));
+  return deps.pool.acquire(spec, requestedNumCtx(options), keepAliveMs, call.tenant);
 }
 
 export function envelope(call: InferenceCall, clock: Clock): { model: string; created_at: string } {
