@@ -298,6 +298,16 @@ describe("vision through the stack", () => {
     expect(ok.done).toBe(true);
   });
 
+  it("refuses more images than the context holds with a 400 naming the context, and stays healthy", async () => {
+    // 12 images of ≥16 positions each cannot fit a 64-position context.
+    const images = Array.from({ length: 12 }, (_, i) => noisePng(100 + i).toString("base64"));
+    await expect(
+      ollama.generate({ model: name, prompt: "x", images, options: { ...greedy, num_ctx: 64 } }),
+    ).rejects.toMatchObject({ status_code: 400, error: expect.stringMatching(/exceeds the available context size/) });
+    const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
+    expect(ok.done).toBe(true);
+  });
+
   it("copy, push and pull carry the projector layer; the pulled model sees", async () => {
     const remote = `${registry.host}/corral/tiny-vision:latest`;
     await ollama.copy({ source: name, destination: remote });
