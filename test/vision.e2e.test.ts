@@ -299,11 +299,13 @@ describe("vision through the stack", () => {
   });
 
   it("refuses more images than the context holds with a 400 naming the context, and stays healthy", async () => {
-    // 12 images of ≥16 positions each cannot fit a 64-position context.
-    const images = Array.from({ length: 12 }, (_, i) => noisePng(100 + i).toString("base64"));
+    // llama.cpp pads a sequence's context to 256 cells: 16 images of ~16.5 positions each (264) cannot fit.
+    const images = Array.from({ length: 16 }, (_, i) => noisePng(100 + i).toString("base64"));
     await expect(
       ollama.generate({ model: name, prompt: "x", images, options: { ...greedy, num_ctx: 64 } }),
     ).rejects.toMatchObject({ status_code: 400, error: expect.stringMatching(/exceeds the available context size/) });
+    // Unloads the small-context instance (and its llama-server): later tests count the servers.
+    await ollama.generate({ model: name, prompt: "", keep_alive: 0, options: { num_ctx: 64 } });
     const ok = await ollama.generate({ model: name, prompt: "x", images: [imageA], options: greedy });
     expect(ok.done).toBe(true);
   });

@@ -30,9 +30,10 @@ export const REQUEST_LIMIT_DEFAULTS = {
   prompt_bytes: 1024 * 1024,
   /**
    * Bytes of one request body (JSON text: prompt, messages, base64 images, options), counted while it is read: a
-   * larger body is refused before it is buffered or parsed. Room for the prompt bound and ~15 MiB of images.
+   * larger body is refused before it is buffered or parsed. Room for the prompt bound and a few phone photos in
+   * base64 (~4–6 MB each); 16 MiB refused three of them. Well under Cloudflare's 100 MB request limit.
    */
-  body_bytes: 16 * 1024 * 1024,
+  body_bytes: 32 * 1024 * 1024,
   /** Images in one request (generate's, or all messages' together). */
   images: 16,
   /** Inputs in one embed batch. */
