@@ -1,6 +1,6 @@
 /**
- * The blob upload's hashing runs in bounded turns whatever sizes the body's chunks come in (a pull hands a whole
- * 16 MiB part as one chunk; a fast client's body arrives already buffered): no single synchronous step hashes more
+ * The blob upload's hashing runs in bounded turns whatever sizes the body's chunks come in (a pull's part is streamed
+ * from one 16 MiB buffer; a fast client's body arrives already buffered): no single synchronous step hashes more
  * than BYTES_PER_TURN, so other requests on the isolate are served in between.
  */
 import { describe, expect, it } from "vitest";
