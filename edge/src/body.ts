@@ -9,6 +9,7 @@ import { parseBody, parseJsonBody, parseRequest } from "@corral/protocol";
 import type { Context } from "hono";
 import type { z } from "zod";
 import { bodyTooLarge, REQUEST_LIMIT_DEFAULTS, type RequestLimits } from "./bounds";
+import { TurnBudget } from "./turns";
 
 /** The body as JSON, unvalidated: for translators (OpenAI) and parsers that take `unknown`. */
 export async function readBody(c: Context): Promise<unknown> {
@@ -44,9 +45,11 @@ async function readText(request: Request, limit: number): Promise<string> {
   // A declared length is what the runtime delivers (HTTP framing): within the bound, the native reader is fastest.
   if (declared <= limit || !request.body) return request.text();
   const reader = request.body.getReader();
+  const budget = new TurnBudget();
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    await budget.spend(read.value.byteLength);
     bytes += read.value.byteLength;
     if (bytes > limit) {
       await drain(reader);
@@ -74,6 +77,10 @@ export async function discardBody(body: ReadableStream<Uint8Array> | null): Prom
   await drain(body.getReader());
 }
 
+/** In bounded turns (turns.ts): a body already buffered would otherwise hold the isolate until its end. */
 async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-  while (!(await reader.read()).done) {}
+  const budget = new TurnBudget();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    await budget.spend(read.value.byteLength);
+  }
 }

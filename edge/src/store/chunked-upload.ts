@@ -28,6 +28,7 @@ import {
 } from "../db/blobs";
 import { chunkedUploadProgressStatement, deleteUploadStatement, insertUpload } from "../db/uploads";
 import type { Env } from "../env";
+import { TurnBudget } from "../turns";
 import { MAX_PARTS } from "./multipart";
 import { blobKey } from "./store";
 import { digestMismatch, keepVisibleBlob, type StoreOutcome, storedBlob } from "./upload";
@@ -78,17 +79,22 @@ interface BodySink {
   write(chunk: Uint8Array): Promise<void>;
 }
 
-/** Reads the whole body into `sink`, hashing it; on any failure the body is cancelled (the client stops sending). */
+/**
+ * Reads the whole body into `sink`, hashing it, in bounded turns (turns.ts); on any failure the body is cancelled
+ * (the client stops sending).
+ */
 async function readBody(body: ReadableStream<Uint8Array>, sink: BodySink): Promise<{ size: number; hex: string }> {
   const digestStream = new crypto.DigestStream("SHA-256");
   const hashing = digestStream.getWriter();
   const reader = body.getReader();
+  const budget = new TurnBudget();
   let size = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (value.length === 0) continue;
+      await budget.spend(value.length);
       await hashing.write(value);
       size += value.length;
       await sink.write(value);

@@ -23,6 +23,7 @@ import {
   visibleBlob,
 } from "../db/blobs";
 import type { Env } from "../env";
+import { TurnBudget } from "../turns";
 import { ResumableSha256 } from "./resumable-sha256";
 import { blobKey } from "./store";
 
@@ -36,20 +37,22 @@ export function digestMismatch(expected: string, gotHex: string): ApiError {
 
 /**
  * Pipes `body` through `hasher` into a stream of exactly `length` bytes (what R2 needs to accept a stream).
- * `done` rejects with a 400 when the body is shorter or longer than promised.
+ * `done` rejects with a 400 when the body is shorter or longer than promised. Hashing goes in `budget`'s turns
+ * (turns.ts): the pipe waits while other requests run, whatever sizes the chunks come in.
  */
 export function hashedFixedLength(
   body: ReadableStream<Uint8Array>,
   hasher: ResumableSha256,
   length: number,
+  budget = new TurnBudget(),
 ): { stream: ReadableStream<Uint8Array>; done: Promise<void> } {
   const fixed = new FixedLengthStream(length);
   let seen = 0;
   const hashing = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
+    async transform(chunk, controller) {
       seen += chunk.length;
       if (seen > length) throw new ApiError(400, "request body is longer than its Content-Length");
-      hasher.update(chunk);
+      await budget.slice(chunk, (slice) => hasher.update(slice));
       controller.enqueue(chunk);
     },
     flush() {
@@ -61,13 +64,14 @@ export function hashedFixedLength(
   return { stream: fixed.readable, done };
 }
 
-/** Reads a stream to its end, hashing it, storing nothing. */
+/** Reads a stream to its end, hashing it in bounded turns, storing nothing. */
 async function hashOnly(body: ReadableStream<Uint8Array>, hasher: ResumableSha256, length: number): Promise<void> {
+  const budget = new TurnBudget();
   let seen = 0;
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     seen += chunk.length;
     if (seen > length) throw new ApiError(400, "request body is longer than its Content-Length");
-    hasher.update(chunk);
+    await budget.slice(chunk, (slice) => hasher.update(slice));
   }
   if (seen !== length) throw new ApiError(400, "request body is shorter than its Content-Length");
 }
