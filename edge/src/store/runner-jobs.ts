@@ -55,7 +55,8 @@ export async function* runRunnerJob(
         lastFailure = `runner ${runner.id} unreachable: ${err instanceof Error ? err.message : String(err)}`;
         continue;
       }
-      if (response.ok && response.body) return yield* relayJob(response.body, job);
+      if (response.ok && response.body)
+        return yield* relayJob(runnerEvents(response.body, runner.id, job, signal), job);
       const failure = await runnerError(response);
       // Only a judgement on the job itself goes to the client; anything else is this runner's problem.
       if (response.status === 400) throw failure;
@@ -82,13 +83,34 @@ function abortableDelay(ms: number, signal: AbortSignal, kind: string): Promise<
   });
 }
 
-async function* relayJob(
+/**
+ * The runner's answer, line by line. A connection that drops mid-answer (the runner died, its host or the tunnel
+ * went away) surfaces from the body as a bare network error; it becomes a 502 naming the runner, so the create ends
+ * with an error line that says what happened rather than an opaque 500.
+ */
+async function* runnerEvents(
   body: ReadableStream<Uint8Array>,
+  runnerId: string,
+  job: RunnerJob,
+  signal: AbortSignal,
+): AsyncGenerator<unknown, void, undefined> {
+  try {
+    yield* readNdjson(body);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (signal.aborted) throw new ApiError(499, `${job.kind} cancelled`);
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ApiError(502, `lost the connection to runner ${runnerId} during the ${job.kind} job (${reason})`);
+  }
+}
+
+async function* relayJob(
+  lines: AsyncGenerator<unknown, void, undefined>,
   job: RunnerJob,
 ): AsyncGenerator<ProgressResponse, { digest: string; size: number }> {
   let last: ProgressResponse | undefined;
   let lastAt = 0;
-  for await (const line of readNdjson(body)) {
+  for await (const line of lines) {
     const parsed = JobEventSchema.safeParse(line);
     if (!parsed.success) throw new ApiError(502, `runner sent an invalid ${job.kind} event`);
     const event = parsed.data;
