@@ -11,7 +11,8 @@
  * - `hostile`: a registry whose answers are too big: endless manifests, a gzip bomb (as a manifest and as a blob),
  *   endless token and error bodies.
  * - `cutJob`: a runner whose connection drops in the middle of a job's NDJSON answer, after a progress line: between
- *   two lines under a `/between` URL, inside a line under `/mid-line`.
+ *   two lines under a `/between` URL, inside a line under `/mid-line`; under `/stall` it keeps the connection open
+ *   and says nothing more (a runner host that vanished).
  */
 import { execFileSync } from "node:child_process";
 import { lookup } from "node:dns/promises";
@@ -132,7 +133,8 @@ const cutJob = createHttpServer((req, res) => {
     res.writeHead(200, { "content-type": "application/x-ndjson" });
     const progress = `${JSON.stringify({ event: "progress", phase: "fetch", completed: 1, total: 2 })}\n`;
     const sent = req.url?.startsWith("/mid-line") ? `${progress}{"event":"prog` : progress;
-    res.write(sent, () => res.socket?.destroy());
+    if (req.url?.startsWith("/stall")) res.write(progress);
+    else res.write(sent, () => res.socket?.destroy());
   });
 });
 
