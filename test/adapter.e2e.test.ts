@@ -8,8 +8,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type CreateRequest, Ollama } from "ollama";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { tinyAdapter } from "../gpu-runner/src/convert/adapter-fixture";
+import { type AdapterArchitecture, tinyAdapter } from "../gpu-runner/src/convert/adapter-fixture";
 import { tinyCheckpoint } from "../gpu-runner/src/convert/checkpoint-fixture";
+import { tinySentencePieceCheckpoint } from "../gpu-runner/src/convert/sentencepiece-fixture";
 
 const { url, adminKey } = inject("stack");
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -68,15 +69,19 @@ const greedy = async (model: string) =>
   ).response;
 
 describe("create with a safetensors LoRA adapter", () => {
-  it.each<["llama" | "qwen2"]>([["llama"], ["qwen2"]])(
+  it.each<[AdapterArchitecture, () => Uint8Array, string[]?]>([
+    ["llama", () => tinyCheckpoint({ seed: 31, architecture: "LlamaForCausalLM" }).reference],
+    ["qwen2", () => tinyCheckpoint({ seed: 31, architecture: "Qwen2ForCausalLM" }).reference],
+    [
+      "phi3",
+      () => tinySentencePieceCheckpoint({ seed: 21, architecture: "Phi3ForCausalLM" }).reference,
+      ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    ],
+  ])(
     "%s: converted on the runner, applied by inference, as the reference GGUF adapter is",
-    async (arch) => {
-      const base = tinyCheckpoint({
-        seed: 31,
-        architecture: arch === "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM",
-      }).reference;
-      await create({ model: `${arch}-base`, files: await uploadAll(new Map([["model.gguf", base]])) });
-      const { files, reference } = tinyAdapter({ architecture: arch, alpha: 16 });
+    async (arch, baseModel, modules) => {
+      await create({ model: `${arch}-base`, files: await uploadAll(new Map([["model.gguf", baseModel()]])) });
+      const { files, reference } = tinyAdapter({ architecture: arch, alpha: 16, modules });
 
       const statuses = await create({ model: `${arch}-tuned`, from: `${arch}-base`, adapters: await uploadAll(files) });
       expect(statuses).toContain("converting adapter");

@@ -19,6 +19,8 @@ export interface Env {
    */
   RUNNER_NETWORK?: RunnerNetwork;
   CORRAL_VERSION: string;
+  /** How long a runner may send nothing during a job before the edge gives it up (ms; store/runner-jobs.ts). */
+  RUNNER_JOB_SILENCE_MS?: string;
   ALLOW_PRIVATE_REGISTRIES?: string;
 }
 

@@ -126,6 +126,12 @@ describe("create with a safetensors adapter: bad input is a 400 that changes not
       baseGguf("gpt2"),
     ],
     [
+      "a LoRA on q_proj for a phi3 base, whose q/k/v are fused",
+      () => {},
+      "targets q_proj, but phi3 models fuse it into qkv_proj: a LoRA on a part of a fused weight cannot be applied",
+      baseGguf("phi3"),
+    ],
+    [
       "a lora_B missing",
       (f) => f.set("adapter_model.safetensors", writeSafetensors([lora("q_proj", "A", [2, 8])])),
       "has no lora_B beside it",

@@ -10,6 +10,9 @@
  * - `silent`: accepts connections and never answers (timeout); `garbage`: answers bytes that are not HTTP.
  * - `hostile`: a registry whose answers are too big: endless manifests, a gzip bomb (as a manifest and as a blob),
  *   endless token and error bodies.
+ * - `cutJob`: a runner whose connection drops in the middle of a job's NDJSON answer, after a progress line: between
+ *   two lines under a `/between` URL, inside a line under `/mid-line`; under `/stall` it keeps the connection open
+ *   and says nothing more (a runner host that vanished).
  */
 import { execFileSync } from "node:child_process";
 import { lookup } from "node:dns/promises";
@@ -29,6 +32,7 @@ export interface NetworkServers {
   silent: number;
   garbage: number;
   hostile: number;
+  cutJob: number;
 }
 
 declare module "vitest" {
@@ -122,6 +126,18 @@ const hostile = createHttpServer((req, res) => {
   endless(res.writeHead(500, { "content-type": "text/plain" }), chunk);
 });
 
+/** A runner job's first progress line, then the socket destroyed where the URL says (after the line was sent). */
+const cutJob = createHttpServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    const progress = `${JSON.stringify({ event: "progress", phase: "fetch", completed: 1, total: 2 })}\n`;
+    const sent = req.url?.startsWith("/mid-line") ? `${progress}{"event":"prog` : progress;
+    if (req.url?.startsWith("/stall")) res.write(progress);
+    else res.write(sent, () => res.socket?.destroy());
+  });
+});
+
 /** A throwaway key and certificate for `localhost`, or null without the openssl command. */
 function selfSignedCert(): { key: string; cert: string } | null {
   let pem: string;
@@ -169,6 +185,7 @@ export async function setup(project: TestProject) {
     silent: await listen(createTcpServer(() => {})),
     garbage: await listen(createTcpServer((socket) => socket.end("garbage, not HTTP\r\n\r\n"))),
     hostile: await listen(hostile),
+    cutJob: await listen(cutJob),
   };
   project.provide("networkServers", servers);
 }

@@ -24,6 +24,17 @@ const t = (name: string, shape: number[], dtype = "F32"): SafetensorsTensor => {
 };
 const lora = (layer: number, module: string, side: "A" | "B", shape: number[], dtype?: string) =>
   t(`base_model.model.model.layers.${layer}.self_attn.${module}.lora_${side}.weight`, shape, dtype);
+const mlp = (layer: number, module: string, side: "A" | "B", shape: number[]) =>
+  t(`base_model.model.model.layers.${layer}.mlp.${module}.lora_${side}.weight`, shape);
+// Phi-3 of the same width: q + 2 kv = 128 rows of attn_qkv, gate + up = 256 rows of ffn_up.
+const phi3: AdapterBase = {
+  ...base,
+  architecture: "phi3",
+  tensors: new Map([
+    ["blk.0.attn_qkv.weight", [64, 128]],
+    ["blk.0.ffn_up.weight", [64, 256]],
+  ]),
+};
 const good = () => [
   lora(0, "q_proj", "A", [4, 64]),
   lora(0, "q_proj", "B", [64, 4]),
@@ -58,9 +69,9 @@ describe("planAdapter", () => {
     ["alpha missing", { lora_alpha: undefined }, good, "lora_alpha must be a number"],
     [
       "an unknown target module",
-      { target_modules: ["q_proj", "qkv_proj"] },
+      { target_modules: ["q_proj", "c_attn"] },
       good,
-      'target module "qkv_proj" is not supported',
+      'target module "c_attn" is not supported',
     ],
     ["DoRA", { use_dora: true }, good, "DoRA adapters (use_dora) are not supported"],
     ["another PEFT type", { peft_type: "IA3" }, good, 'peft_type "IA3" is not supported'],
@@ -121,11 +132,62 @@ describe("planAdapter", () => {
       "a base architecture without adapters",
       {},
       good,
-      "LoRA adapters on bert models are not supported",
+      "LoRA adapters on bert models are not supported (only llama, qwen2, qwen3, gemma2, gemma3, phi3)",
       { ...base, architecture: "bert" },
+    ],
+    [
+      "q_proj on a phi3 base (fused into qkv_proj)",
+      {},
+      good,
+      "adapter tensor base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight targets q_proj, but phi3 " +
+        "models fuse it into qkv_proj: a LoRA on a part of a fused weight cannot be applied (train it on qkv_proj)",
+      phi3,
+    ],
+    [
+      "up_proj on a phi3 base (fused into gate_up_proj)",
+      { target_modules: ["up_proj"] },
+      () => [mlp(0, "up_proj", "A", [4, 64]), mlp(0, "up_proj", "B", [128, 4])],
+      "targets up_proj, but phi3 models fuse it into gate_up_proj",
+      phi3,
+    ],
+    [
+      "qkv_proj on a llama base",
+      { target_modules: ["qkv_proj"] },
+      () => [lora(0, "qkv_proj", "A", [4, 64]), lora(0, "qkv_proj", "B", [128, 4])],
+      "targets qkv_proj, which llama models do not have",
     ],
   ])("refuses %s", (_label, over, tensors, message, b) => {
     expect(() => plan(over, tensors(), b)).toThrow(message);
+  });
+
+  it.each(["gemma2", "gemma3"])("%s: llama's modules under llama's names, nothing permuted", (architecture) => {
+    const p = plan({}, good(), { ...base, architecture });
+    expect(p.architecture).toBe(architecture);
+    expect(p.tensors.map((x) => [x.name, x.permuteHeads])).toEqual([
+      ["blk.0.attn_q.weight.lora_a", null],
+      ["blk.0.attn_q.weight.lora_b", null],
+      ["blk.0.attn_k.weight.lora_a", null],
+      ["blk.0.attn_k.weight.lora_b", null],
+    ]);
+  });
+
+  it("phi3: the fused qkv_proj and gate_up_proj onto attn_qkv and ffn_up", () => {
+    const p = plan(
+      { target_modules: ["qkv_proj", "gate_up_proj"] },
+      [
+        lora(0, "qkv_proj", "A", [4, 64]),
+        lora(0, "qkv_proj", "B", [128, 4]),
+        mlp(0, "gate_up_proj", "A", [4, 64]),
+        mlp(0, "gate_up_proj", "B", [256, 4]),
+      ],
+      phi3,
+    );
+    expect(p.tensors.map((x) => [x.name, x.permuteHeads])).toEqual([
+      ["blk.0.attn_qkv.weight.lora_a", null],
+      ["blk.0.attn_qkv.weight.lora_b", null],
+      ["blk.0.ffn_up.weight.lora_a", null],
+      ["blk.0.ffn_up.weight.lora_b", null],
+    ]);
   });
 
   it("takes PEFT's string target_modules, checking each tensor's module instead", () => {

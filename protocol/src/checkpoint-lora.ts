@@ -42,10 +42,38 @@ export interface AdapterPlan {
   tensors: AdapterTensor[];
 }
 
-/** The architectures whose adapters convert (they share llama's tensor names). */
-const ADAPTER_ARCHITECTURES: ReadonlySet<string> = new Set(["llama", "qwen2", "qwen3"]);
-/** The linear modules of those architectures a LoRA can target. */
-const KNOWN_MODULES = new Set(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]);
+const LLAMA_MODULES: ReadonlySet<string> = new Set([
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+]);
+/**
+ * The architectures whose adapters convert, and the linear modules a LoRA can target on each. Their lora tensors go
+ * through the converter's rules unchanged but for llama's Q/K permutation (Gemma's +1 is for norms, which a LoRA
+ * does not target). Phi-3 keeps q/k/v and gate/up fused, as its GGUF does: a LoRA trained on the fused modules
+ * applies as it is; one on a part of them cannot.
+ */
+const MODULES_BY_ARCHITECTURE: Readonly<Record<string, ReadonlySet<string>>> = {
+  llama: LLAMA_MODULES,
+  qwen2: LLAMA_MODULES,
+  qwen3: LLAMA_MODULES,
+  gemma2: LLAMA_MODULES,
+  gemma3: LLAMA_MODULES,
+  phi3: new Set(["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]),
+};
+/** Phi-3's fused modules, by the parts a LoRA might name instead. */
+const FUSED_IN: Readonly<Record<string, string>> = {
+  q_proj: "qkv_proj",
+  k_proj: "qkv_proj",
+  v_proj: "qkv_proj",
+  gate_proj: "gate_up_proj",
+  up_proj: "gate_up_proj",
+};
+const KNOWN_MODULES = new Set(Object.values(MODULES_BY_ARCHITECTURE).flatMap((m) => [...m]));
 const MAX_RANK = 4096;
 const LORA_NAME = /^base_model\.model\.(model\.layers\.\d{1,4}\.(?:self_attn|mlp)\.(\w+))\.lora_(A|B)\.weight$/;
 
@@ -108,8 +136,12 @@ export function planAdapter(
   base: AdapterBase,
 ): AdapterPlan {
   const config = parseAdapterConfig(configText);
-  if (!ADAPTER_ARCHITECTURES.has(base.architecture)) {
-    throw bad(`LoRA adapters on ${base.architecture} models are not supported (only llama, qwen2 and qwen3)`);
+  const modules = Object.hasOwn(MODULES_BY_ARCHITECTURE, base.architecture)
+    ? MODULES_BY_ARCHITECTURE[base.architecture]!
+    : null;
+  if (!modules) {
+    const supported = Object.keys(MODULES_BY_ARCHITECTURE).join(", ");
+    throw bad(`LoRA adapters on ${base.architecture} models are not supported (only ${supported})`);
   }
   const architecture = base.architecture as GgufArchitecture;
   const pairs = new Map<string, { a?: SafetensorsTensor; b?: SafetensorsTensor }>();
@@ -122,6 +154,7 @@ export function planAdapter(
     const [, hfBase, module, side] = match;
     if (!KNOWN_MODULES.has(module!))
       throw bad(`adapter tensor ${t.name} targets module ${module}, which is not supported`);
+    if (!modules.has(module!)) throw bad(moduleNotInBase(t.name, module!, base.architecture));
     if (config.targets && !config.targets.has(module!)) {
       throw bad(`adapter tensor ${t.name} targets ${module}, which adapter_config.json target_modules does not list`);
     }
@@ -152,6 +185,14 @@ export function planAdapter(
     out.push({ ...b, name: `${name}.lora_b`, file, permuteHeads: heads });
   }
   return { config, architecture, tensors: out };
+}
+
+function moduleNotInBase(tensor: string, module: string, architecture: string): string {
+  const fused = architecture === "phi3" ? FUSED_IN[module] : undefined;
+  return fused
+    ? `adapter tensor ${tensor} targets ${module}, but phi3 models fuse it into ${fused}: a LoRA on a part of a fused ` +
+        `weight cannot be applied (train it on ${fused})`
+    : `adapter tensor ${tensor} targets ${module}, which ${architecture} models do not have`;
 }
 
 function checkPair(name: string, a: SafetensorsTensor, b: SafetensorsTensor, rank: number, base: AdapterBase): void {

@@ -40,7 +40,8 @@ export interface PushSettings {
   chunkSize: number;
 }
 
-function intVar(raw: string | undefined, fallback: number, min: number, max: number): number {
+/** A whole-number Worker var clamped to [min, max]; unset or not a number: `fallback`. */
+export function intVar(raw: string | undefined, fallback: number, min: number, max: number): number {
   const n = raw === undefined || raw === "" ? Number.NaN : Number(raw);
   if (!Number.isSafeInteger(n)) return fallback;
   return Math.min(max, Math.max(min, n));

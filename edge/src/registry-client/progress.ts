@@ -2,7 +2,7 @@
  * Progress streams of pull, push and create, as Ollama writes them: one ProgressResponse per NDJSON line, an error
  * as a final `{"error": "..."}` line, and with `stream: false` only the last object (or the error with its status).
  */
-import { encodeNdjson, type ProgressResponse } from "@corral/protocol";
+import { ApiError, encodeNdjson, type ProgressResponse } from "@corral/protocol";
 import { clientError, ndjsonErrorLine, ollamaError } from "../errors";
 
 export type Progress = ProgressResponse;
@@ -13,6 +13,13 @@ export const shortDigest = (digest: string) => digest.slice("sha256:".length, "s
 export function blobProgress(verb: "pulling" | "pushing", digest: string, total: number, completed: number): Progress {
   return { status: `${verb} ${shortDigest(digest)}`, digest, total, completed };
 }
+
+/**
+ * Every job's progress ends with `success`. One that stops short of it (returned early) still ends as a failure, so
+ * a client never sees a stream that simply stops: it always gets `success` or an error.
+ */
+const finished = (last: Progress | undefined) => last?.status === "success";
+const stoppedShort = () => new ApiError(500, "the operation stopped before it finished");
 
 /**
  * Turns a job's progress into the response. The first object is awaited before answering, so a job that fails
@@ -30,20 +37,27 @@ export async function progressResponse(
     } catch (err) {
       return ollamaError(clientError(err));
     }
-    return Response.json(last ?? { status: "success" });
+    return finished(last) ? Response.json(last) : ollamaError(clientError(stoppedShort()));
   }
   const first = await job.next();
   const encoder = new TextEncoder();
+  let last: Progress | undefined;
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, next: IteratorResult<Progress, void>) => {
+    if (!next.done) {
+      last = next.value;
+      controller.enqueue(encoder.encode(encodeNdjson(next.value)));
+      return;
+    }
+    if (!finished(last)) controller.enqueue(encoder.encode(encodeNdjson(ndjsonErrorLine(stoppedShort()))));
+    controller.close();
+  };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      if (!first.done) controller.enqueue(encoder.encode(encodeNdjson(first.value)));
-      else controller.close();
+      send(controller, first);
     },
     async pull(controller) {
       try {
-        const next = await job.next();
-        if (next.done) controller.close();
-        else controller.enqueue(encoder.encode(encodeNdjson(next.value)));
+        send(controller, await job.next());
       } catch (err) {
         controller.enqueue(encoder.encode(encodeNdjson(ndjsonErrorLine(err))));
         controller.close();

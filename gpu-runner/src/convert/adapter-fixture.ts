@@ -2,7 +2,8 @@
  * Tiny PEFT LoRA adapters for tests, each with the GGUF adapter llama.cpp's convert_lora_to_gguf.py gives for it,
  * built independently: lora_A and lora_B are drawn in llama.cpp's layout and written to the GGUF as they are (F32),
  * while adapter_model.safetensors gets them under PEFT's names, lora_B of llama's Q/K with its rows un-permuted (HF's
- * layout), in F32 or BF16. The base is tinyCheckpoint's reference GGUF of the same shape.
+ * layout), in F32 or BF16. The base is tinyCheckpoint's reference GGUF of the same shape (sentencepiece-fixture's for
+ * gemma2, gemma3 and phi3, whose shapes are the same; phi3's modules are its fused qkv_proj and gate_up_proj).
  */
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
@@ -10,8 +11,10 @@ import { bf16Bytes, f32Bytes, type SafetensorsInput, writeSafetensors } from "@c
 import { mulberry32, uniformValues } from "../tiny-model/tensor-data";
 import { toHfRows } from "./checkpoint-fixture";
 
+export type AdapterArchitecture = "llama" | "qwen2" | "gemma2" | "gemma3" | "phi3";
+
 export interface AdapterOptions {
-  architecture?: "llama" | "qwen2";
+  architecture?: AdapterArchitecture;
   rank?: number;
   alpha?: number;
   dtype?: "F32" | "BF16";
@@ -43,7 +46,10 @@ const MODULES: Record<string, [string, number, number, number]> = {
   gate_proj: ["ffn_gate", FF, HIDDEN, 0],
   up_proj: ["ffn_up", FF, HIDDEN, 0],
   down_proj: ["ffn_down", HIDDEN, FF, 0],
+  qkv_proj: ["attn_qkv", HIDDEN + (2 * KV_HEADS * HIDDEN) / HEADS, HIDDEN, 0],
+  gate_up_proj: ["ffn_up", 2 * FF, HIDDEN, 0],
 };
+const MLP_MODULES = new Set(["gate_proj", "up_proj", "down_proj", "gate_up_proj"]);
 
 export function tinyAdapter(o: AdapterOptions = {}): Adapter {
   const arch = o.architecture ?? "llama";
@@ -65,8 +71,7 @@ export function tinyAdapter(o: AdapterOptions = {}): Adapter {
   for (let i = 0; i < LAYERS; i++) {
     for (const module of modules) {
       const [part, out, inp, heads] = MODULES[module]!;
-      const group =
-        module.endsWith("_proj") && ["gate_proj", "up_proj", "down_proj"].includes(module) ? "mlp" : "self_attn";
+      const group = MLP_MODULES.has(module) ? "mlp" : "self_attn";
       const a = draw(rank * inp, 0.5);
       const b = draw(out * rank, 0.5);
       const hfB = arch === "llama" && heads ? toHfRows(b, out, heads) : b;

@@ -7,9 +7,10 @@ import { isApiError } from "@corral/protocol/errors";
 import type { Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testLlama } from "../test-support";
-import { type AdapterOptions, tinyAdapter } from "./adapter-fixture";
+import { type AdapterArchitecture, type AdapterOptions, tinyAdapter } from "./adapter-fixture";
 import { tinyCheckpoint } from "./checkpoint-fixture";
 import { convertInChild } from "./engine";
+import { tinySentencePieceCheckpoint } from "./sentencepiece-fixture";
 
 // PEFT adapters converted in the convert child, against the GGUF adapter built independently beside each
 // (adapter-fixture.ts): tensor for tensor, byte for byte; and llama.cpp applying the converted adapter.
@@ -34,10 +35,26 @@ function writeFiles(files: Map<string, Uint8Array>): Map<string, string> {
   );
 }
 
-/** The base GGUF (tinyCheckpoint's reference) an adapter of this architecture applies to. */
-function baseModel(architecture: "llama" | "qwen2"): Uint8Array {
-  return tinyCheckpoint({ architecture: architecture === "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM" }).reference;
+const SENTENCEPIECE_BASES = {
+  gemma2: "Gemma2ForCausalLM",
+  gemma3: "Gemma3ForCausalLM",
+  phi3: "Phi3ForCausalLM",
+} as const;
+
+/** The base GGUF (tinyCheckpoint's or sentencepiece-fixture's reference) an adapter of this architecture applies to. */
+function baseModel(architecture: AdapterArchitecture): Uint8Array {
+  if (architecture === "llama" || architecture === "qwen2") {
+    return tinyCheckpoint({ architecture: architecture === "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM" })
+      .reference;
+  }
+  return tinySentencePieceCheckpoint({ architecture: SENTENCEPIECE_BASES[architecture] }).reference;
 }
+
+/** Every linear module of the architecture (phi3's fused ones). */
+const allModules = (architecture: AdapterArchitecture) =>
+  architecture === "phi3"
+    ? ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 async function convertAdapterFiles(
   files: Map<string, Uint8Array>,
@@ -105,6 +122,9 @@ describe("convertAdapter: tensor for tensor equal to the independently built GGU
       },
     ],
     ["qwen2 q/k/v (no permutation)", { architecture: "qwen2", modules: ["q_proj", "k_proj", "v_proj"] }],
+    ["gemma2 every linear module (no permutation)", { architecture: "gemma2", modules: allModules("gemma2") }],
+    ["gemma3 every linear module, BF16", { architecture: "gemma3", modules: allModules("gemma3"), dtype: "BF16" }],
+    ["phi3 fused qkv_proj and gate_up_proj, o/down", { architecture: "phi3", modules: allModules("phi3") }],
   ])("%s", async (_label, options) => {
     const { files, reference } = tinyAdapter(options);
     const out = readFileSync(await convertAdapterFiles(files, baseModel(options.architecture ?? "llama")));
@@ -120,11 +140,16 @@ describe("convertAdapter: tensor for tensor equal to the independently built GGU
 });
 
 describe("llama.cpp applies the converted adapter", () => {
-  it.each<["llama" | "qwen2"]>([["llama"], ["qwen2"]])(
+  it.each<[AdapterArchitecture]>([["llama"], ["qwen2"], ["gemma2"], ["gemma3"], ["phi3"]])(
     "%s: greedy text changes with it, as with the reference adapter",
     async (arch) => {
       const base = baseModel(arch);
-      const { files, reference } = tinyAdapter({ architecture: arch, alpha: 16 });
+      const { files, reference } = tinyAdapter({
+        architecture: arch,
+        alpha: 16,
+        // q/k/v/o by default; phi3 has only fused q/k/v.
+        modules: arch === "phi3" ? allModules(arch) : undefined,
+      });
       const converted = await convertAdapterFiles(files, base);
       const referencePath = join(dir, `${arch}-reference-adapter.gguf`);
       writeFileSync(referencePath, reference);
