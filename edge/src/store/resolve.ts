@@ -42,9 +42,24 @@ export async function loadModel(
   if (!parsed) throw notFound(name);
   const found = await getModelWithInlineLayers(env.DB, tenantId, parsed.key);
   if (!found) throw notFound(name);
-  const { row, contents, summaries } = found;
+  return loadedModel(parsed.key, found.row, found.contents, found.summaries);
+}
+
+/** All of a tenant's models, newest first, loaded from one D1 batch (what /api/tags lists). */
+export async function loadTenantModels(env: Env, tenantId: string): Promise<LoadedModel[]> {
+  const { rows, contents, summaries } = await listModelsWithInlineLayers(env.DB, tenantId);
+  return rows.map((row) => loadedModel(row.name, row, contents, summaries));
+}
+
+/** A model row and the inline layers its D1 batch brought, as the store's callers use them. */
+function loadedModel(
+  key: string,
+  row: { display_name: string; digest: string; size: number; modified_at: number; manifest: string },
+  contents: LoadedModel["contents"],
+  summaries: LoadedModel["summaries"],
+): LoadedModel {
   return {
-    key: parsed.key,
+    key,
     display_name: row.display_name,
     digest: row.digest,
     size: row.size,
@@ -54,22 +69,6 @@ export async function loadModel(
     contents,
     summaries,
   };
-}
-
-/** All of a tenant's models, newest first, loaded from one D1 batch (what /api/tags lists). */
-export async function loadTenantModels(env: Env, tenantId: string): Promise<LoadedModel[]> {
-  const { rows, contents, summaries } = await listModelsWithInlineLayers(env.DB, tenantId);
-  return rows.map((row) => ({
-    key: row.name,
-    display_name: row.display_name,
-    digest: row.digest,
-    size: row.size,
-    modified_at: row.modified_at,
-    manifest: parseManifest(row.manifest),
-    manifestText: row.manifest,
-    contents,
-    summaries,
-  }));
 }
 
 /** The text of a small layer: its inline copy, else the bucket. */

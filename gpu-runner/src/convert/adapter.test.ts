@@ -4,11 +4,10 @@ import { join } from "node:path";
 import { bytesSource, type GgufHeader, readGgufHeader } from "@corral/protocol";
 import { adapterBaseFromHeader } from "@corral/protocol/checkpoint-lora";
 import { isApiError } from "@corral/protocol/errors";
-import type { Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testLlama } from "../test-support";
 import { type AdapterArchitecture, type AdapterOptions, tinyAdapter } from "./adapter-fixture";
 import { tinyCheckpoint } from "./checkpoint-fixture";
+import { greedyText } from "./convert-testkit";
 import { convertInChild } from "./engine";
 import { tinySentencePieceCheckpoint } from "./sentencepiece-fixture";
 
@@ -84,31 +83,8 @@ function tensorBytes(bytes: Uint8Array, h: GgufHeader) {
   );
 }
 
-async function greedy(modelBytes: Uint8Array, adapterPath?: string): Promise<string> {
-  const path = join(dir, `base-${Math.random().toString(36).slice(2)}.gguf`);
-  writeFileSync(path, modelBytes);
-  const model = await (await testLlama()).loadModel({ modelPath: path, gpuLayers: 0 });
-  try {
-    const context = await model.createContext({
-      contextSize: 256,
-      threads: 1,
-      sequences: 1,
-      lora: adapterPath ? { adapters: [{ filePath: adapterPath }] } : undefined,
-    });
-    try {
-      const tokens: Token[] = [];
-      for await (const token of context.getSequence().evaluate(model.tokenize("the quick brown"), { temperature: 0 })) {
-        tokens.push(token);
-        if (tokens.length >= 12) break;
-      }
-      return model.detokenize(tokens);
-    } finally {
-      await context.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
+const greedy = (modelBytes: Uint8Array, adapterPath?: string) =>
+  greedyText(dir, modelBytes, `base-${Math.random().toString(36).slice(2)}.gguf`, adapterPath);
 
 describe("convertAdapter: tensor for tensor equal to the independently built GGUF adapter", () => {
   it.each<[string, AdapterOptions]>([

@@ -65,13 +65,18 @@ export async function expectSameGguf(out: Uint8Array, reference: Uint8Array, key
   }
 }
 
-/** llama.cpp's first 12 greedy tokens after "the quick brown", as text. */
-export async function greedyText(dir: string, bytes: Uint8Array, name: string): Promise<string> {
+/** llama.cpp's first 12 greedy tokens after "the quick brown", as text; with `adapterPath`, through that LoRA. */
+export async function greedyText(dir: string, bytes: Uint8Array, name: string, adapterPath?: string): Promise<string> {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   const model = await (await testLlama()).loadModel({ modelPath: path, gpuLayers: 0 });
   try {
-    const context = await model.createContext({ contextSize: 256, threads: 1, sequences: 1 });
+    const context = await model.createContext({
+      contextSize: 256,
+      threads: 1,
+      sequences: 1,
+      lora: adapterPath ? { adapters: [{ filePath: adapterPath }] } : undefined,
+    });
     try {
       const tokens: Token[] = [];
       for await (const token of context.getSequence().evaluate(model.tokenize("the quick brown"), { temperature: 0 })) {
