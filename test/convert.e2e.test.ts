@@ -5,8 +5,6 @@
  * then answers greedily exactly as the GGUF built independently from the same weights (checkpoint-fixture.ts, and
  * sentencepiece-fixture.ts for the Gemma and Phi-3 checkpoints with a SentencePiece tokenizer.model) does.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type CreateRequest, Ollama, type ProgressResponse } from "ollama";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { tinyBertCheckpoint } from "../gpu-runner/src/convert/bert-fixture";
 import { type CheckpointOptions, tinyCheckpoint } from "../gpu-runner/src/convert/checkpoint-fixture";
@@ -14,68 +12,13 @@ import {
   type SentencePieceCheckpointOptions,
   tinySentencePieceCheckpoint,
 } from "../gpu-runner/src/convert/sentencepiece-fixture";
+import { TestTenant } from "./harness-tenant";
 
-const { url, adminKey } = inject("stack");
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-
-let key: string;
-let ollama: Ollama;
+let tenant: TestTenant;
 
 beforeAll(async () => {
-  const admin = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
-  const created = await fetch(`${url}/admin/tenants`, {
-    method: "POST",
-    headers: admin,
-    body: JSON.stringify({ name: `convert-${randomBytes(4).toString("hex")}` }),
-  });
-  const { id } = (await created.json()) as { id: string };
-  const issued = await fetch(`${url}/admin/tenants/${id}/keys`, { method: "POST", headers: admin, body: "{}" });
-  ({ key } = (await issued.json()) as { key: string });
-  ollama = new Ollama({ host: url, headers: { Authorization: `Bearer ${key}` } });
+  tenant = await TestTenant.create(inject("stack"), "convert");
 });
-
-async function uploadBlob(bytes: Uint8Array): Promise<string> {
-  const digest = sha256(bytes);
-  const res = await fetch(`${url}/api/blobs/${digest}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-length": String(bytes.length) },
-    body: bytes,
-  });
-  expect([200, 201]).toContain(res.status);
-  return digest;
-}
-
-async function uploadAll(files: Map<string, Uint8Array>): Promise<Record<string, string>> {
-  const map: Record<string, string> = {};
-  for (const [name, bytes] of files) map[name] = await uploadBlob(bytes);
-  return map;
-}
-
-/** The client's CreateRequest type lacks `files`, which its create sends as given. */
-type FilesRequest = Omit<CreateRequest, "stream"> & { files: Record<string, string> };
-
-async function createStreaming(request: FilesRequest): Promise<string[]> {
-  const lines: ProgressResponse[] = [];
-  for await (const line of await ollama.create({ ...request, stream: true } as CreateRequest & { stream: true })) {
-    lines.push(line);
-  }
-  return lines.map((l) => l.status);
-}
-
-/**
- * Greedy, raw: the same prompt through the stack, so any difference in the weights shows in the text. Unloaded
- * right after (keep_alive 0), so the models of one case do not crowd the runner for the next.
- */
-const greedy = async (model: string) =>
-  (
-    await ollama.generate({
-      model,
-      prompt: "the quick brown",
-      raw: true,
-      keep_alive: 0,
-      options: { temperature: 0, num_predict: 12, seed: 1 },
-    })
-  ).response;
 
 describe("create from a safetensors checkpoint", () => {
   it.each<[string, CheckpointOptions]>([
@@ -84,16 +27,16 @@ describe("create from a safetensors checkpoint", () => {
     ["qwen2", { seed: 23, architecture: "Qwen2ForCausalLM" }],
   ])("%s: converts with Ollama's progress and answers as the reference GGUF does", async (name, options) => {
     const { files, reference } = tinyCheckpoint(options);
-    const statuses = await createStreaming({ model: `${name}-converted`, files: await uploadAll(files) });
+    const statuses = await tenant.createStreaming({ model: `${name}-converted`, files: await tenant.uploadAll(files) });
     expect(statuses[0]).toBe("converting model");
     expect(statuses.some((s) => /^creating new layer sha256:[0-9a-f]{64}$/.test(s))).toBe(true);
     expect(statuses.slice(-2)).toEqual(["writing manifest", "success"]);
 
-    const referenceDigest = await uploadBlob(reference);
-    await createStreaming({ model: `${name}-reference`, files: { "model.gguf": referenceDigest } });
-    const text = await greedy(`${name}-converted`);
+    const referenceDigest = await tenant.uploadBlob(reference);
+    await tenant.createStreaming({ model: `${name}-reference`, files: { "model.gguf": referenceDigest } });
+    const text = await tenant.greedy(`${name}-converted`);
     expect(text?.length).toBeGreaterThan(0);
-    expect(text).toBe(await greedy(`${name}-reference`));
+    expect(text).toBe(await tenant.greedy(`${name}-reference`));
   });
 
   it.each<[string, SentencePieceCheckpointOptions]>([
@@ -102,29 +45,37 @@ describe("create from a safetensors checkpoint", () => {
     ["phi3", { architecture: "Phi3ForCausalLM", seed: 21, longrope: true }],
   ])("%s with a SentencePiece tokenizer.model: answers as the reference GGUF does", async (name, options) => {
     const { files, reference } = tinySentencePieceCheckpoint(options);
-    const statuses = await createStreaming({ model: `${name}-converted`, files: await uploadAll(files) });
+    const statuses = await tenant.createStreaming({ model: `${name}-converted`, files: await tenant.uploadAll(files) });
     expect(statuses.slice(-2)).toEqual(["writing manifest", "success"]);
-    await createStreaming({ model: `${name}-reference`, files: { "model.gguf": await uploadBlob(reference) } });
-    expect((await ollama.show({ model: `${name}-converted` })).details.family).toBe(name);
-    const text = await greedy(`${name}-converted`);
+    await tenant.createStreaming({
+      model: `${name}-reference`,
+      files: { "model.gguf": await tenant.uploadBlob(reference) },
+    });
+    expect((await tenant.ollama.show({ model: `${name}-converted` })).details.family).toBe(name);
+    const text = await tenant.greedy(`${name}-converted`);
     expect(text?.length).toBeGreaterThan(0);
-    expect(text).toBe(await greedy(`${name}-reference`));
+    expect(text).toBe(await tenant.greedy(`${name}-reference`));
   });
 
   it("refuses a truncated tokenizer.model before any conversion, and creates nothing", async () => {
     const { files } = tinySentencePieceCheckpoint({ architecture: "Gemma2ForCausalLM", seed: 34 });
     files.set("tokenizer.model", files.get("tokenizer.model")!.subarray(0, 40));
-    const map = await uploadAll(files);
-    await expect(createStreaming({ model: "gemma-bad", files: map })).rejects.toThrow(/invalid tokenizer\.model: /);
-    expect((await ollama.list()).models.map((m) => m.name)).not.toContain("gemma-bad:latest");
+    const map = await tenant.uploadAll(files);
+    await expect(tenant.createStreaming({ model: "gemma-bad", files: map })).rejects.toThrow(
+      /invalid tokenizer\.model: /,
+    );
+    expect((await tenant.ollama.list()).models.map((m) => m.name)).not.toContain("gemma-bad:latest");
   });
 
   it("bert: /api/embed on the converted model gives the reference GGUF's vectors", async () => {
     const { files, reference } = tinyBertCheckpoint();
-    await createStreaming({ model: "bert-converted", files: await uploadAll(files) });
-    await createStreaming({ model: "bert-reference", files: { "model.gguf": await uploadBlob(reference) } });
+    await tenant.createStreaming({ model: "bert-converted", files: await tenant.uploadAll(files) });
+    await tenant.createStreaming({
+      model: "bert-reference",
+      files: { "model.gguf": await tenant.uploadBlob(reference) },
+    });
     const embed = async (model: string) =>
-      (await ollama.embed({ model, input: ["the quick brown fox", "hello world"], keep_alive: 0 })).embeddings;
+      (await tenant.ollama.embed({ model, input: ["the quick brown fox", "hello world"], keep_alive: 0 })).embeddings;
     const vectors = await embed("bert-converted");
     expect(vectors).toHaveLength(2);
     expect(vectors[0]).toHaveLength(32);
@@ -133,12 +84,16 @@ describe("create from a safetensors checkpoint", () => {
 
   it("converts and quantizes in one request", async () => {
     const { files } = tinyCheckpoint({ seed: 24 });
-    const statuses = await createStreaming({ model: "llama-q8", files: await uploadAll(files), quantize: "q8_0" });
+    const statuses = await tenant.createStreaming({
+      model: "llama-q8",
+      files: await tenant.uploadAll(files),
+      quantize: "q8_0",
+    });
     expect(statuses).toContain("converting model");
     expect(statuses).toContain("quantizing F16 model to Q8_0");
     expect(statuses.at(-1)).toBe("success");
-    expect((await ollama.show({ model: "llama-q8" })).details.quantization_level).toBe("Q8_0");
-    const answer = await ollama.generate({
+    expect((await tenant.ollama.show({ model: "llama-q8" })).details.quantization_level).toBe("Q8_0");
+    const answer = await tenant.ollama.generate({
       model: "llama-q8",
       prompt: "hello",
       keep_alive: 0,
@@ -150,10 +105,10 @@ describe("create from a safetensors checkpoint", () => {
   it("refuses an architecture it cannot convert, naming it, and creates nothing", async () => {
     const { files } = tinyCheckpoint({ seed: 25 });
     files.set("config.json", new TextEncoder().encode('{"architectures":["FalconForCausalLM"]}'));
-    const map = await uploadAll(files);
-    await expect(createStreaming({ model: "falcon", files: map })).rejects.toThrow(
+    const map = await tenant.uploadAll(files);
+    await expect(tenant.createStreaming({ model: "falcon", files: map })).rejects.toThrow(
       'unsupported architecture "FalconForCausalLM"',
     );
-    expect((await ollama.list()).models.map((m) => m.name)).not.toContain("falcon:latest");
+    expect((await tenant.ollama.list()).models.map((m) => m.name)).not.toContain("falcon:latest");
   });
 });

@@ -3,10 +3,10 @@
  * docker-registry on loopback, a counting proxy in front of it, and scripted servers for the faults a real
  * registry cannot be made to commit.
  */
-import { randomBytes } from "node:crypto";
 import { Ollama } from "ollama";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningStack, startStack } from "./harness";
+import { TestTenant } from "./harness-tenant";
 import {
   type CountingProxy,
   type DockerRegistry,
@@ -34,7 +34,7 @@ let stack: RunningStack;
 let registry: DockerRegistry;
 let proxy: CountingProxy;
 const servers: ScriptedServer[] = [];
-let tenantB: { id: string; key: string };
+let tenantB: TestTenant;
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}`, "content-type": "application/json" });
 
@@ -99,19 +99,7 @@ beforeAll(async () => {
       PULL_CONCURRENCY: "2",
     },
   });
-  const admin = { authorization: `Bearer ${stack.adminKey}`, "content-type": "application/json" };
-  const name = `b-${randomBytes(4).toString("hex")}`;
-  const tenant = (await (
-    await fetch(`${stack.url}/admin/tenants`, { method: "POST", headers: admin, body: JSON.stringify({ name }) })
-  ).json()) as { id: string };
-  const issued = (await (
-    await fetch(`${stack.url}/admin/tenants/${tenant.id}/keys`, {
-      method: "POST",
-      headers: admin,
-      body: JSON.stringify({ label: "e2e" }),
-    })
-  ).json()) as { key: string };
-  tenantB = { id: tenant.id, key: issued.key };
+  tenantB = await TestTenant.create(stack, "b");
 }, 240_000);
 
 afterAll(async () => {
@@ -149,7 +137,7 @@ describe("pull and push against docker-registry", () => {
 
     // Tenant B pulls it through the proxy, i.e. under another name, with the official client.
     const name = `${proxy.host}/corral/tiny:latest`;
-    const ollama = new Ollama({ host: stack.url, headers: { Authorization: `Bearer ${tenantB.key}` } });
+    const ollama = tenantB.ollama;
     const statuses: string[] = [];
     for await (const p of await ollama.pull({ model: name, insecure: true, stream: true })) statuses.push(p.status);
     expect(statuses[0]).toBe("pulling manifest");

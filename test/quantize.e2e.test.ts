@@ -3,41 +3,19 @@
  * the real runner, the runner rewrites the weights with llama.cpp's quantizer (FFI) and stores the result through
  * the edge; the quantized model then answers a generate on the same runner.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type CreateRequest, Ollama, type ProgressResponse } from "ollama";
+import type { CreateRequest, Ollama, ProgressResponse } from "ollama";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
-
-const { url, adminKey } = inject("stack");
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-
-async function newTenant(): Promise<{ key: string; ollama: Ollama }> {
-  const admin = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
-  const created = await fetch(`${url}/admin/tenants`, {
-    method: "POST",
-    headers: admin,
-    body: JSON.stringify({ name: `quantize-${randomBytes(4).toString("hex")}` }),
-  });
-  const { id } = (await created.json()) as { id: string };
-  const issued = await fetch(`${url}/admin/tenants/${id}/keys`, { method: "POST", headers: admin, body: "{}" });
-  const { key } = (await issued.json()) as { key: string };
-  return { key, ollama: new Ollama({ host: url, headers: { Authorization: `Bearer ${key}` } }) };
-}
+import { TestTenant } from "./harness-tenant";
 
 describe("create with quantize", () => {
   const tiny = writeTinyModel({ seed: 11 });
   let ollama: Ollama;
 
   beforeAll(async () => {
-    const tenant = await newTenant();
+    const tenant = await TestTenant.create(inject("stack"), "quantize");
     ollama = tenant.ollama;
-    const digest = sha256(tiny);
-    const res = await fetch(`${url}/api/blobs/${digest}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tenant.key}`, "content-length": String(tiny.length) },
-      body: tiny,
-    });
-    expect(res.status).toBe(201);
+    const digest = await tenant.uploadBlob(tiny);
     const request = { model: "tiny-f16", files: { "tiny.gguf": digest }, stream: false };
     expect(await ollama.create(request as CreateRequest & { stream: false })).toEqual({ status: "success" });
   });

@@ -5,43 +5,19 @@
  * (scripts/upload.ts) interrupted and resumed as a child process.
  */
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GgmlType, kv, writeGguf } from "@corral/protocol";
-import { type CreateRequest, Ollama, type ProgressResponse } from "ollama";
+import type { CreateRequest, Ollama, ProgressResponse } from "ollama";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model/index";
 import { repoRoot } from "./harness";
+import { blobDigest, TestTenant } from "./harness-tenant";
 
 const { url, adminKey } = inject("stack");
 const MiB = 1024 * 1024;
-
-interface Tenant {
-  key: string;
-  ollama: Ollama;
-}
-
-async function newTenant(label: string): Promise<Tenant> {
-  const admin = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
-  const name = `${label}-${randomBytes(4).toString("hex")}`;
-  const created = await fetch(`${url}/admin/tenants`, {
-    method: "POST",
-    headers: admin,
-    body: JSON.stringify({ name }),
-  });
-  const { id } = (await created.json()) as { id: string };
-  const issued = await fetch(`${url}/admin/tenants/${id}/keys`, {
-    method: "POST",
-    headers: admin,
-    body: JSON.stringify({ label: "e2e" }),
-  });
-  const { key } = (await issued.json()) as { key: string };
-  return { key, ollama: new Ollama({ host: url, headers: { Authorization: `Bearer ${key}` } }) };
-}
-
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 /** As the Go and Python clients send a file: a stream, chunked, no Content-Length. */
 function chunkedBody(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8Array> {
@@ -55,7 +31,7 @@ function chunkedBody(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8
   });
 }
 
-async function postBlob(tenant: Tenant, digest: string, bytes: Uint8Array, how: "chunked" | "length") {
+async function postBlob(tenant: TestTenant, digest: string, bytes: Uint8Array, how: "chunked" | "length") {
   const auth = { authorization: `Bearer ${tenant.key}` };
   const init =
     how === "chunked"
@@ -64,7 +40,7 @@ async function postBlob(tenant: Tenant, digest: string, bytes: Uint8Array, how: 
   return fetch(`${url}/api/blobs/${digest}`, init as RequestInit);
 }
 
-async function headBlob(tenant: Tenant, digest: string): Promise<number> {
+async function headBlob(tenant: TestTenant, digest: string): Promise<number> {
   return (
     await fetch(`${url}/api/blobs/${digest}`, { method: "HEAD", headers: { authorization: `Bearer ${tenant.key}` } })
   ).status;
@@ -77,13 +53,13 @@ function createQuietly(ollama: Ollama, request: CreateWithFiles): Promise<Progre
   return ollama.create({ ...request, stream: false } as CreateRequest & { stream: false });
 }
 
-let a: Tenant;
-let b: Tenant;
+let a: TestTenant;
+let b: TestTenant;
 let workDir = "";
 
 beforeAll(async () => {
-  a = await newTenant("registry-a");
-  b = await newTenant("registry-b");
+  a = await TestTenant.create({ url, adminKey }, "registry-a");
+  b = await TestTenant.create({ url, adminKey }, "registry-b");
   workDir = mkdtempSync(join(tmpdir(), "corral-registry-e2e-"));
 });
 
@@ -93,11 +69,11 @@ afterAll(() => {
 
 describe("the registry through Ollama's client flow", () => {
   const tiny = writeTinyModel({ seed: 7 });
-  const digest = sha256(tiny);
+  const digest = blobDigest(tiny);
 
   it("uploads the tiny GGUF chunked and with a length, refusing bytes that do not match", async () => {
     expect(await headBlob(a, digest)).toBe(404);
-    const wrong = await postBlob(a, sha256(new Uint8Array([1, 2, 3])), tiny, "chunked");
+    const wrong = await postBlob(a, blobDigest(new Uint8Array([1, 2, 3])), tiny, "chunked");
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as { error: string }).error).toMatch(/^digest mismatch/);
 
@@ -114,7 +90,7 @@ describe("the registry through Ollama's client flow", () => {
     "answers 200 to a re-upload of a blob of a few MB it has (%s), as Ollama does (issue #9)",
     async (how) => {
       const bytes = randomBytes(6 * MiB);
-      const blob = sha256(bytes);
+      const blob = blobDigest(bytes);
       expect((await postBlob(a, blob, bytes, how)).status).toBe(201);
       // wrangler dev's proxy answered `503 Your worker restarted mid-request` when the Worker left the body unread.
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -255,7 +231,7 @@ describe("the upload CLI (npm run upload)", () => {
   it("resumes an interrupted multipart upload, sending only the missing parts", async () => {
     const bytes = bigGguf();
     expect(bytes.length).toBeGreaterThan(10 * MiB);
-    const digest = sha256(bytes);
+    const digest = blobDigest(bytes);
     const file = join(workDir, "big.gguf");
     writeFileSync(file, bytes);
     const stateDir = join(workDir, "state");
