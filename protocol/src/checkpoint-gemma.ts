@@ -6,6 +6,13 @@
  * sliding-window attention and, for Gemma 3, q/k norms and a separate rope base for the local layers.
  */
 import type { CheckpointConfig } from "./checkpoint";
+import {
+  decoderExpectedTensors,
+  decoderMetadata,
+  type LayerExtras,
+  qkNormTensors,
+  type TensorShapes,
+} from "./checkpoint-decoder";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 
@@ -68,32 +75,16 @@ export function gemmaNormOffset(ggufName: string): number {
   return ggufName.endsWith("norm.weight") ? 1 : 0;
 }
 
+/** Gemma's layers are llama's with a norm after attention and after the feed-forward (and Gemma 3's q/k norms). */
 export function gemmaExpectedTensors(c: CheckpointConfig, vocabRows: number, hasOutput: boolean) {
-  const q = c.heads * c.headDim;
-  const kvWidth = c.kvHeads * c.headDim;
-  const expected = new Map<string, number[]>([
-    ["token_embd.weight", [vocabRows, c.hidden]],
-    ["output_norm.weight", [c.hidden]],
-  ]);
-  if (c.arch === "gemma3" && (hasOutput || !c.tieEmbeddings)) expected.set("output.weight", [vocabRows, c.hidden]);
-  for (let i = 0; i < c.layers; i++) {
-    const layer: [string, number[]][] = [
-      ["attn_norm.weight", [c.hidden]],
-      ["attn_q.weight", [q, c.hidden]],
-      ["attn_k.weight", [kvWidth, c.hidden]],
-      ["attn_v.weight", [kvWidth, c.hidden]],
-      ["attn_output.weight", [c.hidden, q]],
-      ["post_attention_norm.weight", [c.hidden]],
-      ["ffn_norm.weight", [c.hidden]],
-      ["ffn_gate.weight", [c.feedForward, c.hidden]],
-      ["ffn_up.weight", [c.feedForward, c.hidden]],
-      ["ffn_down.weight", [c.hidden, c.feedForward]],
-      ["post_ffw_norm.weight", [c.hidden]],
-    ];
-    if (c.arch === "gemma3") layer.push(["attn_q_norm.weight", [c.headDim]], ["attn_k_norm.weight", [c.headDim]]);
-    for (const [name, shape] of layer) expected.set(`blk.${i}.${name}`, shape);
-  }
-  return expected;
+  const postFfwNorm: TensorShapes = [["post_ffw_norm.weight", [c.hidden]]];
+  const extras: LayerExtras = {
+    afterAttention: [["post_attention_norm.weight", [c.hidden]]],
+    atEnd: c.arch === "gemma3" ? [...postFfwNorm, ...qkNormTensors(c)] : postFfwNorm,
+  };
+  // Gemma 2 always reuses the embedding as the output; Gemma 3 keeps a head it has.
+  const withOutput = c.arch === "gemma3" && (hasOutput || !c.tieEmbeddings);
+  return decoderExpectedTensors(c, vocabRows, withOutput, extras);
 }
 
 /** The keys Gemma2Model / Gemma3Model write (Gemma 2 writes no rope base: llama.cpp's default 10000 is Gemma's). */
@@ -101,14 +92,7 @@ export function gemmaMetadata(c: CheckpointConfig, vocabRows: number): GgufMetad
   const a = c.arch;
   const g = c.gemma ?? {};
   const entries = [
-    kv.str("general.architecture", a),
-    kv.u32(`${a}.vocab_size`, vocabRows),
-    kv.u32(`${a}.block_count`, c.layers),
-    kv.u32(`${a}.context_length`, c.contextLength),
-    kv.u32(`${a}.embedding_length`, c.hidden),
-    kv.u32(`${a}.feed_forward_length`, c.feedForward),
-    kv.u32(`${a}.attention.head_count`, c.heads),
-    kv.u32(`${a}.attention.head_count_kv`, c.kvHeads),
+    ...decoderMetadata(c, vocabRows),
     kv.f32(`${a}.attention.layer_norm_rms_epsilon`, c.normEpsilon),
     kv.u32(`${a}.attention.key_length`, c.headDim),
     kv.u32(`${a}.attention.value_length`, c.headDim),

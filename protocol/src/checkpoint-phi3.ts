@@ -5,6 +5,7 @@
  * `rope_factors_long` / `rope_factors_short` tensors with its attention factor as a key.
  */
 import type { CheckpointConfig } from "./checkpoint";
+import { decoderGlobalTensors } from "./checkpoint-decoder";
 import { ApiError } from "./errors";
 import { type GgufMetadataEntry, kv } from "./gguf/writer";
 
@@ -66,11 +67,7 @@ function longrope(s: Record<string, unknown>, dims: number, scale: number, origi
 export function phi3ExpectedTensors(c: CheckpointConfig, vocabRows: number, hasOutput: boolean) {
   const q = c.heads * c.headDim;
   const kvWidth = c.kvHeads * c.headDim;
-  const expected = new Map<string, number[]>([
-    ["token_embd.weight", [vocabRows, c.hidden]],
-    ["output_norm.weight", [c.hidden]],
-  ]);
-  if (hasOutput || !c.tieEmbeddings) expected.set("output.weight", [vocabRows, c.hidden]);
+  const expected = decoderGlobalTensors(c, vocabRows, hasOutput || !c.tieEmbeddings);
   for (let i = 0; i < c.layers; i++) {
     for (const [name, shape] of [
       ["attn_norm.weight", [c.hidden]],

@@ -3,10 +3,12 @@
  * how config.json maps to GGUF keys, how tensor names map, which tensors each layer must have and their shapes.
  * The rules follow Ollama's `convert/` (convert_llama.go, convert_qwen2.go, convert_qwen3.go) and llama.cpp's
  * convert_hf_to_gguf.py; BERT, Gemma and Phi-3 have their own modules beside this one (checkpoint-bert.ts,
- * checkpoint-gemma.ts, checkpoint-phi3.ts), rope scaling too (checkpoint-rope.ts). Shared because the edge checks a
- * checkpoint with them before any runner work starts, and the runner's converter writes by them.
+ * checkpoint-gemma.ts, checkpoint-phi3.ts), rope scaling too (checkpoint-rope.ts), and the tensors and keys the
+ * decoders share one (checkpoint-decoder.ts). Shared because the edge checks a checkpoint with them before any runner
+ * work starts, and the runner's converter writes by them.
  */
 import { bertExpectedTensors, bertMetadata, bertTensorName } from "./checkpoint-bert";
+import { decoderExpectedTensors, decoderMetadata, qkNormTensors, type TensorShapes } from "./checkpoint-decoder";
 import {
   GEMMA_LAYER_NAMES,
   type GemmaParams,
@@ -217,28 +219,10 @@ export function expectedTensors(c: CheckpointConfig, vocabRows: number, hasOutpu
   if (c.arch === "phi3") return phi3ExpectedTensors(c, vocabRows, hasOutput);
   const q = c.heads * c.headDim;
   const kvWidth = c.kvHeads * c.headDim;
-  const expected = new Map<string, number[]>([
-    ["token_embd.weight", [vocabRows, c.hidden]],
-    ["output_norm.weight", [c.hidden]],
-  ]);
-  if (hasOutput || !c.tieEmbeddings) expected.set("output.weight", [vocabRows, c.hidden]);
-  for (let i = 0; i < c.layers; i++) {
-    const layer: [string, number[]][] = [
-      ["attn_norm.weight", [c.hidden]],
-      ["attn_q.weight", [q, c.hidden]],
-      ["attn_k.weight", [kvWidth, c.hidden]],
-      ["attn_v.weight", [kvWidth, c.hidden]],
-      ["attn_output.weight", [c.hidden, q]],
-      ["ffn_norm.weight", [c.hidden]],
-      ["ffn_gate.weight", [c.feedForward, c.hidden]],
-      ["ffn_up.weight", [c.feedForward, c.hidden]],
-      ["ffn_down.weight", [c.hidden, c.feedForward]],
-    ];
-    if (c.arch === "qwen2") layer.push(["attn_q.bias", [q]], ["attn_k.bias", [kvWidth]], ["attn_v.bias", [kvWidth]]);
-    if (c.arch === "qwen3") layer.push(["attn_q_norm.weight", [c.headDim]], ["attn_k_norm.weight", [c.headDim]]);
-    for (const [name, shape] of layer) expected.set(`blk.${i}.${name}`, shape);
-  }
-  return expected;
+  const atEnd: TensorShapes = [];
+  if (c.arch === "qwen2") atEnd.push(["attn_q.bias", [q]], ["attn_k.bias", [kvWidth]], ["attn_v.bias", [kvWidth]]);
+  if (c.arch === "qwen3") atEnd.push(...qkNormTensors(c));
+  return decoderExpectedTensors(c, vocabRows, hasOutput || !c.tieEmbeddings, { atEnd });
 }
 
 /**
@@ -286,14 +270,7 @@ export function architectureMetadata(c: CheckpointConfig, vocabRows: number, poo
   if (c.arch === "phi3") return phi3Metadata(c, vocabRows);
   const a = c.arch;
   const entries = [
-    kv.str("general.architecture", a),
-    kv.u32(`${a}.vocab_size`, vocabRows),
-    kv.u32(`${a}.block_count`, c.layers),
-    kv.u32(`${a}.context_length`, c.contextLength),
-    kv.u32(`${a}.embedding_length`, c.hidden),
-    kv.u32(`${a}.feed_forward_length`, c.feedForward),
-    kv.u32(`${a}.attention.head_count`, c.heads),
-    kv.u32(`${a}.attention.head_count_kv`, c.kvHeads),
+    ...decoderMetadata(c, vocabRows),
     kv.f32(`${a}.rope.freq_base`, c.ropeTheta),
     kv.f32(`${a}.attention.layer_norm_rms_epsilon`, c.normEpsilon),
   ];
