@@ -8,8 +8,7 @@
 import { GgmlType } from "@corral/protocol/gguf/types";
 import { type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
 import { bf16Bytes, f32Bytes, type SafetensorsInput, writeSafetensors } from "@corral/protocol/safetensors-testkit";
-import { mulberry32, uniformValues } from "../tiny-model/tensor-data";
-import { toHfRows } from "./checkpoint-fixture";
+import { type CheckpointDtype, checkpointValues, toHfRows } from "./checkpoint-fixture";
 
 export type AdapterArchitecture = "llama" | "qwen2" | "gemma2" | "gemma3" | "phi3";
 
@@ -17,7 +16,7 @@ export interface AdapterOptions {
   architecture?: AdapterArchitecture;
   rank?: number;
   alpha?: number;
-  dtype?: "F32" | "BF16";
+  dtype?: CheckpointDtype;
   /** PEFT module names; q/k/v/o by default. */
   modules?: string[];
   seed?: number;
@@ -57,14 +56,7 @@ export function tinyAdapter(o: AdapterOptions = {}): Adapter {
   const alpha = o.alpha ?? 8;
   const dtype = o.dtype ?? "F32";
   const modules = o.modules ?? ["q_proj", "k_proj", "v_proj", "o_proj"];
-  const next = mulberry32(o.seed ?? 5);
-  const draw = (count: number, scale: number) => {
-    const v = uniformValues(next, count, scale);
-    // As the file will hold them (BF16 rounds), so the reference starts from the same numbers.
-    return dtype === "BF16"
-      ? new Float32Array(new Uint32Array(f32Bytes(v).buffer).map((b) => b & 0xffff0000).buffer)
-      : v;
-  };
+  const draw = checkpointValues(o.seed ?? 5, dtype);
   const encode = (values: Float32Array) => (dtype === "BF16" ? bf16Bytes(values) : f32Bytes(values));
   const hf: SafetensorsInput[] = [];
   const reference: GgufTensorInput[] = [];

@@ -2,18 +2,21 @@
  * Tiny Hugging Face checkpoints for tests and the convert benchmark, each with the GGUF the converter rules give for
  * it, built independently: the weights are drawn in llama.cpp's layout and written to the GGUF as they are (with the
  * tiny model's own F16 encoder), while the checkpoint gets them in HF's layout (Q/K rows un-permuted, HF names, F32
- * or BF16, optionally sharded with an index, optionally with tied embeddings). Same options → same bytes.
+ * or BF16, optionally sharded with an index, optionally with tied embeddings). Same options → same bytes. The
+ * seeded draws and the reference GGUF's layout are shared with the other fixtures (sentencepiece, adapter).
  */
 import { GgmlType } from "@corral/protocol/gguf/types";
-import { type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
+import { type GgufMetadataEntry, type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
 import { bf16Bytes, f32Bytes, type SafetensorsInput, writeSafetensors } from "@corral/protocol/safetensors-testkit";
 import { TINY_CHAT_TEMPLATE } from "../tiny-model/chat-template";
 import { encodeTensorData, mulberry32, uniformValues } from "../tiny-model/tensor-data";
 import { END_OF_TEXT, IM_END, tinyVocabulary, tokenizerMetadata } from "../tiny-model/tokenizer";
 
+export type CheckpointDtype = "F32" | "BF16";
+
 export interface CheckpointOptions {
   architecture?: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
-  dtype?: "F32" | "BF16";
+  dtype?: CheckpointDtype;
   /** Split the weights over this many `model-0000i-of-0000n.safetensors` files with an index. Default 1. */
   shards?: number;
   /** No lm_head: the output reuses the embedding. */
@@ -61,6 +64,59 @@ export function toHfRows(values: Float32Array, rows: number, heads: number): Flo
   return out;
 }
 
+/**
+ * Seeded draws as a checkpoint of `dtype` holds them (BF16 rounds), so a reference GGUF starts from the same numbers
+ * the converter reads.
+ */
+export function checkpointValues(seed: number, dtype: CheckpointDtype): (count: number, scale: number) => Float32Array {
+  const next = mulberry32(seed);
+  return (count, scale) => {
+    const v = uniformValues(next, count, scale);
+    return dtype === "BF16"
+      ? new Float32Array(new Uint32Array(f32Bytes(v).buffer).map((b) => b & 0xffff0000).buffer)
+      : v;
+  };
+}
+
+/** [GGUF name, HF name, shape as the checkpoint stores it ([out, in] or [n]), values as the GGUF holds them, …]. */
+export type FixtureTensor = readonly [string, string, number[], Float32Array, ...Float32Array[]];
+
+/**
+ * The GGUF the converter must write for a tiny checkpoint, built without it: vectors in F32, matrices in F16 (BF16
+ * from a BF16 checkpoint), general.architecture and general.file_type ahead of the architecture's `keys`.
+ */
+export function referenceGguf(
+  arch: string,
+  dtype: CheckpointDtype,
+  tensors: readonly FixtureTensor[],
+  keys: GgufMetadataEntry[],
+): Uint8Array {
+  const referenceTensors: GgufTensorInput[] = tensors.map(([name, , shape, values]) => ({
+    name,
+    dims: [...shape].reverse(),
+    type: shape.length === 1 ? GgmlType.F32 : dtype === "BF16" ? GgmlType.BF16 : GgmlType.F16,
+    data:
+      shape.length === 1 ? f32Bytes(values) : dtype === "BF16" ? bf16Bytes(values) : encodeTensorData(values, "f16"),
+  }));
+  const fileType = kv.u32("general.file_type", dtype === "BF16" ? 32 : 1);
+  return writeGguf({ metadata: [kv.str("general.architecture", arch), fileType, ...keys], tensors: referenceTensors });
+}
+
+/** A tiny decoder's shape keys (context 4096) as the reference GGUFs write them. */
+export function referenceShapeKeys(
+  arch: string,
+  shape: { hidden: number; layers: number; ff: number; heads: number; kvHeads: number },
+): GgufMetadataEntry[] {
+  return [
+    kv.u32(`${arch}.context_length`, 4096),
+    kv.u32(`${arch}.embedding_length`, shape.hidden),
+    kv.u32(`${arch}.block_count`, shape.layers),
+    kv.u32(`${arch}.feed_forward_length`, shape.ff),
+    kv.u32(`${arch}.attention.head_count`, shape.heads),
+    kv.u32(`${arch}.attention.head_count_kv`, shape.kvHeads),
+  ];
+}
+
 export function tinyCheckpoint(o: CheckpointOptions = {}): Checkpoint {
   const architecture = o.architecture ?? "LlamaForCausalLM";
   const arch = GGUF_ARCH[architecture];
@@ -70,14 +126,7 @@ export function tinyCheckpoint(o: CheckpointOptions = {}): Checkpoint {
   const ff = o.feedForward ?? 128;
   const headDim = hidden / HEADS;
   const vocab = tinyVocabulary();
-  const next = mulberry32(o.seed ?? 11);
-  // Values as the file will hold them (BF16 rounds), so the reference starts from the same numbers.
-  const draw = (count: number, scale: number) => {
-    const v = uniformValues(next, count, scale);
-    return dtype === "BF16"
-      ? new Float32Array(new Uint32Array(f32Bytes(v).buffer).map((b) => b & 0xffff0000).buffer)
-      : v;
-  };
+  const draw = checkpointValues(o.seed ?? 11, dtype);
   const ones = (n: number) => new Float32Array(n).fill(1);
 
   // [GGUF name, HF name, HF shape [out, in] or [n], values in llama.cpp's row order]
@@ -149,29 +198,12 @@ export function tinyCheckpoint(o: CheckpointOptions = {}): Checkpoint {
   files.set("tokenizer.json", encoder.encode(JSON.stringify(tokenizerJson(o.pairMerges === true))));
   files.set("tokenizer_config.json", encoder.encode(JSON.stringify(tokenizerConfig())));
 
-  const referenceTensors: GgufTensorInput[] = tensors.map(([name, , shape, values]) => ({
-    name,
-    dims: [...shape].reverse(),
-    type: shape.length === 1 ? GgmlType.F32 : dtype === "BF16" ? GgmlType.BF16 : GgmlType.F16,
-    data:
-      shape.length === 1 ? f32Bytes(values) : dtype === "BF16" ? bf16Bytes(values) : encodeTensorData(values, "f16"),
-  }));
-  const reference = writeGguf({
-    metadata: [
-      kv.str("general.architecture", arch),
-      kv.u32("general.file_type", dtype === "BF16" ? 32 : 1),
-      kv.u32(`${arch}.context_length`, 4096),
-      kv.u32(`${arch}.embedding_length`, hidden),
-      kv.u32(`${arch}.block_count`, layers),
-      kv.u32(`${arch}.feed_forward_length`, ff),
-      kv.u32(`${arch}.attention.head_count`, HEADS),
-      kv.u32(`${arch}.attention.head_count_kv`, KV_HEADS),
-      kv.f32(`${arch}.rope.freq_base`, 10000),
-      kv.f32(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
-      ...tokenizerMetadata(vocab),
-    ],
-    tensors: referenceTensors,
-  });
+  const reference = referenceGguf(arch, dtype, tensors, [
+    ...referenceShapeKeys(arch, { hidden, layers, ff, heads: HEADS, kvHeads: KV_HEADS }),
+    kv.f32(`${arch}.rope.freq_base`, 10000),
+    kv.f32(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
+    ...tokenizerMetadata(vocab),
+  ]);
   return { files, reference };
 }
 

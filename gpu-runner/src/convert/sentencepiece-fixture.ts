@@ -4,8 +4,7 @@
  * Gemma's norms with the 1 taken back out (HF stores `w` for `1 + w`), Phi-3's Q/K/V and gate/up each fused, F32 or
  * BF16. The tokenizer keys are written by hand (sentencepiece-testkit.ts). Same options → same bytes.
  */
-import { GgmlType } from "@corral/protocol/gguf/types";
-import { type GgufMetadataEntry, type GgufTensorInput, kv, writeGguf } from "@corral/protocol/gguf/writer";
+import { type GgufMetadataEntry, kv } from "@corral/protocol/gguf/writer";
 import { bf16Bytes, f32Bytes, writeSafetensors } from "@corral/protocol/safetensors-testkit";
 import {
   tinySentencePieceConfig,
@@ -13,12 +12,17 @@ import {
   tinySentencePieces,
   writeSentencePieceModel,
 } from "@corral/protocol/sentencepiece-testkit";
-import { encodeTensorData, mulberry32, uniformValues } from "../tiny-model/tensor-data";
-import type { Checkpoint } from "./checkpoint-fixture";
+import {
+  type Checkpoint,
+  type CheckpointDtype,
+  checkpointValues,
+  referenceGguf,
+  referenceShapeKeys,
+} from "./checkpoint-fixture";
 
 export interface SentencePieceCheckpointOptions {
   architecture: "Gemma2ForCausalLM" | "Gemma3ForCausalLM" | "Phi3ForCausalLM";
-  dtype?: "F32" | "BF16";
+  dtype?: CheckpointDtype;
   seed?: number;
   /** Phi-3 only: longrope scaling with long/short factors (context 4× the original). */
   longrope?: boolean;
@@ -41,13 +45,7 @@ export function tinySentencePieceCheckpoint(o: SentencePieceCheckpointOptions): 
   const gemma = o.architecture !== "Phi3ForCausalLM";
   const arch = o.architecture === "Gemma2ForCausalLM" ? "gemma2" : gemma ? "gemma3" : "phi3";
   const dtype = o.dtype ?? "F32";
-  const next = mulberry32(o.seed ?? 21);
-  const draw = (count: number, scale: number) => {
-    const v = uniformValues(next, count, scale);
-    return dtype === "BF16"
-      ? new Float32Array(new Uint32Array(f32Bytes(v).buffer).map((b) => b & 0xffff0000).buffer)
-      : v;
-  };
+  const draw = checkpointValues(o.seed ?? 21, dtype);
   // [GGUF name, HF name, shape [out, in] or [n], values as the GGUF holds them, values as the checkpoint holds them]
   const tensors: [string, string, number[], Float32Array, Float32Array][] = [];
   const matrix = (gguf: string, hf: string, out: number, inp: number) => {
@@ -104,22 +102,12 @@ export function tinySentencePieceCheckpoint(o: SentencePieceCheckpointOptions): 
   files.set("tokenizer.model", writeSentencePieceModel(tinySentencePieces()));
   files.set("tokenizer_config.json", json(tinySentencePieceConfig()));
 
-  const referenceTensors: GgufTensorInput[] = [...extra, ...tensors].map(([name, , shape, values]) => ({
-    name,
-    dims: [...shape].reverse(),
-    type: shape.length === 1 ? GgmlType.F32 : dtype === "BF16" ? GgmlType.BF16 : GgmlType.F16,
-    data:
-      shape.length === 1 ? f32Bytes(values) : dtype === "BF16" ? bf16Bytes(values) : encodeTensorData(values, "f16"),
-  }));
-  const reference = writeGguf({
-    metadata: [
-      kv.str("general.architecture", arch),
-      kv.u32("general.file_type", dtype === "BF16" ? 32 : 1),
-      ...keys,
-      ...tinySentencePieceKeys(ROWS, gemma),
-    ],
-    tensors: referenceTensors,
-  });
+  const reference = referenceGguf(
+    arch,
+    dtype,
+    [...extra, ...tensors],
+    [...keys, ...tinySentencePieceKeys(ROWS, gemma)],
+  );
   return { files, reference };
 }
 
@@ -143,12 +131,7 @@ function architectureParts(arch: "gemma2" | "gemma3" | "phi3", longrope: boolean
   };
   const a = arch;
   const keys: GgufMetadataEntry[] = [
-    kv.u32(`${a}.context_length`, 4096),
-    kv.u32(`${a}.embedding_length`, HIDDEN),
-    kv.u32(`${a}.block_count`, LAYERS),
-    kv.u32(`${a}.feed_forward_length`, FF),
-    kv.u32(`${a}.attention.head_count`, HEADS),
-    kv.u32(`${a}.attention.head_count_kv`, KV_HEADS),
+    ...referenceShapeKeys(a, { hidden: HIDDEN, layers: LAYERS, ff: FF, heads: HEADS, kvHeads: KV_HEADS }),
     kv.f32(`${a}.attention.layer_norm_rms_epsilon`, 1e-6),
   ];
   const extra: ExtraTensor[] = [];
