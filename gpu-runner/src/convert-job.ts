@@ -17,7 +17,7 @@ import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
 import type { convertInChild } from "./convert/engine";
-import { type Emit, JobSlots, phaseProgress, runJobInSlot, sha256File, unlessAborted } from "./job-stream";
+import { type Emit, JobSlots, phaseProgress, runJobInSlot, storeJobOutput, unlessAborted } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 
 export type ConvertFn = typeof convertInChild;
@@ -108,15 +108,7 @@ export class ConvertJobs {
       });
       for (const lease of leases.splice(0)) lease.release();
       signal.throwIfAborted();
-      const result = await sha256File(output, signal);
-      const uploadProgress = phaseProgress(this.deps.clock, "upload", emit);
-      uploadProgress(0, result.size);
-      await sink.put(result.digest, result.size, output, signal, (sent) => uploadProgress(sent, result.size));
-      uploadProgress(result.size, result.size);
-      unreserve();
-      // The model made from it will most likely load (or be quantized) here next: keep the verified bytes.
-      await this.deps.blobs.adopt(result.digest, output, result.size).catch(() => false);
-      return result;
+      return await storeJobOutput(this.deps, sink, { path: output, unreserve }, signal, emit);
     } finally {
       for (const lease of leases) lease.release();
       unreserve?.();

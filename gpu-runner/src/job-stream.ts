@@ -1,13 +1,15 @@
 /**
  * What the runner's jobs (quantize, convert) share: one pool of job slots (a runner runs so many heavy jobs at once,
  * whatever their kind), the NDJSON answer (progress lines, a keepalive, then exactly one `done` or `error` line), the
- * progress throttle, and the steps around a result (hashing it, waiting for a lease unless the job is cancelled).
+ * progress throttle, and the steps around a result (waiting for a lease unless the job is cancelled; hashing, storing
+ * and caching the output).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { ApiError } from "@corral/protocol/errors";
 import { type JobEvent, RUNNER_HEADER_REQUEST_ID } from "@corral/protocol/runner";
+import type { BlobCache } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
 import { busy, toErrorResponse } from "./errors";
@@ -50,10 +52,6 @@ export interface JobStreamDeps {
 }
 
 /**
- * Answers a job with its NDJSON stream: `work` emits progress, its result becomes the `done` line, its failure the
- * `error` line (or, when the edge hung up, a destroyed response).
- */
-/**
  * A job's whole answer while it holds one of `slots`: refused (thrown before any output) when the runner has no blob
  * store to write `what` blobs to, or no free slot; else streamed by streamJob.
  */
@@ -75,6 +73,10 @@ export async function runJobInSlot(
   }
 }
 
+/**
+ * Answers a job with its NDJSON stream: `work` emits progress, its result becomes the `done` line, its failure the
+ * `error` line (or, when the edge hung up, a destroyed response).
+ */
 export async function streamJob(
   deps: JobStreamDeps,
   kind: string,
@@ -154,7 +156,29 @@ export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal, discard:
   });
 }
 
-export async function sha256File(path: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
+/**
+ * A job's result from its finished temp file: hashed, handed to the sink (with upload progress), its reserved room
+ * given back (the cache then counts the file as a blob) and adopted by the cache: the model made from it will most
+ * likely load (or be quantized) here next, so the verified bytes stay rather than being fetched again.
+ */
+export async function storeJobOutput(
+  deps: { blobs: BlobCache; clock: Clock },
+  sink: BlobSink,
+  output: { path: string; unreserve: () => void },
+  signal: AbortSignal,
+  emit: Emit,
+): Promise<{ digest: string; size: number }> {
+  const result = await sha256File(output.path, signal);
+  const uploadProgress = phaseProgress(deps.clock, "upload", emit);
+  uploadProgress(0, result.size);
+  await sink.put(result.digest, result.size, output.path, signal, (sent) => uploadProgress(sent, result.size));
+  uploadProgress(result.size, result.size);
+  output.unreserve();
+  await deps.blobs.adopt(result.digest, output.path, result.size).catch(() => false);
+  return result;
+}
+
+async function sha256File(path: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
   const hash = createHash("sha256");
   let size = 0;
   for await (const chunk of createReadStream(path, { signal })) {

@@ -18,7 +18,7 @@ import { parseBody } from "@corral/protocol/schema-helpers";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import type { BlobSink } from "./blob-sink";
 import type { Clock } from "./clock";
-import { type Emit, JobSlots, phaseProgress, runJobInSlot, sha256File, unlessAborted } from "./job-stream";
+import { type Emit, JobSlots, phaseProgress, runJobInSlot, storeJobOutput, unlessAborted } from "./job-stream";
 import type { RunnerMetrics } from "./metrics";
 import type { quantizeGguf } from "./quantize/quantize";
 
@@ -114,15 +114,7 @@ export class QuantizeJobs {
       lease.release();
       lease = undefined;
       signal.throwIfAborted();
-      const result = await sha256File(output, signal);
-      const uploadProgress = phaseProgress(this.deps.clock, "upload", emit);
-      uploadProgress(0, result.size);
-      await sink.put(result.digest, result.size, output, signal, (sent) => uploadProgress(sent, result.size));
-      uploadProgress(result.size, result.size);
-      unreserve();
-      // The model made from it will most likely load here next: keep the verified bytes instead of fetching them.
-      await this.deps.blobs.adopt(result.digest, output, result.size).catch(() => false);
-      return result;
+      return await storeJobOutput(this.deps, sink, { path: output, unreserve }, signal, emit);
     } finally {
       lease?.release();
       unreserve?.();
