@@ -1,6 +1,6 @@
 /**
  * The engine alone, for `npm run bench:runner`: node-llama-cpp in one process with the runner's context settings
- * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512) and Ollama's default sampling, no HTTP,
+ * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512, flash attention auto) and Ollama's default sampling, no HTTP,
  * no templates, no metering. Side by side with the runner it splits the gap to llama-server into what the engine
  * loop costs (bare vs llama-server) and what the runner adds on top (runner vs bare). `GATE=1` routes the decodes
  * through the runner's DecodeGate, so its effect is measured on the engine alone too.
@@ -21,6 +21,7 @@ async function main() {
     sequences: Number(process.env.PARALLEL ?? Math.max(...STREAMS)),
     threads: 1,
     batchSize: 512,
+    flashAttention: "auto",
   });
   const sequences: LlamaContextSequence[] = Array.from({ length: context.totalSequences }, () => context.getSequence());
   let generating = 0;
