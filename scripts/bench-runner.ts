@@ -21,6 +21,7 @@ import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { type RunningStack, startStack } from "../test/harness";
+import type { StepTimes } from "./forward-pass-timer";
 import { benchModel, llamaRefBinary } from "./llama-ref";
 import { nativeBuildDir, nativeBuildReady } from "./native-build";
 
@@ -40,22 +41,30 @@ interface Generated {
   /** ms from sending to the first streamed token. */
   ttftMs: number;
   text: string;
+  /** llama-server only: its own ms per generated token (timings.predicted_per_token_ms). */
+  msPerToken?: number;
 }
 type Generate = (prompt: string, maxTokens: number) => Promise<Generated>;
 
-/** tok/s by stream count: 1 stream is the median of 3 runs, N streams the total tokens over the wall time. */
-async function throughput(generate: Generate): Promise<Record<string, number>> {
+/**
+ * tok/s by stream count: 1 stream is the median of 3 runs, N streams the total tokens over the wall time. When the
+ * answers carry their own ms per token (llama-server), `msPerToken` gets their median by stream count.
+ */
+async function throughput(generate: Generate, msPerToken?: Record<string, number>): Promise<Record<string, number>> {
   await generate("warm up", 16);
   const rates: Record<string, number> = {};
   for (const n of STREAMS) {
     const runs = n === 1 ? 3 : 1;
     const samples: number[] = [];
+    const perToken: number[] = [];
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
       const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
       samples.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
+      for (const g of done) if (g.msPerToken !== undefined) perToken.push(g.msPerToken);
     }
     rates[`${n}`] = round(median(samples));
+    if (msPerToken && perToken.length) msPerToken[`${n}`] = round(median(perToken), 3);
   }
   return rates;
 }
@@ -142,7 +151,7 @@ async function throughRunner(gguf: Uint8Array) {
   }
 }
 
-async function throughLlamaServer(binary: string, modelPath: string) {
+async function throughLlamaServer(binary: string, modelPath: string, msPerToken: Record<string, number>) {
   const port = 28555;
   const np = String(MAX_STREAMS);
   const args = ["-m", modelPath, "-t", "1", "-c", String(512 * MAX_STREAMS), "-np", np, "--port", String(port)];
@@ -162,16 +171,26 @@ async function throughLlamaServer(binary: string, modelPath: string) {
         method: "POST",
         body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1 }),
       });
-      const { timings, content } = (await res.json()) as { timings: { predicted_n: number }; content: string };
-      return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content };
-    });
+      const { timings, content } = (await res.json()) as {
+        timings: { predicted_n: number; predicted_per_token_ms: number };
+        content: string;
+      };
+      const msPerToken = timings.predicted_per_token_ms;
+      return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content, msPerToken };
+    }, msPerToken);
   } finally {
     if (server.pid) process.kill(-server.pid, "SIGKILL");
   }
 }
 
-/** node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts), in its own process. */
-function throughBare(modelPath: string, gate: boolean): Record<string, number> {
+/**
+ * node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts), in its own process: tok/s, and
+ * each stream count's forward pass and time between passes.
+ */
+function throughBare(
+  modelPath: string,
+  gate: boolean,
+): { rates: Record<string, number>; steps: Record<string, StepTimes> } {
   const out = execFileSync(
     process.execPath,
     ["--import", "tsx", join(root, "scripts", "bench-runner-bare.ts"), modelPath],
@@ -189,7 +208,10 @@ function throughBare(modelPath: string, gate: boolean): Record<string, number> {
       },
     },
   );
-  return (JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { rates: Record<string, number> }).rates;
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as {
+    rates: Record<string, number>;
+    steps: Record<string, StepTimes>;
+  };
 }
 
 /** CPU seconds (user + system) of one thread, from /proc: the runner's Node main thread has tid = pid. */
@@ -288,18 +310,21 @@ async function main() {
     const modelPath = join(root, ".corral", "bench-26m.gguf");
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
-    const server = await throughLlamaServer(binary, modelPath);
+    const serverMsPerToken: Record<string, number> = {};
+    const server = await throughLlamaServer(binary, modelPath, serverMsPerToken);
     const ratios = (rates: Record<string, number>, anchor = server) =>
       Object.fromEntries(STREAMS.map((n) => [`${n}`, round((rates[`${n}`] ?? 0) / (anchor[`${n}`] ?? 1), 2)]));
     // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it.
     const measure = async () => {
-      const bare = throughBare(modelPath, false);
-      const bareGated = throughBare(modelPath, true);
+      const bare = throughBare(modelPath, false).rates;
+      const { rates: bareGated, steps } = throughBare(modelPath, true);
       const runner = await throughRunner(gguf);
       return {
         node_llama_cpp: bare,
         node_llama_cpp_ratio: ratios(bare),
         node_llama_cpp_with_gate: bareGated,
+        // ms per step: the forward pass, and node-llama-cpp's sampling and JS round trip between two passes.
+        node_llama_cpp_with_gate_steps: steps,
         runner,
         runner_ratio: ratios(runner),
         runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
@@ -308,6 +333,8 @@ async function main() {
     report.throughput_tok_s = {
       streams: STREAMS,
       llama_server: server,
+      // llama-server's own ms per generated token, per stream (a step's whole time, its sampling included).
+      llama_server_ms_per_token: serverMsPerToken,
       native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
       prebuilt: await withPrebuilt(measure),
     };
