@@ -12,7 +12,8 @@
  *     strings, metering), on the built-in tiny model where inference is negligible, at 1 and 64 streams.
  *   - prompt cache: time to first token of a follow-up over a ~2,000-token history against the first turn, with
  *     other requests on the same model in between.
- * Env: BENCH_TOKENS (128), BENCH_STREAMS (1,4,8,32), BENCH_PARTS (throughput,overhead,cache).
+ * Env: BENCH_TOKENS (128), BENCH_STREAMS (1,4,8,32), BENCH_PARTS (throughput,overhead,cache), BENCH_MODEL (26m, or
+ * 110m for the throughput part: ~4× longer forward passes, so a fixed per-token cost weighs ~4× less).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -22,7 +23,7 @@ import { dirname, join, resolve } from "node:path";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { type RunningStack, startStack } from "../test/harness";
 import type { StepTimes } from "./forward-pass-timer";
-import { benchModel, llamaRefBinary } from "./llama-ref";
+import { benchModel, benchModelSize, llamaRefBinary } from "./llama-ref";
 import { nativeBuildDir, nativeBuildReady } from "./native-build";
 
 const root = resolve(import.meta.dirname, "..");
@@ -30,6 +31,7 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 128);
 const STREAMS = (process.env.BENCH_STREAMS ?? "1,4,8,32").split(",").map(Number);
 const PARTS = new Set((process.env.BENCH_PARTS ?? "throughput,overhead,cache").split(","));
 const MAX_STREAMS = Math.max(...STREAMS);
+const MODEL = benchModelSize(process.env.BENCH_MODEL ?? "26m");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -151,6 +153,13 @@ async function throughRunner(gguf: Uint8Array) {
   }
 }
 
+/**
+ * Ollama's default sampling, which the runner applies to the bench's requests (gpu-runner/src/inference/options.ts),
+ * given to llama-server too: with its own defaults (top_p 0.95, min_p 0.05, no repeat penalty) the random model
+ * ends at an end-of-generation token at another rate, and each stream that ends early changes the batches' shape.
+ */
+const RUNNER_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0, repeat_penalty: 1.1, repeat_last_n: 64 };
+
 async function throughLlamaServer(binary: string, modelPath: string, msPerToken: Record<string, number>) {
   const port = 28555;
   const np = String(MAX_STREAMS);
@@ -169,7 +178,7 @@ async function throughLlamaServer(binary: string, modelPath: string, msPerToken:
       const sent = performance.now();
       const res = await fetch(`http://127.0.0.1:${port}/completion`, {
         method: "POST",
-        body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1 }),
+        body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1, ...RUNNER_SAMPLING }),
       });
       const { timings, content } = (await res.json()) as {
         timings: { predicted_n: number; predicted_per_token_ms: number };
@@ -300,14 +309,14 @@ async function withPrebuilt<T>(fn: () => Promise<T>): Promise<T> {
 
 async function main() {
   const report: Record<string, unknown> = {
-    model: "26M-param llama, F16, threads 1",
+    model: `${MODEL.toUpperCase()}-param llama, F16, threads 1`,
     tokens_per_request: TOKENS,
     load_average_at_start: loadavg().map((x) => round(x, 2)),
   };
   if (PARTS.has("throughput")) {
     const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
-    const gguf = benchModel();
-    const modelPath = join(root, ".corral", "bench-26m.gguf");
+    const gguf = benchModel(MODEL);
+    const modelPath = join(root, ".corral", `bench-${MODEL}.gguf`);
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
     const serverMsPerToken: Record<string, number> = {};

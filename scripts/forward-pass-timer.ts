@@ -3,6 +3,10 @@
  * `decodeBatch`, llama_decode on the decode thread) against the time between two passes (sampling, and the per-token
  * JavaScript round trip from a sampled token to the next decode request). Wraps the context's addon object the way
  * decode-gate.test.ts counts batches; a benchmark aid only, never loaded by the runner.
+ *
+ * It also counts each pass's runs of consecutive sequence ids: llama.cpp (per-sequence KV streams, which
+ * node-llama-cpp always uses) computes each run as its own ubatch, so a pass over sequences 0–4, 6–16, 18–31 reads
+ * the weights three times (26M model, 32 streams: 45 ms for 30 tokens in 3 runs, 33 ms for 32 tokens in one).
  */
 import type { LlamaContext } from "node-llama-cpp";
 
@@ -15,6 +19,8 @@ export interface StepTimes {
   passMs: number;
   /** Mean ms from the end of one pass to the start of the next. */
   betweenMs: number;
+  /** Mean runs of consecutive sequence ids per pass: llama.cpp's ubatches per pass. */
+  runsPerPass: number;
 }
 
 type Addon = Record<string, (...args: unknown[]) => unknown>;
@@ -27,6 +33,8 @@ export function timeForwardPasses(context: LlamaContext): { take(): StepTimes } 
   let tokens = 0;
   let passMs = 0;
   let betweenMs = 0;
+  let runs = 0;
+  let lastId: number | undefined;
   let lastEnd: number | undefined;
   internal._ctx = new Proxy(addon, {
     get(target, prop) {
@@ -35,7 +43,14 @@ export function timeForwardPasses(context: LlamaContext): { take(): StepTimes } 
       if (prop === "initBatch")
         return (size: unknown, ...rest: unknown[]) => {
           tokens += Number(size);
+          lastId = undefined;
           return value.call(target, size, ...rest);
+        };
+      if (prop === "addToBatch")
+        return (sequenceId: unknown, ...rest: unknown[]) => {
+          if (lastId === undefined || sequenceId !== lastId + 1) runs++;
+          lastId = Number(sequenceId);
+          return value.call(target, sequenceId, ...rest);
         };
       if (prop === "decodeBatch")
         return async (...args: unknown[]) => {
@@ -60,8 +75,9 @@ export function timeForwardPasses(context: LlamaContext): { take(): StepTimes } 
         tokensPerPass: round(tokens / passes),
         passMs: round(passMs / passes),
         betweenMs: round(betweenMs / Math.max(1, passes - 1)),
+        runsPerPass: round(runs / passes),
       };
-      passes = tokens = passMs = betweenMs = 0;
+      passes = tokens = passMs = betweenMs = runs = 0;
       lastEnd = undefined;
       return times;
     },
