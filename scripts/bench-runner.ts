@@ -3,7 +3,7 @@
  * single stream ≥ 0.97 of llama-server; aggregate with 4, 8, 32 streams ≥ llama-server with the same -np).
  *   - throughput: a 26M-param F16 llama (written here), THREADS=1, 1/4/8/32 concurrent streams, through the runner
  *     (PARALLEL=32) and through `llama-server -t 1 -np 32` (built once from node-llama-cpp's bundled source into
- *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary). With a native node-llama-cpp build present
+ *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary), their rounds alternating. With a native node-llama-cpp build present
  *     (`npm run build:native`) the runner is measured on it and, with its build folder set aside, on the prebuilt
  *     binaries too. Beside each build, node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts,
  *     with and without the decode gate): bare vs llama-server is the engine loop's gap, runner vs bare what the
@@ -48,24 +48,33 @@ interface Generated {
 }
 type Generate = (prompt: string, maxTokens: number) => Promise<Generated>;
 
+/** Alternations of the engines per stream count: one stream is short and noisy, so it gets more. */
+const ROUNDS = (n: number) => (n === 1 ? 5 : n <= 8 ? 3 : 2);
+
 /**
- * tok/s by stream count: 1 stream is the median of 3 runs, N streams the total tokens over the wall time. When the
- * answers carry their own ms per token (llama-server), `msPerToken` gets their median by stream count.
+ * tok/s by engine and stream count, the engines' rounds alternating (A B A B …) so that both see the same machine:
+ * on this shared VM a forward pass's time drifts by ±25% over minutes, far more than the differences measured.
+ * Each round runs N concurrent streams; the figure is the median round's total tokens over its wall time. When
+ * an engine's answers carry their own ms per token (llama-server), `msPerToken` gets their median by stream count.
  */
-async function throughput(generate: Generate, msPerToken?: Record<string, number>): Promise<Record<string, number>> {
-  await generate("warm up", 16);
-  const rates: Record<string, number> = {};
+async function sideBySide(
+  engines: Record<string, Generate>,
+  msPerToken?: Record<string, number>,
+): Promise<Record<string, Record<string, number>>> {
+  for (const generate of Object.values(engines)) await generate("warm up", 16);
+  const rates: Record<string, Record<string, number>> = Object.fromEntries(Object.keys(engines).map((e) => [e, {}]));
   for (const n of STREAMS) {
-    const runs = n === 1 ? 3 : 1;
-    const samples: number[] = [];
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(engines).map((e) => [e, []]));
     const perToken: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
-      samples.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
-      for (const g of done) if (g.msPerToken !== undefined) perToken.push(g.msPerToken);
+    for (let r = 0; r < ROUNDS(n); r++) {
+      for (const [engine, generate] of Object.entries(engines)) {
+        const t0 = performance.now();
+        const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
+        samples[engine]?.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
+        for (const g of done) if (g.msPerToken !== undefined) perToken.push(g.msPerToken);
+      }
     }
-    rates[`${n}`] = round(median(samples));
+    for (const engine of Object.keys(engines)) (rates[engine] ?? {})[`${n}`] = round(median(samples[engine] ?? []));
     if (msPerToken && perToken.length) msPerToken[`${n}`] = round(median(perToken), 3);
   }
   return rates;
@@ -144,15 +153,6 @@ async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
   return { stack, generate };
 }
 
-async function throughRunner(gguf: Uint8Array) {
-  const { stack, generate } = await benchStack(gguf, { PARALLEL: String(MAX_STREAMS), NUM_CTX: "512" });
-  try {
-    return await throughput(generate);
-  } finally {
-    await stack.stop();
-  }
-}
-
 /**
  * Ollama's default sampling, which the runner applies to the bench's requests (gpu-runner/src/inference/options.ts),
  * given to llama-server too: with its own defaults (top_p 0.95, min_p 0.05, no repeat penalty) the random model
@@ -160,36 +160,38 @@ async function throughRunner(gguf: Uint8Array) {
  */
 const RUNNER_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0, repeat_penalty: 1.1, repeat_last_n: 64 };
 
-async function throughLlamaServer(binary: string, modelPath: string, msPerToken: Record<string, number>) {
+/** llama-server with `-np MAX_STREAMS`, threads 1, on `modelPath`; `stop` kills it. */
+async function startLlamaServer(binary: string, modelPath: string): Promise<{ generate: Generate; stop(): void }> {
   const port = 28555;
   const np = String(MAX_STREAMS);
   const args = ["-m", modelPath, "-t", "1", "-c", String(512 * MAX_STREAMS), "-np", np, "--port", String(port)];
   const server: ChildProcess = spawn(binary, [...args, "--host", "127.0.0.1"], { stdio: "ignore", detached: true });
-  try {
-    for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    return await throughput(async (prompt, maxTokens) => {
-      const sent = performance.now();
-      const res = await fetch(`http://127.0.0.1:${port}/completion`, {
-        method: "POST",
-        body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1, ...RUNNER_SAMPLING }),
-      });
-      const { timings, content } = (await res.json()) as {
-        timings: { predicted_n: number; predicted_per_token_ms: number };
-        content: string;
-      };
-      const msPerToken = timings.predicted_per_token_ms;
-      return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content, msPerToken };
-    }, msPerToken);
-  } finally {
+  const stop = () => {
     if (server.pid) process.kill(-server.pid, "SIGKILL");
+  };
+  for (;;) {
+    const up = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (server.exitCode !== null) throw new Error(`llama-server exited with ${server.exitCode}`);
+    await new Promise((r) => setTimeout(r, 300));
   }
+  const generate: Generate = async (prompt, maxTokens) => {
+    const sent = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/completion`, {
+      method: "POST",
+      body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1, ...RUNNER_SAMPLING }),
+    });
+    const { timings, content } = (await res.json()) as {
+      timings: { predicted_n: number; predicted_per_token_ms: number };
+      content: string;
+    };
+    const msPerToken = timings.predicted_per_token_ms;
+    return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content, msPerToken };
+  };
+  return { generate, stop };
 }
 
 /**
@@ -319,34 +321,46 @@ async function main() {
     const modelPath = join(root, ".corral", `bench-${MODEL}.gguf`);
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
-    const serverMsPerToken: Record<string, number> = {};
-    const server = await throughLlamaServer(binary, modelPath, serverMsPerToken);
-    const ratios = (rates: Record<string, number>, anchor = server) =>
-      Object.fromEntries(STREAMS.map((n) => [`${n}`, round((rates[`${n}`] ?? 0) / (anchor[`${n}`] ?? 1), 2)]));
-    // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it.
+    const server = await startLlamaServer(binary, modelPath);
+    // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it and llama-server,
+    // their rounds alternating.
     const measure = async () => {
       const bare = throughBare(modelPath, false).rates;
       const { rates: bareGated, steps } = throughBare(modelPath, true);
-      const runner = await throughRunner(gguf);
-      return {
-        node_llama_cpp: bare,
-        node_llama_cpp_ratio: ratios(bare),
-        node_llama_cpp_with_gate: bareGated,
-        // ms per step: the forward pass, and node-llama-cpp's sampling and JS round trip between two passes.
-        node_llama_cpp_with_gate_steps: steps,
-        runner,
-        runner_ratio: ratios(runner),
-        runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
+      const { stack, generate } = await benchStack(gguf, { PARALLEL: String(MAX_STREAMS), NUM_CTX: "512" });
+      const serverMsPerToken: Record<string, number> = {};
+      try {
+        const rates = await sideBySide({ llama_server: server.generate, runner: generate }, serverMsPerToken);
+        const anchor = rates.llama_server ?? {};
+        const runner = rates.runner ?? {};
+        const ratios = (of: Record<string, number>, to = anchor) =>
+          Object.fromEntries(STREAMS.map((n) => [`${n}`, round((of[`${n}`] ?? 0) / (to[`${n}`] ?? 1), 2)]));
+        return {
+          llama_server: anchor,
+          // llama-server's own ms per generated token, per stream (a step's whole time, its sampling included).
+          llama_server_ms_per_token: serverMsPerToken,
+          runner,
+          runner_ratio: ratios(runner),
+          node_llama_cpp: bare,
+          node_llama_cpp_ratio: ratios(bare),
+          node_llama_cpp_with_gate: bareGated,
+          // ms per step: the forward pass, and node-llama-cpp's sampling and JS round trip between two passes.
+          node_llama_cpp_with_gate_steps: steps,
+          runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
+        };
+      } finally {
+        await stack.stop();
+      }
+    };
+    try {
+      report.throughput_tok_s = {
+        streams: STREAMS,
+        native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
+        prebuilt: await withPrebuilt(measure),
       };
-    };
-    report.throughput_tok_s = {
-      streams: STREAMS,
-      llama_server: server,
-      // llama-server's own ms per generated token, per stream (a step's whole time, its sampling included).
-      llama_server_ms_per_token: serverMsPerToken,
-      native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
-      prebuilt: await withPrebuilt(measure),
-    };
+    } finally {
+      server.stop();
+    }
   }
   if (PARTS.has("overhead")) report.runner_overhead = await overhead();
   if (PARTS.has("cache")) report.prompt_cache = await promptCache(benchModel());
