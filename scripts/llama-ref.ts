@@ -20,12 +20,16 @@ export function benchModelSize(raw: string): BenchModelSize {
   return raw as BenchModelSize;
 }
 
-/** A llama GGUF (F16, random weights, the built-in tokenizer), 26M parameters unless asked for the 110M one. */
+/**
+ * A llama GGUF (F16, random weights, the built-in tokenizer), 26M parameters unless asked for the 110M one. It never
+ * ends a top-k generation by itself, so every stream of a throughput run generates all of its tokens.
+ */
 export function benchModel(size: BenchModelSize = "26m"): Uint8Array {
   return writeRandomLlamaModel({
     name: `corral-bench-${size}`,
     description: "corral runner benchmark model, random weights",
     hyperparameters: BENCH_MODELS[size],
+    neverEnds: true,
   });
 }
 
