@@ -1,13 +1,15 @@
 /**
  * The engine alone, for `npm run bench:runner`: node-llama-cpp in one process with the runner's context settings
- * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512) and Ollama's default sampling, no HTTP,
+ * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512, flash attention auto) and Ollama's default sampling, no HTTP,
  * no templates, no metering. Side by side with the runner it splits the gap to llama-server into what the engine
  * loop costs (bare vs llama-server) and what the runner adds on top (runner vs bare). `GATE=1` routes the decodes
- * through the runner's DecodeGate, so its effect is measured on the engine alone too.
+ * through the runner's DecodeGate, so its effect is measured on the engine alone too. `steps` splits each stream
+ * count's time into forward passes and the time between them (scripts/forward-pass-timer.ts).
  * Usage: tsx scripts/bench-runner-bare.ts <model.gguf>; env STREAMS, TOKENS, PARALLEL, NUM_CTX, GATE. Prints JSON.
  */
 import { getLlama, LlamaCompletion, type LlamaContextSequence } from "node-llama-cpp";
 import { DecodeGate, installDecodeGate } from "../gpu-runner/src/decode-gate";
+import { type StepTimes, timeForwardPasses } from "./forward-pass-timer";
 
 const STREAMS = (process.env.STREAMS ?? "1,4,8,32").split(",").map(Number);
 const TOKENS = Number(process.env.TOKENS ?? 128);
@@ -21,9 +23,11 @@ async function main() {
     sequences: Number(process.env.PARALLEL ?? Math.max(...STREAMS)),
     threads: 1,
     batchSize: 512,
+    flashAttention: "auto",
   });
   const sequences: LlamaContextSequence[] = Array.from({ length: context.totalSequences }, () => context.getSequence());
   let generating = 0;
+  const timer = timeForwardPasses(context);
   if (process.env.GATE === "1") installDecodeGate(context, new DecodeGate(() => generating));
   // The runner's defaults for an Ollama request without options (gpu-runner/src/inference/options.ts).
   const sampling = { temperature: 0.8, topK: 40, topP: 0.9, seed: 1, repeatPenalty: { lastTokens: 64, penalty: 1.1 } };
@@ -47,7 +51,9 @@ async function main() {
     return tokens;
   };
   await generate(sequences[0] as LlamaContextSequence, "warm up", 16);
+  timer.take();
   const rates: Record<string, number> = {};
+  const steps: Record<string, StepTimes> = {};
   for (const n of STREAMS) {
     const samples: number[] = [];
     for (let r = 0; r < (n === 1 ? 3 : 1); r++) {
@@ -56,8 +62,9 @@ async function main() {
       samples.push(counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000));
     }
     rates[`${n}`] = Math.round(median(samples) * 10) / 10;
+    steps[`${n}`] = timer.take();
   }
-  console.log(JSON.stringify({ build: llama.buildType, rates }));
+  console.log(JSON.stringify({ build: llama.buildType, rates, steps }));
   await context.dispose();
   await model.dispose();
   await llama.dispose();

@@ -3,7 +3,7 @@
  * single stream ≥ 0.97 of llama-server; aggregate with 4, 8, 32 streams ≥ llama-server with the same -np).
  *   - throughput: a 26M-param F16 llama (written here), THREADS=1, 1/4/8/32 concurrent streams, through the runner
  *     (PARALLEL=32) and through `llama-server -t 1 -np 32` (built once from node-llama-cpp's bundled source into
- *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary). With a native node-llama-cpp build present
+ *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary), their rounds alternating. With a native node-llama-cpp build present
  *     (`npm run build:native`) the runner is measured on it and, with its build folder set aside, on the prebuilt
  *     binaries too. Beside each build, node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts,
  *     with and without the decode gate): bare vs llama-server is the engine loop's gap, runner vs bare what the
@@ -12,23 +12,26 @@
  *     strings, metering), on the built-in tiny model where inference is negligible, at 1 and 64 streams.
  *   - prompt cache: time to first token of a follow-up over a ~2,000-token history against the first turn, with
  *     other requests on the same model in between.
- * Env: BENCH_TOKENS (128), BENCH_STREAMS (1,4,8,32), BENCH_PARTS (throughput,overhead,cache).
+ * Env: BENCH_TOKENS (128), BENCH_STREAMS (1,4,8,32), BENCH_PARTS (throughput,overhead,cache), BENCH_MODEL (26m, or
+ * 110m for the throughput part: ~4× longer forward passes, so a fixed per-token cost weighs ~4× less).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { type RunningStack, startStack } from "../test/harness";
-import { benchModel, llamaRefBinary } from "./llama-ref";
+import type { StepTimes } from "./forward-pass-timer";
+import { benchModel, benchModelSize, llamaRefBinary } from "./llama-ref";
 import { nativeBuildDir, nativeBuildReady } from "./native-build";
+import { DEFAULTS, uploadFile } from "./upload-lib";
 
 const root = resolve(import.meta.dirname, "..");
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 128);
 const STREAMS = (process.env.BENCH_STREAMS ?? "1,4,8,32").split(",").map(Number);
 const PARTS = new Set((process.env.BENCH_PARTS ?? "throughput,overhead,cache").split(","));
 const MAX_STREAMS = Math.max(...STREAMS);
+const MODEL = benchModelSize(process.env.BENCH_MODEL ?? "26m");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -40,22 +43,39 @@ interface Generated {
   /** ms from sending to the first streamed token. */
   ttftMs: number;
   text: string;
+  /** llama-server only: its own ms per generated token (timings.predicted_per_token_ms). */
+  msPerToken?: number;
 }
 type Generate = (prompt: string, maxTokens: number) => Promise<Generated>;
 
-/** tok/s by stream count: 1 stream is the median of 3 runs, N streams the total tokens over the wall time. */
-async function throughput(generate: Generate): Promise<Record<string, number>> {
-  await generate("warm up", 16);
-  const rates: Record<string, number> = {};
+/** Alternations of the engines per stream count: one stream is short and noisy, so it gets more. */
+const ROUNDS = (n: number) => (n === 1 ? 5 : n <= 8 ? 3 : 2);
+
+/**
+ * tok/s by engine and stream count, the engines' rounds alternating (A B A B …) so that both see the same machine:
+ * on this shared VM a forward pass's time drifts by ±25% over minutes, far more than the differences measured.
+ * Each round runs N concurrent streams; the figure is the median round's total tokens over its wall time. When
+ * an engine's answers carry their own ms per token (llama-server), `msPerToken` gets their median by stream count.
+ */
+async function sideBySide(
+  engines: Record<string, Generate>,
+  msPerToken?: Record<string, number>,
+): Promise<Record<string, Record<string, number>>> {
+  for (const generate of Object.values(engines)) await generate("warm up", 16);
+  const rates: Record<string, Record<string, number>> = Object.fromEntries(Object.keys(engines).map((e) => [e, {}]));
   for (const n of STREAMS) {
-    const runs = n === 1 ? 3 : 1;
-    const samples: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
-      samples.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(engines).map((e) => [e, []]));
+    const perToken: number[] = [];
+    for (let r = 0; r < ROUNDS(n); r++) {
+      for (const [engine, generate] of Object.entries(engines)) {
+        const t0 = performance.now();
+        const done = await Promise.all(Array.from({ length: n }, (_, i) => generate(`Tell me ${r}-${i}`, TOKENS)));
+        samples[engine]?.push(done.reduce((sum, g) => sum + g.tokens, 0) / ((performance.now() - t0) / 1000));
+        for (const g of done) if (g.msPerToken !== undefined) perToken.push(g.msPerToken);
+      }
     }
-    rates[`${n}`] = round(median(samples));
+    for (const engine of Object.keys(engines)) (rates[engine] ?? {})[`${n}`] = round(median(samples[engine] ?? []));
+    if (msPerToken && perToken.length) msPerToken[`${n}`] = round(median(perToken), 3);
   }
   return rates;
 }
@@ -99,11 +119,14 @@ async function readStream(res: Response, sent: number): Promise<Generated> {
 
 /** A stack whose runner serves `gguf` as model "bench"; requests go straight to the runner, as the edge sends them. */
 async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
-  const blob = `sha256:${createHash("sha256").update(gguf).digest("hex")}`;
   const stack = await startStack({ env: { THREADS: "1", ...env } });
   const auth = { authorization: `Bearer ${stack.key}` };
-  const uploaded = await fetch(`${stack.url}/api/blobs/${blob}`, { method: "POST", headers: auth, body: gguf });
-  if (!uploaded.ok) throw new Error(`upload: ${uploaded.status} ${await uploaded.text()}`);
+  // As a user uploads it (the 110M model is over the single-request limit: multipart).
+  const file = join(stack.stateDir, "bench.gguf");
+  writeFileSync(file, gguf);
+  const silent = { phase() {}, advance() {}, note() {}, done() {} };
+  const options = { ...DEFAULTS, host: stack.url, key: stack.key, file, stateDir: join(stack.stateDir, "uploads") };
+  const { digest: blob } = await uploadFile(options, fetch, silent);
   const created = await fetch(`${stack.url}/api/create`, {
     method: "POST",
     headers: auth,
@@ -133,45 +156,55 @@ async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
   return { stack, generate };
 }
 
-async function throughRunner(gguf: Uint8Array) {
-  const { stack, generate } = await benchStack(gguf, { PARALLEL: String(MAX_STREAMS), NUM_CTX: "512" });
-  try {
-    return await throughput(generate);
-  } finally {
-    await stack.stop();
-  }
-}
+/**
+ * Ollama's default sampling, which the runner applies to the bench's requests (gpu-runner/src/inference/options.ts),
+ * given to llama-server too: with its own defaults (top_p 0.95, min_p 0.05, no repeat penalty) the random model
+ * ends at an end-of-generation token at another rate, and each stream that ends early changes the batches' shape.
+ */
+const RUNNER_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0, repeat_penalty: 1.1, repeat_last_n: 64 };
 
-async function throughLlamaServer(binary: string, modelPath: string) {
+/** llama-server with `-np MAX_STREAMS`, threads 1, on `modelPath`; `stop` kills it. */
+async function startLlamaServer(binary: string, modelPath: string): Promise<{ generate: Generate; stop(): void }> {
   const port = 28555;
   const np = String(MAX_STREAMS);
   const args = ["-m", modelPath, "-t", "1", "-c", String(512 * MAX_STREAMS), "-np", np, "--port", String(port)];
   const server: ChildProcess = spawn(binary, [...args, "--host", "127.0.0.1"], { stdio: "ignore", detached: true });
-  try {
-    for (;;) {
-      const up = await fetch(`http://127.0.0.1:${port}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    return await throughput(async (prompt, maxTokens) => {
-      const sent = performance.now();
-      const res = await fetch(`http://127.0.0.1:${port}/completion`, {
-        method: "POST",
-        body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1 }),
-      });
-      const { timings, content } = (await res.json()) as { timings: { predicted_n: number }; content: string };
-      return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content };
-    });
-  } finally {
+  const stop = () => {
     if (server.pid) process.kill(-server.pid, "SIGKILL");
+  };
+  for (;;) {
+    const up = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (server.exitCode !== null) throw new Error(`llama-server exited with ${server.exitCode}`);
+    await new Promise((r) => setTimeout(r, 300));
   }
+  const generate: Generate = async (prompt, maxTokens) => {
+    const sent = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}/completion`, {
+      method: "POST",
+      body: JSON.stringify({ prompt, n_predict: maxTokens, cache_prompt: false, seed: 1, ...RUNNER_SAMPLING }),
+    });
+    const { timings, content } = (await res.json()) as {
+      timings: { predicted_n: number; predicted_per_token_ms: number };
+      content: string;
+    };
+    const msPerToken = timings.predicted_per_token_ms;
+    return { tokens: timings.predicted_n, ttftMs: performance.now() - sent, text: content, msPerToken };
+  };
+  return { generate, stop };
 }
 
-/** node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts), in its own process. */
-function throughBare(modelPath: string, gate: boolean): Record<string, number> {
+/**
+ * node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts), in its own process: tok/s, and
+ * each stream count's forward pass and time between passes.
+ */
+function throughBare(
+  modelPath: string,
+  gate: boolean,
+): { rates: Record<string, number>; steps: Record<string, StepTimes> } {
   const out = execFileSync(
     process.execPath,
     ["--import", "tsx", join(root, "scripts", "bench-runner-bare.ts"), modelPath],
@@ -189,7 +222,10 @@ function throughBare(modelPath: string, gate: boolean): Record<string, number> {
       },
     },
   );
-  return (JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { rates: Record<string, number> }).rates;
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as {
+    rates: Record<string, number>;
+    steps: Record<string, StepTimes>;
+  };
 }
 
 /** CPU seconds (user + system) of one thread, from /proc: the runner's Node main thread has tid = pid. */
@@ -278,39 +314,56 @@ async function withPrebuilt<T>(fn: () => Promise<T>): Promise<T> {
 
 async function main() {
   const report: Record<string, unknown> = {
-    model: "26M-param llama, F16, threads 1",
+    model: `${MODEL.toUpperCase()}-param llama, F16, threads 1`,
     tokens_per_request: TOKENS,
     load_average_at_start: loadavg().map((x) => round(x, 2)),
   };
   if (PARTS.has("throughput")) {
     const binary = process.env.BENCH_LLAMA_SERVER ?? llamaRefBinary("llama-server");
-    const gguf = benchModel();
-    const modelPath = join(root, ".corral", "bench-26m.gguf");
+    const gguf = benchModel(MODEL);
+    const modelPath = join(root, ".corral", `bench-${MODEL}.gguf`);
     mkdirSync(dirname(modelPath), { recursive: true });
     writeFileSync(modelPath, gguf);
-    const server = await throughLlamaServer(binary, modelPath);
-    const ratios = (rates: Record<string, number>, anchor = server) =>
-      Object.fromEntries(STREAMS.map((n) => [`${n}`, round((rates[`${n}`] ?? 0) / (anchor[`${n}`] ?? 1), 2)]));
-    // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it.
+    const server = await startLlamaServer(binary, modelPath);
+    // Each build: node-llama-cpp alone (with and without the decode gate), then the runner on it and llama-server,
+    // their rounds alternating.
     const measure = async () => {
-      const bare = throughBare(modelPath, false);
-      const bareGated = throughBare(modelPath, true);
-      const runner = await throughRunner(gguf);
-      return {
-        node_llama_cpp: bare,
-        node_llama_cpp_ratio: ratios(bare),
-        node_llama_cpp_with_gate: bareGated,
-        runner,
-        runner_ratio: ratios(runner),
-        runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
+      const bare = throughBare(modelPath, false).rates;
+      const { rates: bareGated, steps } = throughBare(modelPath, true);
+      const { stack, generate } = await benchStack(gguf, { PARALLEL: String(MAX_STREAMS), NUM_CTX: "512" });
+      const serverMsPerToken: Record<string, number> = {};
+      try {
+        const rates = await sideBySide({ llama_server: server.generate, runner: generate }, serverMsPerToken);
+        const anchor = rates.llama_server ?? {};
+        const runner = rates.runner ?? {};
+        const ratios = (of: Record<string, number>, to = anchor) =>
+          Object.fromEntries(STREAMS.map((n) => [`${n}`, round((of[`${n}`] ?? 0) / (to[`${n}`] ?? 1), 2)]));
+        return {
+          llama_server: anchor,
+          // llama-server's own ms per generated token, per stream (a step's whole time, its sampling included).
+          llama_server_ms_per_token: serverMsPerToken,
+          runner,
+          runner_ratio: ratios(runner),
+          node_llama_cpp: bare,
+          node_llama_cpp_ratio: ratios(bare),
+          node_llama_cpp_with_gate: bareGated,
+          // ms per step: the forward pass, and node-llama-cpp's sampling and JS round trip between two passes.
+          node_llama_cpp_with_gate_steps: steps,
+          runner_vs_node_llama_cpp_with_gate: ratios(runner, bareGated),
+        };
+      } finally {
+        await stack.stop();
+      }
+    };
+    try {
+      report.throughput_tok_s = {
+        streams: STREAMS,
+        native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
+        prebuilt: await withPrebuilt(measure),
       };
-    };
-    report.throughput_tok_s = {
-      streams: STREAMS,
-      llama_server: server,
-      native: nativeBuildReady() ? await measure() : "not built (npm run build:native)",
-      prebuilt: await withPrebuilt(measure),
-    };
+    } finally {
+      server.stop();
+    }
   }
   if (PARTS.has("overhead")) report.runner_overhead = await overhead();
   if (PARTS.has("cache")) report.prompt_cache = await promptCache(benchModel());

@@ -6,12 +6,30 @@ import { writeRandomLlamaModel } from "../gpu-runner/src/tiny-model/random-llama
 
 const root = resolve(import.meta.dirname, "..");
 
-/** A 26M-parameter llama GGUF (F16, random weights, the built-in tokenizer): big enough that the model dominates. */
-export function benchModel(): Uint8Array {
+/** The benchmark models' shapes: 26m is every benchmark's default; 110m has ~4× longer forward passes. */
+const BENCH_MODELS = {
+  "26m": { embedding: 512, layers: 8, heads: 8, kvHeads: 4, feedForward: 1536 },
+  "110m": { embedding: 768, layers: 12, heads: 12, kvHeads: 4, feedForward: 2048 },
+} as const;
+
+export type BenchModelSize = keyof typeof BENCH_MODELS;
+
+/** BENCH_MODEL's value, checked. */
+export function benchModelSize(raw: string): BenchModelSize {
+  if (!(raw in BENCH_MODELS)) throw new Error(`BENCH_MODEL must be one of ${Object.keys(BENCH_MODELS)}, got "${raw}"`);
+  return raw as BenchModelSize;
+}
+
+/**
+ * A llama GGUF (F16, random weights, the built-in tokenizer), 26M parameters unless asked for the 110M one. It never
+ * ends a top-k generation by itself, so every stream of a throughput run generates all of its tokens.
+ */
+export function benchModel(size: BenchModelSize = "26m"): Uint8Array {
   return writeRandomLlamaModel({
-    name: "corral-bench-26m",
+    name: `corral-bench-${size}`,
     description: "corral runner benchmark model, random weights",
-    hyperparameters: { embedding: 512, layers: 8, heads: 8, kvHeads: 4, feedForward: 1536 },
+    hyperparameters: BENCH_MODELS[size],
+    neverEnds: true,
   });
 }
 

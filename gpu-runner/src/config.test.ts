@@ -13,6 +13,7 @@ describe("loadConfig", () => {
       runnerUrl: "http://127.0.0.1:11435",
       parallel: 4,
       gpu: "auto",
+      flashAttention: "auto",
       defaultNumCtx: 4096,
       defaultKeepAliveMs: 300_000,
       heartbeatIntervalMs: 2000,
@@ -29,6 +30,8 @@ describe("loadConfig", () => {
       { threads: 1, parallel: 8, gpu: false, port: 0 },
     ],
     [{ DEFAULT_KEEP_ALIVE_SECONDS: "-1" }, { defaultKeepAliveMs: Number.POSITIVE_INFINITY }],
+    [{ FLASH_ATTENTION: "on" }, { flashAttention: true }],
+    [{ FLASH_ATTENTION: "off" }, { flashAttention: false }],
     [{ MEMORY_BUDGET_BYTES: "1000000" }, { memoryBudgetBytes: 1_000_000 }],
     [
       { RUNNER_URL: "http://10.0.0.5:9000", RUNNER_ID: "gpu-1" },
@@ -57,6 +60,7 @@ describe("loadConfig", () => {
     [{ THREADS: "0" }, /THREADS must be an integer ≥ 1/],
     [{ PARALLEL: "two" }, /PARALLEL must be an integer/],
     [{ GPU: "tpu" }, /GPU must be/],
+    [{ FLASH_ATTENTION: "yes" }, /FLASH_ATTENTION must be auto, on or off/],
     [{ BLOB_SOURCE: "s3" }, /S3_BUCKET is required/],
     [{ BLOB_SOURCE: "ftp" }, /BLOB_SOURCE must be/],
   ])("refuses %j", (env, message) => {

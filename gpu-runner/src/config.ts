@@ -9,6 +9,7 @@
  *                             S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_KEY_PREFIX (blobs/), S3_FORCE_PATH_STYLE
  *   CACHE_DIR=./.corral/runner-cache  CACHE_MAX_BYTES=50 GiB
  *   THREADS (cores)  PARALLEL=4 (sequences per model)  GPU=auto|false|cuda|vulkan|metal
+ *   FLASH_ATTENTION=auto|on|off (llama.cpp's flash attention for generation contexts; auto: where supported)
  *   MEMORY_BUDGET_BYTES (default: 90% of VRAM on a GPU, 80% of RAM on CPU)
  *   NUM_CTX=4096  DEFAULT_KEEP_ALIVE_SECONDS=300 (negative: forever)  MAX_QUEUE=64 (waiting requests per model)
  *   HEARTBEAT_INTERVAL_MS=2000
@@ -23,6 +24,9 @@ export function defaultMemoryBudget(vramTotalBytes: number | undefined): number 
 import { resolve } from "node:path";
 
 export type GpuSetting = "auto" | false | "cuda" | "vulkan" | "metal";
+
+/** node-llama-cpp's `flashAttention` context option: "auto" lets llama.cpp decide per model and device. */
+export type FlashAttentionSetting = "auto" | boolean;
 
 export type BlobSourceConfig =
   | { kind: "edge" }
@@ -55,6 +59,7 @@ export interface RunnerConfig {
   /** Unset: decided once the GPU is known (see defaultMemoryBudget). */
   memoryBudgetBytes?: number;
   gpu: GpuSetting;
+  flashAttention: FlashAttentionSetting;
   defaultNumCtx: number;
   defaultKeepAliveMs: number;
   maxWaiting: number;
@@ -77,6 +82,28 @@ function integer(env: Env, name: string, fallback: number, min = 0): number {
 function text(env: Env, name: string): string | undefined {
   const raw = env[name]?.trim();
   return raw === "" ? undefined : raw;
+}
+
+/**
+ * Auto by default, as llama-server: on this project's benchmark model it shortens each forward pass (CPU, 4
+ * streams: 10.5 → 8.7 ms per step in one run of scripts/bench-runner-bare.ts), and llama.cpp turns it off where
+ * the model or device does not support it.
+ */
+function flashAttentionSetting(raw: string | undefined): FlashAttentionSetting {
+  switch (raw ?? "auto") {
+    case "auto":
+      return "auto";
+    case "on":
+    case "true":
+    case "1":
+      return true;
+    case "off":
+    case "false":
+    case "0":
+      return false;
+    default:
+      throw new Error(`FLASH_ATTENTION must be auto, on or off, got "${raw}"`);
+  }
 }
 
 function gpuSetting(raw: string | undefined): GpuSetting {
@@ -140,6 +167,7 @@ export function loadConfig(env: Env = process.env): RunnerConfig {
     llamaServer: text(env, "LLAMA_SERVER"),
     memoryBudgetBytes: env.MEMORY_BUDGET_BYTES ? integer(env, "MEMORY_BUDGET_BYTES", 0, 1) : undefined,
     gpu: gpuSetting(text(env, "GPU")),
+    flashAttention: flashAttentionSetting(text(env, "FLASH_ATTENTION")),
     defaultNumCtx: integer(env, "NUM_CTX", 4096, 16),
     defaultKeepAliveMs: keepAliveSeconds < 0 ? Number.POSITIVE_INFINITY : keepAliveSeconds * 1000,
     maxWaiting: integer(env, "MAX_QUEUE", 64, 0),

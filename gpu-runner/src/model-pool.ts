@@ -12,6 +12,7 @@ import type { LoadedModel } from "@corral/protocol/runner";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import type { BlobCache, BlobLease } from "./blob-cache";
 import { type Clock, systemClock, type TimerHandle } from "./clock";
+import type { FlashAttentionSetting } from "./config";
 import { busy } from "./errors";
 import {
   type InstanceSpec,
@@ -36,6 +37,8 @@ export interface ModelPoolOptions {
   defaultNumCtx: number;
   /** Sequences per instance. */
   parallel: number;
+  /** Flash attention for generation contexts (FLASH_ATTENTION); default "auto", as llama-server. */
+  flashAttention?: FlashAttentionSetting;
   /**
    * llama.cpp's llama-server binary: a model with a projector layer gets one (with `--mmproj`) for its image
    * requests. Absent: such models load for text only, and images answer 400.
@@ -209,6 +212,12 @@ export class ModelPool {
     await Promise.all(pending);
   }
 
+  /** Whether a context of `model` will use flash attention, for its memory estimate ("auto": where supported). */
+  private flashAttention(model: LlamaModel): boolean {
+    const setting = this.options.flashAttention ?? "auto";
+    return setting === "auto" ? model.flashAttentionSupported : setting;
+  }
+
   private async load(
     key: string,
     spec: InstanceSpec,
@@ -233,6 +242,7 @@ export class ModelPool {
           modelGpuLayers: gpuLayers,
           batchSize: spec.numBatch,
           sequences: this.options.parallel,
+          flashAttention: this.flashAttention(held.model),
         });
         const contextMemory = wholeBytes(estimate, llama.gpu !== false);
         if (projectorLease) {
@@ -247,6 +257,7 @@ export class ModelPool {
           sequences: this.options.parallel,
           threads: this.options.threads,
           batchSize: spec.numBatch,
+          flashAttention: this.options.flashAttention ?? "auto",
           failedCreationRemedy: false,
           lora: adapterLeases.length
             ? { adapters: adapterLeases.map((lease) => ({ filePath: lease.path })) }
@@ -295,6 +306,7 @@ export class ModelPool {
       contextSize: spec.numCtx,
       parallel: this.options.parallel,
       threads: this.options.threads,
+      flashAttention: this.options.flashAttention,
     }).catch((err: unknown) => {
       // A projector llama.cpp refuses (another embedding size than the model's, an unknown type) is the model's fault.
       throw new ApiError(

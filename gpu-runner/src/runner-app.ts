@@ -68,6 +68,7 @@ export async function startRunner(
     clock: systemClock,
     threads: config.threads,
     parallel: config.parallel,
+    flashAttention: config.flashAttention,
     llamaServer: config.llamaServer,
     memoryBudgetBytes,
     defaultNumCtx: config.defaultNumCtx,

@@ -20,6 +20,13 @@ export interface RandomLlamaOptions {
   hyperparameters: Pick<LlamaHyperparameters, "embedding" | "layers" | "heads" | "kvHeads" | "feedForward"> &
     Partial<LlamaHyperparameters>;
   seed?: number;
+  /**
+   * Zero the output rows of the special tokens (im_start, im_end, endoftext): their logit is then 0 while top-k
+   * picks from far above it, so top-k sampling never ends a generation early. A throughput benchmark then compares
+   * engines over the same tokens per stream, instead of over which streams their random number generators ended
+   * early (with per-sequence KV streams, a stream that ends splits every later batch).
+   */
+  neverEnds?: boolean;
 }
 
 export function writeRandomLlamaModel(o: RandomLlamaOptions): Uint8Array {
@@ -47,6 +54,13 @@ export function writeRandomLlamaModel(o: RandomLlamaOptions): Uint8Array {
     down: matrix(shapes.layer.down),
   }));
   const output = uniformValues(next, elementCount(shapes.output), 2 * Math.sqrt(3 / hp.embedding));
+  if (o.neverEnds) {
+    const vocab = tinyVocabulary();
+    // ggml order [embedding, vocab]: token t's row is embedding values from t × embedding.
+    for (const id of [vocab.imStartId, vocab.imEndId, vocab.endOfTextId]) {
+      output.fill(0, id * hp.embedding, (id + 1) * hp.embedding);
+    }
+  }
   return writeLlamaGguf({
     name: o.name,
     description: o.description,

@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ApiError } from "@corral/protocol/errors";
+import type { FlashAttentionSetting } from "../config";
 
 /** The media marker llama-server replaces with an image's embeddings; pinned so prompts can carry it. */
 export const MEDIA_MARKER = "<__corral_image__>";
@@ -23,6 +24,8 @@ export interface LlamaServerOptions {
   contextSize: number;
   parallel: number;
   threads: number;
+  /** The runner's FLASH_ATTENTION, so image requests run as its text requests do (default auto). */
+  flashAttention?: FlashAttentionSetting;
   /** How long loading may take before the start counts as failed. */
   startTimeoutMs?: number;
 }
@@ -147,12 +150,15 @@ export class LlamaServerProcess {
   }
 }
 
+const flashAttentionArg = (setting: FlashAttentionSetting) => (setting === "auto" ? "auto" : setting ? "on" : "off");
+
 function spawnServer(options: LlamaServerOptions): { child: ChildProcess; exited: Promise<void> } {
   installExitHook();
   const args = [
     ...["-m", options.modelPath, "--mmproj", options.projectorPath],
     ...["-c", String(options.contextSize * options.parallel), "-np", String(options.parallel)],
     ...["-t", String(options.threads), "-tb", String(options.threads)],
+    ...["-fa", flashAttentionArg(options.flashAttention ?? "auto")],
     ...["--host", "127.0.0.1", "--port", "0", "--no-webui", "--no-warmup", "--offline"],
   ];
   const [command, commandArgs] = diesWithRunner(options.binary, args);
