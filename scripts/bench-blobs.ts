@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { BlobCache } from "../gpu-runner/src/blob-cache";
 import { EdgeBlobSource } from "../gpu-runner/src/blob-source";
 import { startStack } from "../test/harness";
-import { DEFAULTS, uploadFile } from "./upload-lib";
+import { DEFAULTS, silentProgress, uploadFile } from "./upload-lib";
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_BLOB_MIB ?? 256) * MiB;
@@ -36,11 +36,10 @@ async function main() {
   try {
     const file = join(work, "blob.bin");
     writeFileSync(file, randomBytes(SIZE));
-    const silent = { phase() {}, advance() {}, note() {}, done() {} };
     const { digest } = await uploadFile(
       { ...DEFAULTS, host: stack.url, key: stack.key, file, stateDir: join(work, "uploads") },
       fetch,
-      silent,
+      silentProgress,
     );
     const secret = (JSON.parse(readFileSync(join(stack.stateDir, "dev.json"), "utf8")) as { runner_secret: string })
       .runner_secret;

@@ -19,11 +19,10 @@ import { join, resolve } from "node:path";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { writeRandomLlamaModel } from "../gpu-runner/src/tiny-model/random-llama";
 import { type RunningStack, startStack } from "../test/harness";
-import { DEFAULTS, type Progress, uploadFile } from "./upload-lib";
+import { DEFAULTS, silentProgress, uploadFile } from "./upload-lib";
 
 const root = resolve(import.meta.dirname, "..");
 const dir = join(root, ".corral", "bench-coldstart");
-const silent: Progress = { phase() {}, advance() {}, note() {}, done() {} };
 const ms = (ns: number) => Math.round(ns / 1e5) / 10;
 
 interface BenchModel {
@@ -84,7 +83,7 @@ async function coldStart(stack: RunningStack, model: BenchModel) {
   const verifyMs = performance.now() - hashStarted;
 
   const options = { ...DEFAULTS, host: stack.url, key: stack.key, file, stateDir: dir, createModel: model.name };
-  await uploadFile(options, (url, init) => fetch(url, init), silent);
+  await uploadFile(options, (url, init) => fetch(url, init), silentProgress);
 
   const cold = await generate(stack, model.name);
   const warm = await generate(stack, model.name);

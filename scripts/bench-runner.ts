@@ -24,7 +24,7 @@ import { type RunningStack, startStack } from "../test/harness";
 import type { StepTimes } from "./forward-pass-timer";
 import { benchModel, benchModelSize, llamaRefBinary } from "./llama-ref";
 import { nativeBuildDir, nativeBuildReady } from "./native-build";
-import { DEFAULTS, uploadFile } from "./upload-lib";
+import { DEFAULTS, silentProgress, uploadFile } from "./upload-lib";
 
 const root = resolve(import.meta.dirname, "..");
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 128);
@@ -124,9 +124,8 @@ async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
   // As a user uploads it (the 110M model is over the single-request limit: multipart).
   const file = join(stack.stateDir, "bench.gguf");
   writeFileSync(file, gguf);
-  const silent = { phase() {}, advance() {}, note() {}, done() {} };
   const options = { ...DEFAULTS, host: stack.url, key: stack.key, file, stateDir: join(stack.stateDir, "uploads") };
-  const { digest: blob } = await uploadFile(options, fetch, silent);
+  const { digest: blob } = await uploadFile(options, fetch, silentProgress);
   const created = await fetch(`${stack.url}/api/create`, {
     method: "POST",
     headers: auth,

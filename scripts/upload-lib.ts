@@ -326,6 +326,9 @@ export function progressBar(done: number, total: number, width = 30): string {
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}% ${gib(done)}/${gib(total)} GiB`;
 }
 
+/** Progress for uploads nobody watches (benchmarks, tests). */
+export const silentProgress: Progress = { phase() {}, advance() {}, note() {}, done() {} };
+
 /** A progress bar redrawn in place on a TTY, or a line per 10% otherwise (logs, CI). */
 export function consoleProgress(out: { write(s: string): unknown; isTTY?: boolean }): Progress {
   let name = "";

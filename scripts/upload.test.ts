@@ -8,16 +8,15 @@ import {
   consoleProgress,
   describeParts,
   type Fetch,
-  type Progress,
   parseArgs,
   progressBar,
+  silentProgress,
   UploadInterrupted,
   type UploadOptions,
   uploadFile,
 } from "./upload-lib";
 
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-const silent: Progress = { phase() {}, advance() {}, note() {}, done() {} };
 
 /** An in-memory corral speaking the blob APIs, strict about order and sizes like the real edge. */
 class FakeCorral {
@@ -140,18 +139,18 @@ describe("upload CLI logic", () => {
 
   it("sends a small file in one POST, and nothing when the server has it", async () => {
     const server = new FakeCorral();
-    const first = await uploadFile(options({ multipartThreshold: 1000 }), server.fetch, silent);
+    const first = await uploadFile(options({ multipartThreshold: 1000 }), server.fetch, silentProgress);
     expect(first).toMatchObject({ method: "simple", digest: sha(data) });
     expect(server.blobs.get(sha(data))).toEqual(data);
     server.log = [];
-    const again = await uploadFile(options({ multipartThreshold: 1000 }), server.fetch, silent);
+    const again = await uploadFile(options({ multipartThreshold: 1000 }), server.fetch, silentProgress);
     expect(again.method).toBe("exists");
     expect(server.log).toEqual(["HEAD /api/blobs/D 200"]);
   });
 
   it("uploads part by part above the threshold", async () => {
     const server = new FakeCorral();
-    const result = await uploadFile(options(), server.fetch, silent);
+    const result = await uploadFile(options(), server.fetch, silentProgress);
     expect(result).toMatchObject({ method: "multipart", partsSent: 4, resumed: false });
     expect(server.blobs.get(sha(data))).toEqual(data);
     expect(existsSync(join(dir, "state", `${sha(data).replace(":", "-")}.json`))).toBe(false);
@@ -162,12 +161,12 @@ describe("upload CLI logic", () => {
     server.fault = (method, path, phase) => {
       if (method === "PUT" && path.endsWith("/parts/3") && phase === "before") throw new Error("connection reset");
     };
-    await expect(uploadFile(options(), server.fetch, silent)).rejects.toThrow(/connection reset/);
+    await expect(uploadFile(options(), server.fetch, silentProgress)).rejects.toThrow(/connection reset/);
     expect(server.blobs.size).toBe(0);
 
     server.fault = () => {};
     server.log = [];
-    const result = await uploadFile(options(), server.fetch, silent);
+    const result = await uploadFile(options(), server.fetch, silentProgress);
     expect(result).toMatchObject({ resumed: true, partsSent: 2 });
     expect(server.log.filter((l) => l.startsWith("PUT"))).toEqual([
       "PUT /api/blobs/D/uploads/up1/parts/3 200",
@@ -178,14 +177,14 @@ describe("upload CLI logic", () => {
 
   it("stops after N parts when asked, then resumes saying what it skips", async () => {
     const server = new FakeCorral();
-    await expect(uploadFile(options({ stopAfterParts: 2 }), server.fetch, silent)).rejects.toBeInstanceOf(
+    await expect(uploadFile(options({ stopAfterParts: 2 }), server.fetch, silentProgress)).rejects.toBeInstanceOf(
       UploadInterrupted,
     );
     expect(server.log.filter((l) => l.startsWith("PUT"))).toHaveLength(2);
     expect(server.blobs.size).toBe(0);
 
     const notes: string[] = [];
-    const result = await uploadFile(options(), server.fetch, { ...silent, note: (m) => notes.push(m) });
+    const result = await uploadFile(options(), server.fetch, { ...silentProgress, note: (m) => notes.push(m) });
     expect(result).toMatchObject({ resumed: true, partsSkipped: 2, partsSent: 2 });
     expect(notes).toEqual([expect.stringMatching(/^resuming upload up1: the server has parts 1-2 of 4 \(200 bytes\)/)]);
     expect(server.blobs.get(sha(data))).toEqual(data);
@@ -209,7 +208,7 @@ describe("upload CLI logic", () => {
         throw new Error("socket hang up");
       }
     };
-    const result = await uploadFile(options({ retries: 2 }), server.fetch, silent);
+    const result = await uploadFile(options({ retries: 2 }), server.fetch, silentProgress);
     expect(result.method).toBe("multipart");
     expect(server.log).toContain("PUT /api/blobs/D/uploads/up1/parts/2 409");
     expect(server.blobs.get(sha(data))).toEqual(data);
@@ -218,7 +217,7 @@ describe("upload CLI logic", () => {
   it("stops on a final error such as a refused key", async () => {
     const server = new FakeCorral();
     const fetch401: Fetch = async () => new Response(null, { status: 401 });
-    await expect(uploadFile(options(), fetch401, silent)).rejects.toThrow(/unauthorized/);
+    await expect(uploadFile(options(), fetch401, silentProgress)).rejects.toThrow(/unauthorized/);
     expect(server.blobs.size).toBe(0);
   });
 
