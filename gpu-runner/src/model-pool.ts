@@ -105,11 +105,13 @@ export class ModelPool {
   private readonly loadedWeights = new Map<string, Weights>();
   private readonly timers = new Map<ModelInstance, TimerHandle>();
   private readonly clock: Clock;
+  private readonly flashAttention: FlashAttentionSetting;
   private loadLock: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: ModelPoolOptions) {
     this.clock = options.clock ?? systemClock;
+    this.flashAttention = options.flashAttention ?? "auto";
   }
 
   get memoryUsed(): number {
@@ -213,9 +215,8 @@ export class ModelPool {
   }
 
   /** Whether a context of `model` will use flash attention, for its memory estimate ("auto": where supported). */
-  private flashAttention(model: LlamaModel): boolean {
-    const setting = this.options.flashAttention ?? "auto";
-    return setting === "auto" ? model.flashAttentionSupported : setting;
+  private usesFlashAttention(model: LlamaModel): boolean {
+    return this.flashAttention === "auto" ? model.flashAttentionSupported : this.flashAttention;
   }
 
   private async load(
@@ -242,7 +243,7 @@ export class ModelPool {
           modelGpuLayers: gpuLayers,
           batchSize: spec.numBatch,
           sequences: this.options.parallel,
-          flashAttention: this.flashAttention(held.model),
+          flashAttention: this.usesFlashAttention(held.model),
         });
         const contextMemory = wholeBytes(estimate, llama.gpu !== false);
         if (projectorLease) {
@@ -257,7 +258,7 @@ export class ModelPool {
           sequences: this.options.parallel,
           threads: this.options.threads,
           batchSize: spec.numBatch,
-          flashAttention: this.options.flashAttention ?? "auto",
+          flashAttention: this.flashAttention,
           failedCreationRemedy: false,
           lora: adapterLeases.length
             ? { adapters: adapterLeases.map((lease) => ({ filePath: lease.path })) }
@@ -306,7 +307,7 @@ export class ModelPool {
       contextSize: spec.numCtx,
       parallel: this.options.parallel,
       threads: this.options.threads,
-      flashAttention: this.options.flashAttention,
+      flashAttention: this.flashAttention,
     }).catch((err: unknown) => {
       // A projector llama.cpp refuses (another embedding size than the model's, an unknown type) is the model's fault.
       throw new ApiError(
