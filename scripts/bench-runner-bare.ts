@@ -1,7 +1,7 @@
 /**
  * The engine alone, for `npm run bench:runner`: node-llama-cpp in one process with the runner's context settings
- * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512, flash attention auto) and Ollama's default sampling, no HTTP,
- * no templates, no metering. Side by side with the runner it splits the gap to llama-server into what the engine
+ * (contextSize NUM_CTX per sequence, PARALLEL sequences, threads 1, batch 512, flash attention auto) and the
+ * runner's sampling for a request without options; no HTTP, no templates, no metering. Side by side with the runner it splits the gap to llama-server into what the engine
  * loop costs (bare vs llama-server) and what the runner adds on top (runner vs bare). `GATE=1` routes the decodes
  * through the runner's DecodeGate, so its effect is measured on the engine alone too. `steps` splits each stream
  * count's time into forward passes and the time between them (scripts/forward-pass-timer.ts).
@@ -9,6 +9,7 @@
  */
 import { getLlama, LlamaCompletion, type LlamaContextSequence } from "node-llama-cpp";
 import { DecodeGate, installDecodeGate } from "../gpu-runner/src/decode-gate";
+import { resolveSettings } from "../gpu-runner/src/inference/options";
 import { type StepTimes, timeForwardPasses } from "./forward-pass-timer";
 
 const STREAMS = (process.env.STREAMS ?? "1,4,8,32").split(",").map(Number);
@@ -29,8 +30,9 @@ async function main() {
   let generating = 0;
   const timer = timeForwardPasses(context);
   if (process.env.GATE === "1") installDecodeGate(context, new DecodeGate(() => generating));
-  // The runner's defaults for an Ollama request without options (gpu-runner/src/inference/options.ts).
-  const sampling = { temperature: 0.8, topK: 40, topP: 0.9, seed: 1, repeatPenalty: { lastTokens: 64, penalty: 1.1 } };
+  // What the runner samples with for an Ollama request with only a seed (gpu-runner/src/inference/options.ts).
+  const { temperature, topK, topP, minP, seed, repeatPenalty } = resolveSettings({ seed: 1 }, context.contextSize);
+  const sampling = { temperature, topK, topP, minP, seed, repeatPenalty };
   const generate = async (sequence: LlamaContextSequence, prompt: string, maxTokens: number) => {
     await sequence.clearHistory();
     const completion = new LlamaCompletion({ contextSequence: sequence });

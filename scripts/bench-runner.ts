@@ -3,9 +3,9 @@
  * single stream ≥ 0.97 of llama-server; aggregate with 4, 8, 32 streams ≥ llama-server with the same -np).
  *   - throughput: a 26M-param F16 llama (written here), THREADS=1, 1/4/8/32 concurrent streams, through the runner
  *     (PARALLEL=32) and through `llama-server -t 1 -np 32` (built once from node-llama-cpp's bundled source into
- *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary), their rounds alternating. With a native node-llama-cpp build present
- *     (`npm run build:native`) the runner is measured on it and, with its build folder set aside, on the prebuilt
- *     binaries too. Beside each build, node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts,
+ *     .corral/llama-ref; BENCH_LLAMA_SERVER=<path> uses another binary), their rounds alternating. With a native
+ *     node-llama-cpp build present (`npm run build:native`) the runner is measured on it and, with its build folder
+ *     set aside, on the prebuilt binaries too. Beside each build, node-llama-cpp alone with the runner's settings (scripts/bench-runner-bare.ts,
  *     with and without the decode gate): bare vs llama-server is the engine loop's gap, runner vs bare what the
  *     runner adds (HTTP, NDJSON, templates, metering).
  *   - overhead: the runner's own CPU per streamed token on its Node main thread (NDJSON framing, HTTP writes, stop
@@ -19,6 +19,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { OLLAMA_DEFAULTS } from "../gpu-runner/src/inference/options";
 import { writeTinyModel } from "../gpu-runner/src/tiny-model";
 import { type RunningStack, startStack } from "../test/harness";
 import type { StepTimes } from "./forward-pass-timer";
@@ -156,11 +157,10 @@ async function benchStack(gguf: Uint8Array, env: Record<string, string>) {
 }
 
 /**
- * Ollama's default sampling, which the runner applies to the bench's requests (gpu-runner/src/inference/options.ts),
- * given to llama-server too: with its own defaults (top_p 0.95, min_p 0.05, no repeat penalty) the random model
- * ends at an end-of-generation token at another rate, and each stream that ends early changes the batches' shape.
+ * Ollama's default sampling, which the runner applies to the bench's requests, given to llama-server too (its
+ * /completion takes the same field names): both engines then draw from the same distributions.
  */
-const RUNNER_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.9, min_p: 0, repeat_penalty: 1.1, repeat_last_n: 64 };
+const RUNNER_SAMPLING = OLLAMA_DEFAULTS;
 
 /** llama-server with `-np MAX_STREAMS`, threads 1, on `modelPath`; `stop` kills it. */
 async function startLlamaServer(binary: string, modelPath: string): Promise<{ generate: Generate; stop(): void }> {
